@@ -1,0 +1,29 @@
+"""Urgency from the answers triage may read. Higher is more urgent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+READINESS_POINTS = {"now": 60, "days": 30, "unknown": 10, "later": 0}
+WHEREABOUTS_POINTS = {"front": 20, "rear": 5, "training": 0, "not_mobilised": 0}
+READY_NOW_POINTS = 100
+
+
+def urgency(triage: dict[str, Any], ready_now: bool) -> int:
+    score = READINESS_POINTS.get(str(triage.get("readiness")), 0)
+    score += WHEREABOUTS_POINTS.get(str(triage.get("whereabouts")), 0)
+    if triage.get("company") == "group":
+        score += 5
+    if "medical" in (triage.get("wishes") or []):
+        score += 15
+    if ready_now:
+        score += READY_NOW_POINTS
+    return score
+
+
+def urgency_label(score: int) -> str:
+    if score >= READY_NOW_POINTS or score >= 60:
+        return "now"
+    if score >= 30:
+        return "days"
+    return "later"

@@ -1,0 +1,146 @@
+"""The web chat: plain HTML forms, no JavaScript, one session cookie, nothing from third parties.
+
+Every POST either redirects (so a reload never re-sends) or, once, renders the page that shows
+new credentials: those are never stored anywhere, not even in the session.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from safepassage.campaigns import services as campaigns
+from safepassage.cases import services as cases
+from safepassage.cases.models import Channel, Direction
+from safepassage.config import APPLICANT_LANGUAGES
+from safepassage.conversations import actions, catalog
+from safepassage.conversations.models import Conversation
+from safepassage.web import forms
+
+SESSION_CONVERSATION = "sp_conv"
+SESSION_CAMPAIGN = "sp_campaign"
+
+
+def _languages() -> list[tuple[str, str]]:
+    return [(code, APPLICANT_LANGUAGES.get(code, code)) for code in catalog.languages()]
+
+
+def _check_language(lang: str) -> None:
+    if not catalog.is_language(lang):
+        raise Http404("unknown language")
+
+
+def picker(request: HttpRequest) -> HttpResponse:
+    code = request.GET.get("c")
+    return render(
+        request,
+        "webchat/picker.html",
+        {
+            "languages": _languages(),
+            "campaign": code if campaigns.find_active(code) else None,
+            "lang": "en",
+        },
+    )
+
+
+def _conversation(request: HttpRequest) -> Conversation | None:
+    raw = request.session.get(SESSION_CONVERSATION)
+    if not raw:
+        return None
+    try:
+        return Conversation.objects.select_related("case").get(pk=uuid.UUID(str(raw)))
+    except (ValueError, Conversation.DoesNotExist):
+        request.session.pop(SESSION_CONVERSATION, None)
+        return None
+
+
+def _page(request: HttpRequest, lang: str, turn: actions.Turn, status: int = 200) -> HttpResponse:
+    context: dict[str, object] = {
+        "lang": lang,
+        "turn": turn,
+        "prompt": turn.prompt,
+        "languages": _languages(),
+    }
+    conversation = turn.conversation
+    if conversation is not None and turn.prompt is not None:
+        step_type = turn.prompt.step.type
+        if step_type in {"end", "thread"}:
+            context["reference"] = cases.reference_of(conversation.case)
+        if step_type == "thread":
+            context["transcript"] = cases.transcript(conversation.case)
+            context["inbound"] = Direction.INBOUND
+    return render(request, "webchat/step.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def chat(request: HttpRequest, lang: str) -> HttpResponse:
+    _check_language(lang)
+    conversation = _conversation(request)
+    if request.method == "GET":
+        code = request.GET.get("c")
+        if code:
+            campaign = campaigns.find_active(code)
+            if campaign is not None:
+                request.session[SESSION_CAMPAIGN] = campaign.pk
+        if conversation is None:
+            turn = actions.Turn(None, actions.first_prompt(lang), lang)
+            return _page(request, lang, turn)
+        if conversation.case.language != lang:
+            actions.do_set_language(conversation, lang)
+        return _page(request, lang, actions.current(conversation))
+
+    try:
+        reply = forms.reply_from_post(request.POST)
+    except RequestDataTooBig:
+        turn = (
+            actions.current(conversation)
+            if conversation
+            else actions.Turn(None, actions.first_prompt(lang), lang)
+        )
+        turn.reask = "reask.too_long"
+        return _page(request, lang, turn, status=413)
+    if conversation is None:
+        if reply.action != "answer":
+            return HttpResponseRedirect(reverse("webchat:chat", args=[lang]))
+        campaign_id = request.session.get(SESSION_CAMPAIGN)
+        campaign = campaigns.by_id(campaign_id)
+        conversation = actions.do_begin(Channel.WEBCHAT, lang, campaign)
+        request.session[SESSION_CONVERSATION] = str(conversation.pk)
+    turn = actions.do_reply(conversation.pk, reply, Channel.WEBCHAT)
+    if turn.deleted:
+        request.session.flush()
+        return render(
+            request,
+            "webchat/message.html",
+            {"lang": lang, "title_id": "delete.done", "hint_id": "chat.deleted_hint"},
+        )
+    if turn.credentials is not None or turn.reask or turn.notice:
+        return _page(request, turn.language, turn)
+    return HttpResponseRedirect(reverse("webchat:chat", args=[turn.language]))
+
+
+@require_http_methods(["GET", "POST"])
+def resume(request: HttpRequest, lang: str) -> HttpResponse:
+    _check_language(lang)
+    context: dict[str, object] = {"lang": lang}
+    if request.method == "POST":
+        reference = forms.clean_text(request.POST.get("reference")) or ""
+        passphrase = forms.clean_text(request.POST.get("passphrase")) or ""
+        try:
+            case = cases.find_by_credentials(reference[:64], passphrase[:64])
+        except cases.TooManyAttempts:
+            context["error_id"] = "chat.return.too_many"
+            return render(request, "webchat/resume.html", context, status=429)
+        if case is None:
+            context["error_id"] = "chat.return.wrong"
+            return render(request, "webchat/resume.html", context, status=200)
+        conversation = actions.do_resume(case)
+        request.session.cycle_key()
+        request.session[SESSION_CONVERSATION] = str(conversation.pk)
+        return HttpResponseRedirect(reverse("webchat:chat", args=[case.language]))
+    return render(request, "webchat/resume.html", context)

@@ -1,0 +1,138 @@
+"""Applying the engine's outcome: state, answers, messages and effects in one transaction.
+
+Channels call :func:`do_begin`, :func:`do_reply` and :func:`do_resume`; they never touch models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from safepassage.campaigns.models import Campaign
+from safepassage.cases import services as cases
+from safepassage.cases.models import Case, Direction
+from safepassage.conversations import engine, flows
+from safepassage.conversations.models import Conversation
+
+
+@dataclass
+class Turn:
+    """What a channel needs to show after one reply."""
+
+    conversation: Conversation | None
+    prompt: engine.Prompt | None
+    language: str
+    reask: str | None = None
+    notice: str | None = None
+    credentials: cases.Credentials | None = None
+    deleted: bool = False
+
+
+def _flow(conversation: Conversation) -> flows.Flow:
+    return flows.get(conversation.flow)
+
+
+def state_of(conversation: Conversation) -> engine.DialogueState:
+    return engine.DialogueState.from_json(conversation.state)
+
+
+def answers_of(conversation: Conversation) -> dict[str, Any]:
+    return cases.answers(conversation.case)
+
+
+def current(conversation: Conversation) -> Turn:
+    """What to show now. The confirmation page is shown once; coming back leads to the menu."""
+    flow = _flow(conversation)
+    state = state_of(conversation)
+    if state.submitted and flow.step(state.step).type == "end":
+        state = engine.start(flow, conversation.case.language, submitted=True)
+        conversation.state = state.to_json()
+        conversation.save(update_fields=["state", "updated_at"])
+    prompt = engine.prompt(flow, state, answers_of(conversation))
+    return Turn(conversation, prompt, conversation.case.language)
+
+
+def first_prompt(language: str) -> engine.Prompt:
+    """The opening prompt, rendered without storing anything (floods cost no writes)."""
+    flow = flows.get()
+    return engine.prompt(flow, engine.start(flow, language), {})
+
+
+def do_begin(channel: str, language: str, campaign: Campaign | None) -> Conversation:
+    flow = flows.get()
+    with transaction.atomic():
+        case = cases.do_create_case(channel, language, campaign)
+        state = engine.start(flow, language)
+        return Conversation.objects.create(case=case, flow=flow.id, state=state.to_json())
+
+
+def do_set_language(conversation: Conversation, language: str) -> None:
+    case = conversation.case
+    case.language = language
+    case.save(update_fields=["language", "updated_at"])
+
+
+def do_resume(case: Case) -> Conversation:
+    """A returning applicant, identified by credentials, lands on the menu."""
+    flow = flows.get()
+    with transaction.atomic():
+        state = engine.start(flow, case.language, submitted=True)
+        conversation, _ = Conversation.objects.update_or_create(
+            case=case, defaults={"flow": flow.id, "state": state.to_json()}
+        )
+        return conversation
+
+
+def _split(flow: flows.Flow, answers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    stores = {s.field: s.store for s in flow.answer_steps()}
+    triage = {k: v for k, v in answers.items() if stores.get(k) == "triage"}
+    sealed = {k: v for k, v in answers.items() if stores.get(k) == "sealed"}
+    return triage, sealed
+
+
+def do_reply(conversation_id: Any, reply: engine.Reply, channel: str) -> Turn:
+    """Apply one applicant reply. Replies of one conversation are serialised by a row lock."""
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.select_for_update().select_related("case").get(pk=conversation_id)
+        )
+        case = conversation.case
+        flow = _flow(conversation)
+        state = state_of(conversation)
+        answers = cases.answers(case)
+        outcome = engine.advance(flow, state, answers, reply, case.language)
+        turn = Turn(conversation, None, outcome.language or case.language, reask=outcome.reask)
+
+        if outcome.language and outcome.language != case.language:
+            case.language = outcome.language
+            case.save(update_fields=["language", "updated_at"])
+        if outcome.changed:
+            cases.do_save_answers(case, *_split(flow, outcome.answers))
+        if outcome.message is not None:
+            cases.do_add_message(case, Direction.INBOUND, outcome.message, channel)
+            turn.notice = "thread.sent"
+
+        new_state = outcome.state
+        for effect in outcome.effects:
+            if effect == "submit":
+                turn.credentials = cases.do_submit(case)
+                new_state = engine.DialogueState(new_state.step, (), False, True)
+                if turn.credentials is None:
+                    # An update of an application already submitted: straight back to the menu.
+                    new_state = engine.start(flow, case.language, submitted=True)
+                    turn.notice = "apply.updated"
+            elif effect == "ready_now":
+                cases.do_mark_ready_now(case)
+            elif effect == "purge":
+                cases.do_purge_case(case)
+                turn.conversation = None
+                turn.deleted = True
+                turn.prompt = engine.prompt(flow, new_state, {})
+                return turn
+
+        conversation.state = new_state.to_json()
+        conversation.save(update_fields=["state", "updated_at"])
+        turn.prompt = engine.prompt(flow, new_state, outcome.answers)
+        return turn

@@ -1,0 +1,18 @@
+"""Where each applicant is in the dialogue. Answers themselves live on the case."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Conversation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    case = models.OneToOneField("cases.Case", on_delete=models.CASCADE, related_name="conversation")
+    flow = models.CharField(max_length=40, default="application")
+    state = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"conversation {self.id}"

@@ -1,0 +1,83 @@
+"""Writing and verifying the hash-chained audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection, transaction
+from django.utils import timezone
+
+from safepassage.privacy.models import AuditEvent
+
+GENESIS = "0" * 64
+_LOCK_ID = 0x5AFE_A0D1  # PostgreSQL advisory lock serialising appends to the chain
+
+
+def _digest(prev_hash: str, event: AuditEvent) -> str:
+    body = json.dumps(
+        {
+            "prev": prev_hash,
+            "at": event.at.isoformat(),
+            "actor": event.actor_id,
+            "action": event.action,
+            "case": str(event.case_id) if event.case_id else None,
+            "detail": event.detail,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def record(
+    actor: AbstractBaseUser | AnonymousUser | None,
+    action: str,
+    case_id: uuid.UUID | None = None,
+    detail: str = "",
+) -> AuditEvent:
+    """Append one record. ``detail`` must never hold personal data."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
+        last = AuditEvent.objects.order_by("-id").only("hash").first()
+        prev = last.hash if last else GENESIS
+        actor_id = actor.pk if actor is not None and actor.is_authenticated else None
+        event = AuditEvent(
+            at=timezone.now(),
+            actor_id=actor_id,
+            action=action,
+            case_id=case_id,
+            detail=detail,
+            prev_hash=prev,
+        )
+        event.hash = _digest(prev, event)
+        event.save()
+        return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    broken_at: int | None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+
+def verify() -> ChainReport:
+    prev = GENESIS
+    count = 0
+    for event in AuditEvent.objects.order_by("id").iterator():
+        if event.prev_hash != prev:
+            return ChainReport(count, event.id, "does not point at the record before it")
+        if _digest(prev, event) != event.hash:
+            return ChainReport(count, event.id, "its content does not match its hash")
+        prev = event.hash
+        count += 1
+    return ChainReport(count, None)

@@ -1,0 +1,95 @@
+"""Encryption of personal fields and keyed pseudonyms. The only module that touches key bytes.
+
+Scheme (docs/threat-model.md):
+- the master key (32 bytes, from the environment or the data dir) never encrypts data itself;
+  HKDF-SHA256 derives from it a key-encryption key (KEK) and separate HMAC keys;
+- every case has its own random 256-bit data key, stored only wrapped (AES-256-GCM under the
+  KEK); destroying the wrapped key destroys the case's data (crypto-shredding);
+- a field is AES-256-GCM under the case's data key, with the field's name and the case id as
+  associated data, so a ciphertext moved to another field or case fails to open;
+- channel identifiers and references are stored as HMAC-SHA256 under derived keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from functools import lru_cache
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from safepassage import config
+
+FORMAT_V1 = b"\x01"
+NONCE_BYTES = 12
+KEY_BYTES = 32
+
+
+class DecryptionError(Exception):
+    """A ciphertext was tampered with, moved, or belongs to a destroyed key."""
+
+
+def _derive(master: bytes, purpose: str) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=KEY_BYTES,
+        salt=None,
+        info=f"safepassage/{purpose}".encode(),
+    ).derive(master)
+
+
+@lru_cache(maxsize=4)
+def _keys(master: bytes) -> dict[str, bytes]:
+    return {p: _derive(master, p) for p in ("kek-v1", "pseudonym-v1", "reference-v1")}
+
+
+def _master() -> bytes:
+    return config.get().master_key
+
+
+def _encrypt(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return FORMAT_V1 + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def _decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
+    if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != FORMAT_V1:
+        raise DecryptionError("not a Safe Passage ciphertext")
+    try:
+        return AESGCM(key).decrypt(blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], aad)
+    except InvalidTag as exc:
+        raise DecryptionError("ciphertext does not authenticate") from exc
+
+
+def new_wrapped_data_key(owner: str) -> bytes:
+    """A fresh data key for ``owner`` (a case id), returned wrapped under the KEK."""
+    return _encrypt(_keys(_master())["kek-v1"], os.urandom(KEY_BYTES), f"dek:{owner}".encode())
+
+
+def _unwrap(wrapped: bytes, owner: str) -> bytes:
+    return _decrypt(_keys(_master())["kek-v1"], bytes(wrapped), f"dek:{owner}".encode())
+
+
+def seal(wrapped_key: bytes, owner: str, field: str, plaintext: str) -> bytes:
+    aad = f"{owner}:{field}".encode()
+    return _encrypt(_unwrap(wrapped_key, owner), plaintext.encode("utf-8"), aad)
+
+
+def unseal(wrapped_key: bytes, owner: str, field: str, blob: bytes) -> str:
+    aad = f"{owner}:{field}".encode()
+    return _decrypt(_unwrap(wrapped_key, owner), bytes(blob), aad).decode("utf-8")
+
+
+def pseudonym(namespace: str, value: str) -> str:
+    """A stable keyed hash: equal inputs match, but the table reveals no identifier."""
+    key = _keys(_master())["pseudonym-v1"]
+    return hmac.new(key, f"{namespace}\x00{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def reference_digest(normalised_reference: str) -> str:
+    key = _keys(_master())["reference-v1"]
+    return hmac.new(key, normalised_reference.encode(), hashlib.sha256).hexdigest()

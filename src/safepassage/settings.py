@@ -1,0 +1,141 @@
+"""Django settings, derived entirely from :mod:`safepassage.config`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+from safepassage import config as _config
+
+CONFIG = _config.get()
+BASE_DIR = Path(__file__).resolve().parent
+
+SECRET_KEY = CONFIG.secret_key
+DEBUG = CONFIG.debug
+ALLOWED_HOSTS = list(CONFIG.allowed_hosts)
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "safepassage.privacy",
+    "safepassage.campaigns",
+    "safepassage.cases",
+    "safepassage.conversations",
+    "safepassage.channels",
+    "safepassage.console",
+]
+
+MIDDLEWARE = [
+    "safepassage.web.middleware.SecurityHeadersMiddleware",
+    "safepassage.web.middleware.DatabaseUnavailableMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "safepassage.web.middleware.SameOriginNullOriginMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "safepassage.urls"
+ASGI_APPLICATION = "safepassage.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "safepassage.web.context.stylesheets",
+            ],
+        },
+    }
+]
+
+
+def _database(url: str) -> dict[str, Any]:
+    db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0))
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets the web chat read while a write commits; IMMEDIATE avoids upgrade deadlocks.
+        db["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+            " PRAGMA busy_timeout=5000;",
+            "transaction_mode": "IMMEDIATE",
+        }
+        db["TEST"] = {"NAME": str(CONFIG.data_dir / "test-safepassage.sqlite3")}
+    else:
+        db.setdefault("OPTIONS", {})
+        db["OPTIONS"].setdefault("connect_timeout", 3)
+    return db
+
+
+DATABASES = {"default": _database(CONFIG.database_url)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:inbox"
+
+# Sessions: the only cookie. CSRF tokens live in the session rather than in a second cookie.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_NAME = "sp"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Strict"
+SESSION_COOKIE_SECURE = CONFIG.https
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = 60 * 60 * 8
+CSRF_USE_SESSIONS = True
+CSRF_COOKIE_SECURE = CONFIG.https
+CSRF_FAILURE_VIEW = "safepassage.web.errors.csrf_failure"
+LANGUAGE_COOKIE_NAME = "sp_lang_unused"  # never set: we do not use set_language
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = False  # onion services speak HTTP; TLS is terminated by the proxy if any
+SECURE_HSTS_SECONDS = 31536000 if CONFIG.https else 0
+if CONFIG.https:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Console languages (the operator's, independent of the applicant's).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("uk", "Українська"), ("ru", "Русский")]
+LOCALE_PATHS = [BASE_DIR / "locale" / "console"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024  # 4,000 characters of any script fit easily
+FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"null": {"class": "logging.NullHandler"}},
+    "loggers": {
+        # Django's request logger prints paths and exceptions; ours is scrubbed instead.
+        "django.request": {"handlers": ["null"], "propagate": False},
+        "django.server": {"handlers": ["null"], "propagate": False},
+    },
+}

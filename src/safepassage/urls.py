@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.urls import include, path
+from django.views.generic.base import RedirectView
+
+from safepassage.web import health
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/chat/", permanent=False)),
+    path("healthz", health.healthz, name="healthz"),
+    path("chat/", include("safepassage.channels.webchat.urls")),
+    path("console/", include("safepassage.console.urls")),
+]
+
+handler400 = "safepassage.web.errors.bad_request"
+handler404 = "safepassage.web.errors.not_found"
+handler500 = "safepassage.web.errors.server_error"

@@ -1,0 +1,36 @@
+"""Turning a posted chat form into an engine Reply, and cleaning what applicants type."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from django.http import QueryDict
+
+from safepassage.conversations.engine import Reply
+
+NAV_ACTIONS = {"back", "restart", "delete", "skip"}
+# C0 and C1 controls except tab and newline, lone surrogates, non-characters, and U+FFFD
+# (what Django puts where the bytes were not UTF-8).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffd\ufffe\uffff]")
+MAX_FIELD_CHARS = 4000
+
+
+def clean_text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
+    return _CONTROL.sub("", value)
+
+
+def reply_from_post(post: QueryDict) -> Reply:
+    nav = post.get("nav")
+    if nav in NAV_ACTIONS:
+        return Reply(action=nav)  # type: ignore[arg-type]
+    choice = post.get("choice") or None
+    return Reply(
+        action="answer",
+        choice=clean_text(choice),
+        text=clean_text(post.get("text")),
+        multi=tuple(v for v in post.getlist("multi") if isinstance(v, str)),
+    )

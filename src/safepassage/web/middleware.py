@@ -1,0 +1,78 @@
+"""Response headers for every page, and a calm answer when the database is away."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+from django.db import DatabaseError, InterfaceError
+from django.http import HttpRequest, HttpResponse
+
+from safepassage.web import assets, errors
+
+log = structlog.get_logger("safepassage.web")
+
+Handler = Callable[[HttpRequest], HttpResponse]
+
+
+def _is_applicant_path(path: str) -> bool:
+    return path.startswith("/chat/") or path == "/chat"
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        sheet = "chat" if _is_applicant_path(request.path) else "console"
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            f"default-src 'none'; style-src {assets.csp_hash(sheet)}; img-src 'self';"
+            " form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        )
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Permissions-Policy"] = (
+            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
+        )
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A database that goes away gives a 503 page asking to try again, never a traceback.
+
+    Whatever was committed before stays committed; what was not, was never acknowledged.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return self.get_response(request)
+        except (DatabaseError, InterfaceError) as exc:
+            log.error("database_unavailable", error=type(exc).__name__)
+            return errors.unavailable(request)
+
+
+class SameOriginNullOriginMiddleware:
+    """Let CSRF protection work under ``Referrer-Policy: no-referrer``.
+
+    With that policy browsers send ``Origin: null`` on form posts, which Django's CSRF check
+    rejects. ``Sec-Fetch-Site`` is set by the browser alone (scripts cannot forge it): where it
+    says ``same-origin``, the null origin is replaced by this site's own origin. The session-bound
+    CSRF token is still required; a null origin without that header is still refused.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        meta = request.META
+        if meta.get("HTTP_ORIGIN") == "null" and meta.get("HTTP_SEC_FETCH_SITE") == "same-origin":
+            meta["HTTP_ORIGIN"] = f"{request.scheme}://{request.get_host()}"
+        return self.get_response(request)

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from django.test import Client
+from django.utils.html import escape
+
+from safepassage.cases.models import Case
+from safepassage.conversations import catalog
+
+DEMO_APPLICANT = {  # example data, labelled as such: no real person
+    "sector": "DEMO-SECTOR Pokrovske-17",
+    "unit": "DEMO-UNIT 1234-Sentinel",
+    "name": "DEMO-NAME Ivanov Sentinelovich",
+    "birth_date": "DEMO-DOB 1991-07-13",
+}
+
+
+@dataclass
+class ChatDriver:
+    """Drives the web chat the way a browser with JavaScript off does: forms and redirects."""
+
+    client: Client
+    lang: str
+    last: str = ""
+    history: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"/chat/{self.lang}/"
+
+    def open(self, query: str = "") -> str:
+        response = self.client.get(self.url + query)
+        assert response.status_code == 200, response.status_code
+        self.last = response.content.decode()
+        return self.last
+
+    def post(self, data: dict[str, object], expect: int = 200) -> str:
+        response = self.client.post(self.url, data, follow=True)
+        assert response.status_code == expect, (response.status_code, response.content[:500])
+        self.last = response.content.decode()
+        self.history.append(self.last)
+        return self.last
+
+    def choose(self, value: str) -> str:
+        return self.post({"choice": value})
+
+    def say(self, text: str) -> str:
+        return self.post({"text": text})
+
+    def nav(self, action: str) -> str:
+        return self.post({"nav": action})
+
+    def credentials(self) -> tuple[str, str]:
+        ref = re.search(r'id="reference">([^<]+)<', self.last)
+        pw = re.search(r'id="passphrase">([^<]+)<', self.last)
+        assert ref and pw, "credentials not shown"
+        return ref.group(1), pw.group(1)
+
+    def apply(
+        self,
+        *,
+        readiness: str = "days",
+        group: int | None = None,
+        wishes: tuple[str, ...] = ("record_as_captured",),
+        applicant: dict[str, str] | None = None,
+    ) -> tuple[str, str]:
+        data = applicant or DEMO_APPLICANT
+        self.open()
+        self.choose("self")
+        self.choose("front")
+        self.choose(readiness)
+        self.say(data["sector"])
+        self.say(data["unit"])
+        self.say(data["name"])
+        self.say(data["birth_date"])
+        if group:
+            self.choose("group")
+            self.say(str(group))
+        else:
+            self.choose("alone")
+        self.post({"choice": "", "multi": list(wishes)})
+        self.choose("confirm")
+        return self.credentials()
+
+
+@pytest.fixture
+def chat(client: Client) -> Iterator[ChatDriver]:
+    yield ChatDriver(client, "ko")
+
+
+def latest_case() -> Case:
+    case = Case.objects.order_by("-created_at").first()
+    assert case is not None
+    return case
+
+
+def t(lang: str, msgid: str) -> str:
+    """An applicant text as it appears in a page (HTML-escaped)."""
+    return escape(catalog.text(lang, msgid))
