@@ -65,8 +65,13 @@ def test_a_fifth_language_is_one_catalog_and_one_line(
     shutil.copytree(tmp_path / "applicant" / "en", tmp_path / "applicant" / "be")
     monkeypatch.setattr(catalog, "LOCALE_DIR", tmp_path / "applicant")
     cfg = config.get()
-    monkeypatch.setattr(config, "get", lambda: type(cfg)(**{
-        **cfg.__dict__, "applicant_languages": (*cfg.applicant_languages, "be")}))
+    monkeypatch.setattr(
+        config,
+        "get",
+        lambda: type(cfg)(
+            **{**cfg.__dict__, "applicant_languages": (*cfg.applicant_languages, "be")}
+        ),
+    )
     catalog.load.cache_clear()
     try:
         assert catalog.is_language("be")

@@ -266,7 +266,11 @@ def test_null_origin_is_accepted_only_from_the_same_origin() -> None:
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
     assert token
     data = {"choice": "self", "csrfmiddlewaretoken": token.group(1)}
-    cross = client.post("/chat/ru/", data, headers={"origin": "null", "sec-fetch-site": "cross-site"})
+    cross = client.post(
+        "/chat/ru/", data, headers={"origin": "null", "sec-fetch-site": "cross-site"}
+    )
     assert cross.status_code == 403 and not Case.objects.exists()
-    same = client.post("/chat/ru/", data, headers={"origin": "null", "sec-fetch-site": "same-origin"})
+    same = client.post(
+        "/chat/ru/", data, headers={"origin": "null", "sec-fetch-site": "same-origin"}
+    )
     assert same.status_code == 302 and Case.objects.count() == 1

@@ -18,6 +18,7 @@ from django.utils import timezone
 from safepassage.campaigns.models import Campaign
 from safepassage.cases import triage
 from safepassage.cases.models import Case, Channel, Contact, Direction, Message, Status
+from safepassage.channels import delivery
 from safepassage.channels.models import Attempt
 from safepassage.privacy import audit, fields, references
 
@@ -129,6 +130,7 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
             or case.channel
         )
         message = do_add_message(case, Direction.OUTBOUND, text, channel, author=operator)
+        delivery.enqueue(message, text)
         audit.record(operator, "case.reply", case.id)
         if case.status == Status.NEW:
             case.status = Status.IN_CONTACT

@@ -7,7 +7,6 @@ from django.shortcuts import render
 from django.template import loader
 
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.conversations import catalog
 
 
