@@ -274,3 +274,16 @@ def test_null_origin_is_accepted_only_from_the_same_origin() -> None:
         "/chat/ru/", data, headers={"origin": "null", "sec-fetch-site": "same-origin"}
     )
     assert same.status_code == 302 and Case.objects.count() == 1
+
+
+def test_a_request_body_over_the_limit_gets_a_calm_page() -> None:
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/chat/ko/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token
+    response = client.post(
+        "/chat/ko/", {"csrfmiddlewaretoken": token.group(1), "text": "x" * 300_000}
+    )
+    assert response.status_code in {400, 413}
+    assert t("ko", "reask.too_long") in response.content.decode()
+    assert not Case.objects.exists()

@@ -39,12 +39,17 @@ def serve(host: str, port: int) -> int:
     _setup()
     import uvicorn
     from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
 
     from safepassage import config
     from safepassage.splog import configure
 
     configure()
-    call_command("check", fail_level="ERROR")
+    try:
+        call_command("check", fail_level="ERROR")
+    except SystemCheckError as error:
+        print(f"Safe Passage will not start:\n{error}", file=sys.stderr)
+        return 2
     call_command("migrate", interactive=False, verbosity=0)
     credentials = ensure_first_admin()
     if credentials:
@@ -103,7 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command, execute_from_command_line
 
     if args.command == "check":
-        call_command("check", fail_level="ERROR")
+        from django.core.management.base import SystemCheckError
+
+        try:
+            call_command("check", fail_level="ERROR")
+        except SystemCheckError as error:
+            print(error, file=sys.stderr)
+            return 2
         print("flows, catalogs and settings: OK")
         return 0
     if args.command == "audit":

@@ -184,7 +184,9 @@ def find_by_credentials(reference: str, passphrase: str) -> Case | None:
         if Attempt.objects.filter(key=key, at__gte=since).count() >= PASSPHRASE_TRIES_PER_HOUR:
             raise TooManyAttempts
         case = Case.objects.filter(reference_digest=digest).first()
-        if case and references.check_passphrase(case.passphrase_hash, passphrase):
+        # Verify against a decoy hash when there is no such case, so timing reveals nothing.
+        stored = case.passphrase_hash if case else references.decoy_hash()
+        if references.check_passphrase(stored, passphrase) and case is not None:
             return case
         Attempt.objects.create(key=key, at=timezone.now())
     return None

@@ -7,6 +7,7 @@ in any language. Input is forgiving: case, spaces, dashes and O/I/L confusions a
 from __future__ import annotations
 
 import secrets
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -39,6 +40,11 @@ def reference_digest(reference: str) -> str:
 
 def hash_passphrase(passphrase: str) -> str:
     return _HASHER.hash(normalise(passphrase))
+
+
+@lru_cache(maxsize=1)
+def decoy_hash() -> str:
+    return _HASHER.hash(generate())
 
 
 def check_passphrase(stored_hash: str, passphrase: str) -> bool:

@@ -1,0 +1,45 @@
+"""Configuration from the environment, with safe defaults."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from safepassage import config
+
+
+def test_defaults_generate_a_private_master_key_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config.load({"SAFEPASSAGE_DATA_DIR": str(tmp_path)})
+    key_file = tmp_path / config.MASTER_KEY_FILE
+    assert cfg.master_key_generated and len(cfg.master_key) == 32
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert "WARNING" in capsys.readouterr().err
+    again = config.load({"SAFEPASSAGE_DATA_DIR": str(tmp_path)})
+    assert again.master_key == cfg.master_key and not again.master_key_generated
+    assert cfg.database_url == f"sqlite:///{tmp_path / 'safepassage.sqlite3'}"
+    assert not cfg.is_postgres
+
+
+def test_master_key_and_database_from_the_environment(tmp_path: Path) -> None:
+    key = base64.urlsafe_b64encode(bytes(range(32))).decode()
+    cfg = config.load(
+        {
+            "SAFEPASSAGE_DATA_DIR": str(tmp_path),
+            "SAFEPASSAGE_MASTER_KEY": key,
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x",
+        }
+    )
+    assert cfg.master_key == bytes(range(32)) and cfg.is_postgres
+    assert not (tmp_path / config.MASTER_KEY_FILE).exists()
+    assert "master_key" not in repr(cfg) or bytes(range(32)).hex() not in repr(cfg)
+
+
+def test_a_short_master_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="32 bytes"):
+        config.load({"SAFEPASSAGE_DATA_DIR": str(tmp_path), "SAFEPASSAGE_MASTER_KEY": "c2hvcnQ"})
