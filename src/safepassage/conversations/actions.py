@@ -60,6 +60,17 @@ def first_prompt(language: str) -> engine.Prompt:
     return engine.prompt(flow, engine.start(flow, language), {})
 
 
+def check_first_reply(language: str, reply: engine.Reply) -> str | None:
+    """The re-ask for a first reply that does not fit, computed without storing anything, so
+    that malformed or hostile first posts leave no row behind."""
+    flow = flows.get()
+    state = engine.start(flow, language)
+    outcome = engine.advance(flow, state, {}, reply, language)
+    if reply.action != "answer":
+        return None
+    return outcome.reask
+
+
 def do_begin(channel: str, language: str, campaign: Campaign | None) -> Conversation:
     flow = flows.get()
     with transaction.atomic():

@@ -107,6 +107,9 @@ def chat(request: HttpRequest, lang: str) -> HttpResponse:
     if conversation is None:
         if reply.action != "answer":
             return HttpResponseRedirect(reverse("webchat:chat", args=[lang]))
+        reask = actions.check_first_reply(lang, reply)
+        if reask:
+            return _page(request, lang, actions.Turn(None, actions.first_prompt(lang), lang, reask))
         campaign_id = request.session.get(SESSION_CAMPAIGN)
         campaign = campaigns.by_id(campaign_id)
         conversation = actions.do_begin(Channel.WEBCHAT, lang, campaign)
