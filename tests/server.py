@@ -63,7 +63,7 @@ def wait_healthy(url: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -73,13 +73,16 @@ def wait_healthy(url: str, seconds: float = 60) -> None:
 
 
 @contextmanager
-def running_platform(tmp_path: Path, database_url: str | None = None) -> Iterator[Platform]:
+def running_platform(
+    tmp_path: Path, database_url: str | None = None, extra_env: dict[str, str] | None = None
+) -> Iterator[Platform]:
     port = free_port()
     data_dir = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SAFEPASSAGE_DATA_DIR"}}
     env["SAFEPASSAGE_DATA_DIR"] = str(data_dir)
     if database_url:
         env["DATABASE_URL"] = database_url
+    env.update(extra_env or {})
     output = tmp_path / "serve.log"
     with output.open("w") as log:
         process = subprocess.Popen(

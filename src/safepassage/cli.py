@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8000)
     sub.add_parser("check", help="validate flows, catalogs and settings")
+    sub.add_parser("purge", help="erase personal data past its retention period")
     p_audit = sub.add_parser("audit", help="audit log tools")
     p_audit.add_argument("action", choices=["verify"])
     p_manage = sub.add_parser("manage", help="run a Django management command")
@@ -116,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             print(error, file=sys.stderr)
             return 2
         print("flows, catalogs and settings: OK")
+        return 0
+    if args.command == "purge":
+        from safepassage.privacy import retention
+
+        print(retention.purge_expired())
         return 0
     if args.command == "audit":
         from safepassage.privacy import audit

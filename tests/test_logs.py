@@ -1,0 +1,58 @@
+"""Flood every applicant endpoint of a running platform with sentinel values; find none in its
+logs (at DEBUG level), in error pages, or anywhere but ciphertext."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from tests.http_client import FormClient
+from tests.server import fresh_postgres_database, running_platform
+
+SENTINEL = "SNTNL7Q"
+
+
+def _flood(base: str) -> None:
+    for lang in ("ru", "ko"):
+        client = FormClient(base)
+        client.get(f"/chat/{lang}/?c={SENTINEL}-campaign")
+        client.post(f"/chat/{lang}/", {"choice": f"{SENTINEL}-bad-choice"})
+        for choice in ("self", "front", "now"):
+            client.post(f"/chat/{lang}/", {"choice": choice})
+        for field in ("sector", "unit", "name", "birth"):
+            client.post(f"/chat/{lang}/", {"text": f"{SENTINEL}-{field}"})
+        client.post(f"/chat/{lang}/", {"choice": "alone"})
+        client.post(f"/chat/{lang}/", {"choice": "", "multi": "medical"})
+        status, page = client.post(f"/chat/{lang}/", {"choice": "confirm"})
+        assert status == 200 and 'id="passphrase"' in page  # the application went through
+        client.post(f"/chat/{lang}/", {"choice": "continue"})
+        client.post(f"/chat/{lang}/", {"text": f"{SENTINEL}-message"})
+        client.post(f"/chat/{lang}/", {"text": f"{SENTINEL}-" + "x" * 5000})
+        client.post(f"/chat/{lang}/", {"text": f"{SENTINEL}-no-csrf"}, token=False)
+        client.post(f"/chat/{lang}/", f"text={SENTINEL}%FF%FE%00".encode())
+        client.post(
+            f"/chat/{lang}/return/",
+            {"reference": f"{SENTINEL}-ref", "passphrase": f"{SENTINEL}-pass"},
+        )
+    client = FormClient(base)
+    client.get(f"/chat/{SENTINEL}/")
+    client.get(f"/console/cases/{SENTINEL}/")
+    client.post("/console/login/", {"username": f"{SENTINEL}-user", "password": SENTINEL})
+
+
+@pytest.mark.django_db
+def test_no_sentinel_in_logs(tmp_path: Path) -> None:
+    env = {"SAFEPASSAGE_LOG_LEVEL": "DEBUG"}
+    if connection.vendor == "postgresql":
+        with fresh_postgres_database() as url, running_platform(tmp_path, url, env) as platform:
+            _flood(platform.url)
+            log = platform.output.read_text()
+    else:
+        with running_platform(tmp_path, None, env) as platform:
+            _flood(platform.url)
+            log = platform.output.read_text()
+    assert "First admin account" in log  # the log was captured
+    assert SENTINEL not in log
+    assert SENTINEL.lower() not in log.lower()
