@@ -22,3 +22,36 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
+
+
+class ProgramKey(models.Model):
+    """The program's key pair. Only the public half is stored in clear; the private half exists
+    only wrapped for each staff member (StaffKey), under a key derived from their password."""
+
+    public_key = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"program key {self.pk}"
+
+
+class StaffKey(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="program_keys"
+    )
+    program_key = models.ForeignKey(ProgramKey, on_delete=models.CASCADE, related_name="wraps")
+    salt = models.BinaryField()
+    time_cost = models.PositiveIntegerField()
+    memory_cost_kib = models.PositiveIntegerField()
+    parallelism = models.PositiveIntegerField()
+    wrapped_private_key = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "program_key"], name="one_wrap_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"wrap of {self.program_key_id} for {self.user_id}"

@@ -1,0 +1,169 @@
+"""Staff-held program keys: the server can seal personal data but not open it.
+
+The program key pair's private half is stored only wrapped, once per staff member, under a key
+derived from that member's password with Argon2id (64 MiB). At login it is unwrapped into a
+:class:`Keyring` that lives in the member's session encrypted under a key held only in their
+browser (privacy.session). Adding and removing a member and rotating the key pair are actions
+here, run by `safepassage keys …` (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from safepassage.privacy import audit, sealing
+from safepassage.privacy.crypto import DecryptionError
+from safepassage.privacy.models import ProgramKey, StaffKey
+
+ARGON2_TIME_COST = 3
+ARGON2_MEMORY_KIB = 64 * 1024
+ARGON2_PARALLELISM = 1
+
+
+class KeyringError(Exception):
+    """A key operation cannot be done (wrong password, no key, key already exists)."""
+
+
+@dataclass
+class Keyring:
+    """Unlocked program private keys by program key id. Never written anywhere in clear."""
+
+    private_keys: dict[int, bytes] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.private_keys)
+
+    def open(self, key_id: int, blob: bytes, context: bytes) -> bytes:
+        private = self.private_keys.get(key_id)
+        if private is None:
+            raise DecryptionError("this keyring does not hold that program key")
+        return sealing.open_sealed(private, blob, context)
+
+
+def _kek(password: str, salt: bytes, time_cost: int, memory_kib: int, parallelism: int) -> bytes:
+    return hash_secret_raw(
+        password.encode("utf-8"),
+        salt,
+        time_cost=time_cost,
+        memory_cost=memory_kib,
+        parallelism=parallelism,
+        hash_len=32,
+        type=Type.ID,
+    )
+
+
+def _context(user_id: int, key_id: int) -> bytes:
+    return f"staff-wrap:{user_id}:{key_id}".encode()
+
+
+def _wrap_for(user: User, password: str, key: ProgramKey, private: bytes) -> StaffKey:
+    salt = os.urandom(16)
+    kek = _kek(password, salt, ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM)
+    nonce = os.urandom(12)
+    wrapped = nonce + AESGCM(kek).encrypt(nonce, private, _context(int(user.pk), key.pk))
+    staff_key, _ = StaffKey.objects.update_or_create(
+        user=user,
+        program_key=key,
+        defaults={
+            "salt": salt,
+            "time_cost": ARGON2_TIME_COST,
+            "memory_cost_kib": ARGON2_MEMORY_KIB,
+            "parallelism": ARGON2_PARALLELISM,
+            "wrapped_private_key": wrapped,
+        },
+    )
+    return staff_key
+
+
+def active_key() -> ProgramKey | None:
+    return ProgramKey.objects.filter(retired_at__isnull=True).order_by("-id").first()
+
+
+def unlock(user: User, password: str) -> Keyring:
+    """Every program key this member holds, unwrapped with their password (empty if none)."""
+    keyring = Keyring()
+    for wrap in StaffKey.objects.filter(user=user):
+        kek = _kek(
+            password, bytes(wrap.salt), wrap.time_cost, wrap.memory_cost_kib, wrap.parallelism
+        )
+        blob = bytes(wrap.wrapped_private_key)
+        try:
+            private = AESGCM(kek).decrypt(
+                blob[:12], blob[12:], _context(int(user.pk), wrap.program_key_id)
+            )
+        except InvalidTag:
+            continue  # a wrap under an old password: useless until re-granted
+        keyring.private_keys[wrap.program_key_id] = private
+    return keyring
+
+
+def do_create_program_key(user: User, password: str) -> ProgramKey:
+    """The first key pair, wrapped for its first holder."""
+    with transaction.atomic():
+        if active_key() is not None:
+            raise KeyringError("a program key already exists; use rotation instead")
+        private, public = sealing.generate_keypair()
+        key = ProgramKey.objects.create(public_key=public)
+        _wrap_for(user, password, key, private)
+        audit.record(user, "keys.create", detail=f"program key {key.pk}")
+        return key
+
+
+def do_grant(by: User, by_password: str, to: User, to_password: str) -> int:
+    """Give ``to`` every program key ``by`` holds. Needs ``by``'s password: no server secret can
+    add a reader."""
+    keyring = unlock(by, by_password)
+    if not keyring:
+        raise KeyringError("the granting member's password does not unlock any program key")
+    with transaction.atomic():
+        for key in ProgramKey.objects.filter(pk__in=keyring.private_keys):
+            _wrap_for(to, to_password, key, keyring.private_keys[key.pk])
+        audit.record(by, "keys.grant", detail=f"to user {to.pk}")
+    return len(keyring.private_keys)
+
+
+def do_revoke(by: User | None, user: User) -> int:
+    with transaction.atomic():
+        count, _ = StaffKey.objects.filter(user=user).delete()
+        audit.record(by, "keys.revoke", detail=f"user {user.pk}")
+    return count
+
+
+def do_change_password(user: User, old_password: str, new_password: str) -> None:
+    keyring = unlock(user, old_password)
+    with transaction.atomic():
+        for key in ProgramKey.objects.filter(pk__in=keyring.private_keys):
+            _wrap_for(user, new_password, key, keyring.private_keys[key.pk])
+        audit.record(user, "keys.rewrap", detail="password change")
+
+
+def do_rotate(by: User, password: str) -> tuple[ProgramKey, bytes, Keyring]:
+    """Start a new key pair; the old one is retired. Returns the new key, its private half and
+    the old keyring so the caller can re-wrap per-case keys, then call :func:`do_finish_rotation`.
+    """
+    keyring = unlock(by, password)
+    old = active_key()
+    if old is None or old.pk not in keyring.private_keys:
+        raise KeyringError("rotation needs a member who holds the current program key")
+    private, public = sealing.generate_keypair()
+    with transaction.atomic():
+        new = ProgramKey.objects.create(public_key=public)
+        _wrap_for(by, password, new, private)
+        audit.record(by, "keys.rotate.start", detail=f"{old.pk} -> {new.pk}")
+    return new, private, keyring
+
+
+def do_finish_rotation(by: User, new: ProgramKey) -> None:
+    with transaction.atomic():
+        ProgramKey.objects.filter(retired_at__isnull=True).exclude(pk=new.pk).update(
+            retired_at=timezone.now()
+        )
+        audit.record(by, "keys.rotate.finish", detail=f"active {new.pk}")

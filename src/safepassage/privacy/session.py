@@ -1,0 +1,117 @@
+"""Keeping a staff member's unlocked keyring between requests without storing it in clear.
+
+At login the keyring is encrypted under a fresh random key; the ciphertext goes into the
+server-side session and the key into an HttpOnly cookie of the browser alone. A stolen
+database or session table holds only ciphertext; a stolen cookie alone holds no data.
+Logging out deletes both halves.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.contrib.auth import user_logged_in, user_logged_out
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import User
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+
+from safepassage.privacy.keyring import Keyring, unlock
+
+SESSION_KEY = "sp_keyring"
+COOKIE = "sp_unlock"
+_PENDING = "_safepassage_unlocked"
+_NEW_COOKIE = "_safepassage_unlock_cookie"
+
+
+def _serialise(keyring: Keyring) -> bytes:
+    return json.dumps(
+        {str(k): base64.b64encode(v).decode() for k, v in keyring.private_keys.items()}
+    ).encode()
+
+
+def _deserialise(data: bytes) -> Keyring:
+    raw = json.loads(data)
+    return Keyring({int(k): base64.b64decode(v) for k, v in raw.items()})
+
+
+def store(request: HttpRequest, keyring: Keyring) -> None:
+    unlock_key = os.urandom(32)
+    nonce = os.urandom(12)
+    blob = nonce + AESGCM(unlock_key).encrypt(nonce, _serialise(keyring), b"keyring")
+    request.session[SESSION_KEY] = base64.b64encode(blob).decode()
+    setattr(request, _NEW_COOKIE, base64.urlsafe_b64encode(unlock_key).decode())
+
+
+def keyring_of(request: HttpRequest) -> Keyring:
+    """The keyring of this request's staff member, or an empty one."""
+    cookie = request.COOKIES.get(COOKIE) or getattr(request, _NEW_COOKIE, None)
+    blob = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
+    if not cookie or not blob:
+        return Keyring()
+    try:
+        key = base64.urlsafe_b64decode(cookie)
+        data = base64.b64decode(blob)
+        return _deserialise(AESGCM(key).decrypt(data[:12], data[12:], b"keyring"))
+    except (InvalidTag, ValueError, TypeError):
+        return Keyring()
+
+
+class UnlockingBackend(ModelBackend):
+    """Django's password check, which also unlocks the member's program keys: the password is
+    only ever in hand here."""
+
+    def authenticate(  # type: ignore[override]
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None and request is not None and password:
+            setattr(request, _PENDING, unlock(user, password))
+        return user
+
+
+@receiver(user_logged_in)
+def _store_on_login(sender: object, request: HttpRequest | None, user: Any, **_: Any) -> None:
+    if request is not None and hasattr(request, _PENDING):
+        store(request, getattr(request, _PENDING))
+        delattr(request, _PENDING)
+
+
+@receiver(user_logged_out)
+def _forget_on_logout(sender: object, request: HttpRequest | None, **_: Any) -> None:
+    if request is not None:
+        setattr(request, _NEW_COOKIE, "")
+
+
+class UnlockCookieMiddleware:
+    """Sets or deletes the browser half of the keyring after login or logout."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        value = getattr(request, _NEW_COOKIE, None)
+        if value:
+            response.set_cookie(
+                COOKIE,
+                value,
+                httponly=True,
+                samesite="Strict",
+                secure=settings.SESSION_COOKIE_SECURE,
+                path="/",
+            )
+        elif value == "":
+            response.delete_cookie(COOKIE, path="/", samesite="Strict")
+        return response
