@@ -74,14 +74,20 @@ def _unwrap(wrapped: bytes, owner: str) -> bytes:
     return _decrypt(_keys(_master())["kek-v1"], bytes(wrapped), f"dek:{owner}".encode())
 
 
+def seal_bytes(wrapped_key: bytes, owner: str, field: str, data: bytes) -> bytes:
+    return _encrypt(_unwrap(wrapped_key, owner), data, f"{owner}:{field}".encode())
+
+
+def unseal_bytes(wrapped_key: bytes, owner: str, field: str, blob: bytes) -> bytes:
+    return _decrypt(_unwrap(wrapped_key, owner), bytes(blob), f"{owner}:{field}".encode())
+
+
 def seal(wrapped_key: bytes, owner: str, field: str, plaintext: str) -> bytes:
-    aad = f"{owner}:{field}".encode()
-    return _encrypt(_unwrap(wrapped_key, owner), plaintext.encode("utf-8"), aad)
+    return seal_bytes(wrapped_key, owner, field, plaintext.encode("utf-8"))
 
 
 def unseal(wrapped_key: bytes, owner: str, field: str, blob: bytes) -> str:
-    aad = f"{owner}:{field}".encode()
-    return _decrypt(_unwrap(wrapped_key, owner), bytes(blob), aad).decode("utf-8")
+    return unseal_bytes(wrapped_key, owner, field, blob).decode("utf-8")
 
 
 def pseudonym(namespace: str, value: str) -> str:

@@ -22,6 +22,14 @@ def new_case_key(case_id: uuid.UUID) -> bytes:
     return crypto.new_wrapped_data_key(str(case_id))
 
 
+def seal_bytes(holder: KeyHolder, field: str, data: bytes) -> bytes:
+    return crypto.seal_bytes(bytes(holder.wrapped_key), str(holder.id), field, data)
+
+
+def open_bytes(holder: KeyHolder, field: str, blob: bytes | memoryview) -> bytes:
+    return crypto.unseal_bytes(bytes(holder.wrapped_key), str(holder.id), field, bytes(blob))
+
+
 def seal_text(holder: KeyHolder, field: str, text: str) -> bytes:
     return crypto.seal(bytes(holder.wrapped_key), str(holder.id), field, text)
 

@@ -55,3 +55,16 @@ class StaffKey(models.Model):
 
     def __str__(self) -> str:
         return f"wrap of {self.program_key_id} for {self.user_id}"
+
+
+class CaseKey(models.Model):
+    """A case's own key pair. The server seals to its public half; the private half is sealed to
+    the program key, so only a logged-in staff member can open what was sealed."""
+
+    case_id = models.UUIDField(unique=True)
+    public_key = models.BinaryField()
+    sealed_private_key = models.BinaryField()
+    program_key = models.ForeignKey(ProgramKey, on_delete=models.PROTECT, related_name="+")
+
+    def __str__(self) -> str:
+        return f"case key {self.pk}"

@@ -1,0 +1,124 @@
+"""Two-layer protection of a case's personal fields.
+
+    outer: AES-256-GCM under the case's server data key (privacy.fields): erasing the case
+           destroys that key, so nothing left anywhere opens again (crypto-shredding);
+    inner: either the text itself, tagged ``P`` ("pending": readable by the server while the
+           workflow needs it, at most 24 hours), or a value sealed to the case's public key,
+           tagged ``S``, which only a staff member's unlocked keyring opens.
+
+The server can always write and seal; it can read only what is still pending.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from safepassage.privacy import fields, keyring, sealing
+from safepassage.privacy.crypto import DecryptionError
+from safepassage.privacy.models import CaseKey
+
+PENDING = b"P"
+SEALED = b"S"
+
+
+class Locked(Exception):
+    """The value is sealed and this reader holds no key that opens it."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    text: str
+    pending: bool
+
+
+def _context(case_id: uuid.UUID, field: str) -> bytes:
+    return f"{case_id}:{field}".encode()
+
+
+def case_key(case_id: uuid.UUID) -> CaseKey | None:
+    """The case's key pair, made on first use while a program key exists."""
+    existing = CaseKey.objects.filter(case_id=case_id).first()
+    if existing is not None:
+        return existing
+    program = keyring.active_key()
+    if program is None:
+        return None
+    private, public = sealing.generate_keypair()
+    with transaction.atomic():
+        key, _ = CaseKey.objects.get_or_create(
+            case_id=case_id,
+            defaults={
+                "public_key": public,
+                "program_key": program,
+                "sealed_private_key": sealing.seal(
+                    bytes(program.public_key), private, f"case-key:{case_id}".encode()
+                ),
+            },
+        )
+    return key
+
+
+def _inner_seal(case_id: uuid.UUID, field: str, text: str) -> bytes:
+    key = case_key(case_id)
+    if key is None:
+        # No program key yet (a fresh database before `safepassage keys init`): keep the value
+        # pending rather than lose an applicant's words; `safepassage check` warns about it.
+        return PENDING + text.encode("utf-8")
+    return SEALED + sealing.seal(
+        bytes(key.public_key), text.encode("utf-8"), _context(case_id, field)
+    )
+
+
+def seal(holder: fields.KeyHolder, field: str, text: str) -> bytes:
+    """Sealed for staff: the server can no longer read it."""
+    return fields.seal_bytes(holder, field, _inner_seal(holder.id, field, text))
+
+
+def pending(holder: fields.KeyHolder, field: str, text: str) -> bytes:
+    """Readable by the server until :func:`seal_pending` runs."""
+    return fields.seal_bytes(holder, field, PENDING + text.encode("utf-8"))
+
+
+def is_pending(holder: fields.KeyHolder, field: str, blob: bytes | memoryview) -> bool:
+    return fields.open_bytes(holder, field, blob)[:1] == PENDING
+
+
+def open_for_server(holder: fields.KeyHolder, field: str, blob: bytes | memoryview) -> str:
+    inner = fields.open_bytes(holder, field, blob)
+    if inner[:1] != PENDING:
+        raise Locked(field)
+    return inner[1:].decode("utf-8")
+
+
+def open_for_staff(
+    holder: fields.KeyHolder, field: str, blob: bytes | memoryview, ring: keyring.Keyring
+) -> Opened:
+    inner = fields.open_bytes(holder, field, blob)
+    if inner[:1] == PENDING:
+        return Opened(inner[1:].decode("utf-8"), pending=True)
+    key = CaseKey.objects.filter(case_id=holder.id).first()
+    if key is None or key.program_key_id not in ring.private_keys:
+        raise Locked(field)
+    try:
+        private = ring.open(
+            key.program_key_id, bytes(key.sealed_private_key), f"case-key:{holder.id}".encode()
+        )
+        text = sealing.open_sealed(private, inner[1:], _context(holder.id, field))
+    except DecryptionError as exc:
+        raise Locked(field) from exc
+    return Opened(text.decode("utf-8"), pending=False)
+
+
+def seal_pending(holder: fields.KeyHolder, field: str, blob: bytes | memoryview) -> bytes:
+    """The same value, now sealed for staff (a no-op for a value already sealed)."""
+    inner = fields.open_bytes(holder, field, blob)
+    if inner[:1] != PENDING:
+        return bytes(blob)
+    return seal(holder, field, inner[1:].decode("utf-8"))
+
+
+def forget_case_key(case_id: uuid.UUID) -> None:
+    CaseKey.objects.filter(case_id=case_id).delete()
