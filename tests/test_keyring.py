@@ -100,3 +100,35 @@ def test_login_puts_the_keyring_in_the_session_only_as_ciphertext(admin: User) -
     assert not session.keyring_of(request)  # the session half alone opens nothing
     client.post("/console/logout/")
     assert client.cookies["sp_unlock"].value == ""
+
+
+def test_keys_commands(
+    admin: User, operator: User, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from safepassage import cli
+    from safepassage.privacy import staff_fields
+    from tests.test_staff_fields import _holder
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{ADMIN_PW}\n"))
+    assert cli.main(["keys", "init", "--user", "admin1", "--stdin"]) == 0
+    holder = _holder()
+    blob = staff_fields.seal(holder, "name", "DEMO rotated")
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{ADMIN_PW}\n{OP_PW}\n"))
+    assert cli.main(["keys", "grant", "--user", "admin1", "--to", "operator1", "--stdin"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{ADMIN_PW}\n"))
+    assert cli.main(["keys", "rotate", "--user", "admin1", "--stdin"]) == 0
+    assert "1 case keys re-wrapped" in capsys.readouterr().out
+    new_only = keyring.Keyring(
+        {
+            keyring.active_key().pk: keyring.unlock(admin, ADMIN_PW).private_keys[
+                keyring.active_key().pk
+            ]
+        }
+    )
+    assert staff_fields.open_for_staff(holder, "name", blob, new_only).text == "DEMO rotated"
+    monkeypatch.setattr("sys.stdin", io.StringIO("wrong\n"))
+    assert cli.main(["keys", "rotate", "--user", "admin1", "--stdin"]) == 2
+    assert cli.main(["keys", "revoke", "--user", "operator1"]) == 0
+    assert not keyring.unlock(operator, OP_PW)

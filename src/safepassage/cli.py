@@ -27,11 +27,17 @@ def ensure_first_admin() -> tuple[str, str] | None:
     from django.db import transaction
 
     user_model = get_user_model()
+    from safepassage.privacy import keyring
+
     with transaction.atomic():
         if user_model.objects.exists():
             return None
         password = secrets.token_urlsafe(18)
-        user_model.objects.create_superuser(username="admin", email="", password=password)
+        admin = user_model.objects.create_superuser(username="admin", email="", password=password)
+        if keyring.active_key() is None:
+            # The program key pair is born wrapped for the first admin alone: from here on the
+            # server can seal what applicants say, and only staff can open it.
+            keyring.do_create_program_key(admin, password)
     return "admin", password
 
 
@@ -99,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("purge", help="erase personal data past its retention period")
     p_audit = sub.add_parser("audit", help="audit log tools")
     p_audit.add_argument("action", choices=["verify"])
+    p_keys = sub.add_parser("keys", help="program keys: init, grant, revoke, rotate")
+    p_keys.add_argument("action", choices=["init", "grant", "revoke", "rotate"])
+    p_keys.add_argument("--user", required=True, help="the staff member acting (or revoked)")
+    p_keys.add_argument("--to", help="with grant: the staff member receiving the keys")
+    p_keys.add_argument("--stdin", action="store_true", help="read passwords from stdin")
     p_manage = sub.add_parser("manage", help="run a Django management command")
     p_manage.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -122,6 +133,15 @@ def main(argv: list[str] | None = None) -> int:
         from safepassage.privacy import retention
 
         print(retention.purge_expired())
+        return 0
+    if args.command == "keys":
+        from safepassage.privacy import commands, keyring
+
+        try:
+            print(commands.run(args.action, args.user, args.to, args.stdin))
+        except keyring.KeyringError as error:
+            print(f"refused: {error}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "audit":
         from safepassage.privacy import audit

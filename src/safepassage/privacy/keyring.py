@@ -167,3 +167,24 @@ def do_finish_rotation(by: User, new: ProgramKey) -> None:
             retired_at=timezone.now()
         )
         audit.record(by, "keys.rotate.finish", detail=f"active {new.pk}")
+
+
+def do_rewrap_case_keys(by: User, new: ProgramKey, new_private: bytes, old: Keyring) -> int:
+    """Move every case key pair under ``new``: its private half is re-sealed, no data is
+    re-encrypted. Case keys under a program key ``old`` does not hold are left and counted as
+    errors by the caller (the returned number is what was moved)."""
+    from safepassage.privacy.models import CaseKey
+
+    moved = 0
+    for case_key in CaseKey.objects.exclude(program_key=new).iterator():
+        if case_key.program_key_id not in old.private_keys:
+            continue
+        context = f"case-key:{case_key.case_id}".encode()
+        private = old.open(case_key.program_key_id, bytes(case_key.sealed_private_key), context)
+        CaseKey.objects.filter(pk=case_key.pk).update(
+            sealed_private_key=sealing.seal(bytes(new.public_key), private, context),
+            program_key=new,
+        )
+        moved += 1
+    audit.record(by, "keys.rotate.rewrap", detail=f"{moved} case keys")
+    return moved

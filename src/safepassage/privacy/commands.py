@@ -1,0 +1,58 @@
+"""`safepassage keys …`: program key operations, each needing the staff passwords involved.
+
+Passwords are read from the terminal (never from arguments, which other users of the machine
+can see), or one per line from standard input with --stdin for scripted use.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable
+
+from django.contrib.auth.models import User
+
+from safepassage.privacy import keyring
+
+
+def _reader(stdin: bool) -> Callable[[str], str]:
+    if stdin:
+        return lambda prompt: sys.stdin.readline().rstrip("\n")
+    return getpass.getpass
+
+
+def _user(username: str) -> User:
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise keyring.KeyringError(f"no staff account named {username!r}")
+    return user
+
+
+def run(action: str, username: str, other: str | None, stdin: bool) -> str:
+    ask = _reader(stdin)
+    if action == "init":
+        key = keyring.do_create_program_key(_user(username), ask(f"password of {username}: "))
+        return f"program key {key.pk} created and wrapped for {username}"
+    if action == "grant":
+        if not other:
+            raise keyring.KeyringError("grant needs --to USER")
+        count = keyring.do_grant(
+            _user(username),
+            ask(f"password of {username}: "),
+            _user(other),
+            ask(f"password of {other}: "),
+        )
+        return f"{other} now holds {count} program key(s)"
+    if action == "revoke":
+        count = keyring.do_revoke(None, _user(username))
+        return f"removed {count} key wrap(s) of {username}"
+    if action == "rotate":
+        user = _user(username)
+        new, private, old = keyring.do_rotate(user, ask(f"password of {username}: "))
+        moved = keyring.do_rewrap_case_keys(user, new, private, old)
+        keyring.do_finish_rotation(user, new)
+        return (
+            f"program key {new.pk} active; {moved} case keys re-wrapped. Grant it to every "
+            f"other staff member: safepassage keys grant --user {username} --to NAME"
+        )
+    raise keyring.KeyringError(f"unknown action {action}")
