@@ -10,6 +10,7 @@ from django.utils.html import escape
 
 from safepassage.cases.models import Case
 from safepassage.conversations import catalog
+from safepassage.privacy.keyring import Keyring
 
 DEMO_APPLICANT = {  # example data, labelled as such: no real person
     "sector": "DEMO-SECTOR Pokrovske-17",
@@ -90,6 +91,36 @@ class ChatDriver:
 @pytest.fixture
 def chat(client: Client) -> Iterator[ChatDriver]:
     yield ChatDriver(client, "ko")
+
+
+KEYHOLDER_PASSWORD = "DEMO keyholder passphrase"
+
+
+@pytest.fixture(autouse=True)
+def program_key(request: pytest.FixtureRequest) -> None:
+    """Every database test runs with a program key, as every installation has one from its
+    first start (safepassage serve wraps it for the first admin)."""
+    if request.node.get_closest_marker("no_program_key") or not request.node.get_closest_marker(
+        "django_db"
+    ):
+        return
+    request.getfixturevalue("django_db_blocker")
+    from django.contrib.auth.models import User
+
+    from safepassage.privacy import keyring
+
+    if keyring.active_key() is None:
+        holder = User.objects.create_user("keyholder", password=KEYHOLDER_PASSWORD, is_staff=True)
+        keyring.do_create_program_key(holder, KEYHOLDER_PASSWORD)
+
+
+@pytest.fixture
+def ring(program_key: None) -> Keyring:
+    from django.contrib.auth.models import User
+
+    from safepassage.privacy import keyring
+
+    return keyring.unlock(User.objects.get(username="keyholder"), KEYHOLDER_PASSWORD)
 
 
 def latest_case() -> Case:

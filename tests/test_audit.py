@@ -10,7 +10,7 @@ from safepassage import cli
 from safepassage.privacy import audit
 from safepassage.privacy.models import AuditEvent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.no_program_key]
 
 
 def test_chain_verifies_and_tampering_is_caught(capsys: pytest.CaptureFixture[str]) -> None:

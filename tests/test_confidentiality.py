@@ -6,10 +6,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
 from safepassage.cases import services
+from safepassage.privacy.keyring import Keyring
 from tests.conftest import ChatDriver, latest_case
 
 SEEDED = [
@@ -70,14 +72,15 @@ def _database_bytes(tmp_path: Path) -> bytes:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_raw_database_bytes_hold_no_applicant(tmp_path: Path) -> None:
+def test_raw_database_bytes_hold_no_applicant(tmp_path: Path, ring: Keyring) -> None:
     references = []
     for index, person in enumerate(SEEDED):
         chat = ChatDriver(Client(), ["ru", "ko", "uk"][index])
         references.append(chat.apply(applicant=person, readiness="now")[0])
         chat.choose("continue")
         chat.say(MESSAGE)
-        assert services.answers(latest_case())["name"] == person["name"]  # stored, readable
+        stored = services.answers_for_staff(latest_case(), ring)["name"]
+        assert stored == person["name"]  # stored, and readable with a staff key
     raw = _database_bytes(tmp_path)
     assert len(raw) > 10_000
     for needle in _needles():
@@ -85,3 +88,33 @@ def test_raw_database_bytes_hold_no_applicant(tmp_path: Path) -> None:
     for reference in references:
         assert reference.replace("-", "").encode() not in raw
         assert reference.encode() not in raw
+
+
+@pytest.mark.django_db
+def test_the_server_alone_cannot_open_any_confirmed_personal_field(ring: Keyring) -> None:
+    """A seized server: master key, database and code in hand, but no staff password."""
+    from safepassage.cases import sealed
+    from safepassage.cases.models import Case
+    from safepassage.conversations.engine import SEALED_ANSWER
+    from safepassage.privacy import keyring as keyring_module
+    from safepassage.privacy import staff_fields
+
+    for index, person in enumerate(SEEDED):
+        chat = ChatDriver(Client(), ["ru", "ko", "uk"][index])
+        chat.apply(applicant=person)
+        chat.choose("continue")
+        chat.say(MESSAGE)
+    for case in Case.objects.all():
+        server_view = services.answers(case)
+        for field in ("sector", "unit", "name", "birth_date"):
+            assert server_view[field] == SEALED_ANSWER
+        with pytest.raises(staff_fields.Locked):
+            staff_fields.open_for_server(case, "reference", case.reference_sealed)
+        for message in case.messages.all():
+            assert sealed.open_message_for_server(case, message) is None
+        assert services.answers_for_staff(case, ring)["name"] in {p["name"] for p in SEEDED}
+    # Wrong staff password: nothing opens either.
+    holder = keyring_module.unlock(User.objects.get(username="keyholder"), "not the password")
+    case = Case.objects.first()
+    assert case is not None
+    assert services.answers_for_staff(case, holder)["name"] == sealed.LOCKED_TEXT

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from safepassage.privacy import keyring
 from safepassage.privacy.models import AuditEvent
-from tests.conftest import DEMO_APPLICANT, ChatDriver, latest_case
+from tests.conftest import DEMO_APPLICANT, KEYHOLDER_PASSWORD, ChatDriver, latest_case
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
@@ -14,7 +15,9 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def operator(django_user_model: type) -> Client:
-    django_user_model.objects.create_user("operator1", password=PASSWORD, is_staff=True)
+    user = django_user_model.objects.create_user("operator1", password=PASSWORD, is_staff=True)
+    keyholder = django_user_model.objects.get(username="keyholder")
+    keyring.do_grant(keyholder, KEYHOLDER_PASSWORD, user, PASSWORD)
     client = Client()
     response = client.post("/console/login/", {"username": "operator1", "password": PASSWORD})
     assert response.status_code == 302

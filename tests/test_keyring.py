@@ -15,7 +15,7 @@ from safepassage.privacy import keyring, sealing, session
 from safepassage.privacy.crypto import DecryptionError
 from safepassage.privacy.models import AuditEvent, StaffKey
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.no_program_key]
 ADMIN_PW = "DEMO admin passphrase 1"
 OP_PW = "DEMO operator passphrase 2"
 

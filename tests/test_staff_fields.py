@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from safepassage.privacy import fields, keyring, staff_fields
 from safepassage.privacy.crypto import DecryptionError
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.no_program_key]
 PW = "DEMO staff passphrase 9"
 
 

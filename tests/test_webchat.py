@@ -11,12 +11,14 @@ from safepassage.campaigns.models import Campaign
 from safepassage.cases import services
 from safepassage.cases.models import Case, Status
 from safepassage.conversations import catalog
+from safepassage.conversations.engine import SEALED_ANSWER
+from safepassage.privacy.keyring import Keyring
 from tests.conftest import DEMO_APPLICANT, ChatDriver, latest_case, t
 
 pytestmark = pytest.mark.django_db
 
 
-def test_korean_application_end_to_end(chat: ChatDriver) -> None:
+def test_korean_application_end_to_end(chat: ChatDriver, ring: Keyring) -> None:
     first = chat.open()
     assert t("ko", "apply.who.prompt") in first
     assert '<html lang="ko">' in first
@@ -31,8 +33,11 @@ def test_korean_application_end_to_end(chat: ChatDriver) -> None:
     assert case.triage["readiness"] == "now"
     assert case.triage["group_size"] == 3
     assert case.triage["wishes"] == ["record_as_captured", "no_exchange", "medical"]
-    assert services.answers(case)["name"] == DEMO_APPLICANT["name"]
-    assert services.reference_of(case) == reference
+    assert services.answers_for_staff(case, ring)["name"] == DEMO_APPLICANT["name"]
+    assert services.reference_of(case, ring) == reference
+    # Once confirmed, the server itself can no longer read what identifies him.
+    assert services.answers(case)["name"] == SEALED_ANSWER
+    assert services.reference_of(case, Keyring()) != reference
 
 
 def test_summary_shows_answers_in_the_applicant_language(chat: ChatDriver) -> None:
@@ -220,8 +225,9 @@ def test_message_to_operators_and_reply(chat: ChatDriver, django_user_model: typ
     operator = django_user_model.objects.create_user("op", password="x" * 16, is_staff=True)
     services.do_operator_reply(case, operator, "DEMO reply: stay where you are")
     page = chat.open()
-    assert "DEMO question about the meeting place" in page
     assert "DEMO reply: stay where you are" in page
+    # What he wrote is sealed for staff at once: not shown again on a phone that may be searched.
+    assert "DEMO question about the meeting place" not in page
 
 
 def test_delete_what_i_told_you_erases_the_case(chat: ChatDriver) -> None:

@@ -106,6 +106,8 @@ class Message(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the applicant first saw this reply; it is sealed for staff 24 hours later.
+    shown_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

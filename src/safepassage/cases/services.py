@@ -16,15 +16,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from safepassage.campaigns.models import Campaign
-from safepassage.cases import triage
+from safepassage.cases import sealed, triage
 from safepassage.cases.models import Case, Channel, Contact, Direction, Message, Status
 from safepassage.channels import delivery
 from safepassage.channels.models import Attempt
-from safepassage.privacy import audit, fields, references
+from safepassage.privacy import audit, fields, references, staff_fields
+from safepassage.privacy.keyring import Keyring
 
-SEALED_ANSWERS = "answers"
 REFERENCE_FIELD = "reference"
-MESSAGE_FIELD = "message"
 MAX_MESSAGE_CHARS = 4000
 PASSPHRASE_TRIES_PER_HOUR = 5
 
@@ -62,7 +61,7 @@ def do_save_answers(
     case: Case, triage_answers: dict[str, Any], sealed_answers: dict[str, Any]
 ) -> None:
     case.triage = triage_answers
-    case.sealed_answers = fields.seal_json(case, SEALED_ANSWERS, sealed_answers)
+    sealed.save_answers(case, sealed_answers)
     case.urgency = triage.urgency(case.triage, case.ready_now_at is not None)
     case.last_applicant_at = timezone.now()
     case.save(
@@ -71,19 +70,26 @@ def do_save_answers(
 
 
 def answers(case: Case) -> dict[str, Any]:
-    """Triage and sealed answers together. Callers on the staff side must audit the read."""
-    return {**case.triage, **fields.open_json(case, SEALED_ANSWERS, case.sealed_answers)}
+    """What the server itself may read: triage answers, and personal answers still pending
+    (sealed ones appear as engine.SEALED_ANSWER). For the conversation, not for staff."""
+    return {**case.triage, **sealed.answers_for_server(case)}
+
+
+def answers_for_staff(case: Case, ring: Keyring) -> dict[str, Any]:
+    """Every answer, opened with a staff member's keyring. The caller audits the read."""
+    return {**case.triage, **sealed.answers_for_staff(case, ring)}
 
 
 def do_submit(case: Case) -> Credentials | None:
     """Turn a draft into a new case and issue its credentials; None if it was submitted."""
+    sealed.seal_answers(case)
     if case.status != Status.DRAFT:
         case.last_applicant_at = timezone.now()
-        case.save(update_fields=["last_applicant_at", "updated_at"])
+        case.save(update_fields=["sealed_answers", "last_applicant_at", "updated_at"])
         return None
     reference, passphrase = references.generate(), references.generate()
     case.reference_digest = references.reference_digest(reference)
-    case.reference_sealed = fields.seal_text(case, REFERENCE_FIELD, reference)
+    case.reference_sealed = staff_fields.seal(case, REFERENCE_FIELD, reference)
     case.passphrase_hash = references.hash_passphrase(passphrase)
     case.status = Status.NEW
     case.submitted_at = case.last_applicant_at = timezone.now()
@@ -91,10 +97,14 @@ def do_submit(case: Case) -> Credentials | None:
     return Credentials(references.display(reference), references.display(passphrase))
 
 
-def reference_of(case: Case) -> str:
+def reference_of(case: Case, ring: Keyring) -> str:
     if not case.reference_sealed:
         return ""
-    return references.display(fields.open_text(case, REFERENCE_FIELD, case.reference_sealed))
+    try:
+        opened = staff_fields.open_for_staff(case, REFERENCE_FIELD, case.reference_sealed, ring)
+    except staff_fields.Locked:
+        return sealed.LOCKED_TEXT
+    return references.display(opened.text)
 
 
 def do_mark_ready_now(case: Case) -> None:
@@ -111,7 +121,11 @@ def do_add_message(
         raise ValueError("message too long")
     message = Message(case=case, direction=direction, channel=channel, author=author)
     message.save()
-    message.body_sealed = fields.seal_text(case, f"{MESSAGE_FIELD}:{message.pk}", text)
+    # A reply stays readable for the applicant until seen (then 24 hours); what the applicant
+    # writes is sealed for staff at once.
+    message.body_sealed = sealed.seal_message(
+        case, message, text, pending=direction == Direction.OUTBOUND
+    )
     message.save(update_fields=["body_sealed"])
     if direction == Direction.INBOUND:
         case.last_applicant_at = timezone.now()
@@ -138,18 +152,33 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
         return message
 
 
-def transcript(case: Case) -> list[TranscriptEntry]:
+def transcript(case: Case, ring: Keyring) -> list[TranscriptEntry]:
+    """The whole conversation for staff. The caller audits the read."""
     entries = []
     for m in case.messages.select_related("author").order_by("created_at", "id"):
         entries.append(
             TranscriptEntry(
                 direction=m.direction,
-                text=fields.open_text(case, f"{MESSAGE_FIELD}:{m.pk}", m.body_sealed),
+                text=sealed.open_message_for_staff(case, m, ring).text,
                 at=m.created_at,
                 author=m.author.get_username() if m.author else None,
                 channel=m.channel,
             )
         )
+    return entries
+
+
+def applicant_thread(case: Case) -> list[TranscriptEntry]:
+    """What the applicant may see again: replies not yet sealed (noting that they were seen)."""
+    entries = []
+    now = timezone.now()
+    for m in case.messages.filter(direction=Direction.OUTBOUND).order_by("created_at", "id"):
+        text = sealed.open_message_for_server(case, m)
+        if text is None:
+            continue
+        if m.shown_at is None:
+            Message.objects.filter(pk=m.pk).update(shown_at=now)
+        entries.append(TranscriptEntry(m.direction, text, m.created_at, None, m.channel))
     return entries
 
 
@@ -165,6 +194,7 @@ def do_purge_case(case: Case) -> None:
             wrapped_key=b"", sealed_answers=None, reference_sealed=None, triage={}
         )
         case.delete()
+        staff_fields.forget_case_key(case.pk)
         if not contact.cases.exists():
             contact.delete()
 

@@ -16,6 +16,7 @@ from safepassage.cases import services as cases
 from safepassage.cases.models import Case, Status
 from safepassage.console import presenters
 from safepassage.privacy import audit
+from safepassage.privacy.session import keyring_of
 from safepassage.web.forms import clean_text
 
 
@@ -40,7 +41,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 def _case_context(request: HttpRequest, case: Case) -> dict[str, object]:
     audit.record(request.user, "case.view", case.pk)
-    answers = cases.answers(case)
+    ring = keyring_of(request)
+    answers = cases.answers_for_staff(case, ring)
     row = presenters.row(case)
     return {
         "case": case,
@@ -48,10 +50,11 @@ def _case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         "urgency": row.urgency,
         "urgency_label": row.urgency_label,
         "language": row.language,
-        "reference": cases.reference_of(case),
+        "reference": cases.reference_of(case, ring),
         "answers": presenters.answer_lines(answers),
         "wishes": presenters.wish_badges(answers),
-        "transcript": cases.transcript(case),
+        "transcript": cases.transcript(case, ring),
+        "locked": not ring,
     }
 
 

@@ -14,6 +14,8 @@ from safepassage.conversations import catalog
 from safepassage.conversations.flows import BACK, BY_VALUE, Flow, Step
 
 Action = Literal["answer", "skip", "back", "restart", "delete"]
+# Stands for an answer the server has sealed for staff and can no longer read.
+SEALED_ANSWER = "\u0000sealed"
 Answers = dict[str, Any]
 
 
@@ -262,4 +264,6 @@ def _summary_line(step: Step, value: Any) -> SummaryLine:
         return SummaryLine(label, value_ids=(labels[str(value)],))
     if value == "":
         return SummaryLine(label, value_ids=("summary.skipped",))
+    if value == SEALED_ANSWER:
+        return SummaryLine(label, value_ids=("summary.sealed",))
     return SummaryLine(label, value_text=str(value))

@@ -1,8 +1,9 @@
 """Retention: personal data that is no longer needed is erased.
 
-Now: applications abandoned before confirmation are erased after 24 hours (the answers shown
-back in the summary need not be kept longer). Closed-case retention follows with the case
-workflow (issue 5).
+Now: applications abandoned before confirmation are erased after 24 hours; answers an applicant
+changed but never confirmed, and replies an applicant saw more than 24 hours ago, are sealed for
+staff (the server can no longer read them). Closed-case retention follows with the case
+workflow.
 """
 
 from __future__ import annotations
@@ -12,22 +13,45 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from safepassage.cases import sealed
 from safepassage.cases import services as cases
-from safepassage.cases.models import Case, Status
+from safepassage.cases.models import Case, Direction, Message, Status
 
 ABANDONED_DRAFT_AFTER = timedelta(hours=24)
+
+
+PENDING_AT_MOST = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
 class PurgeReport:
     abandoned_drafts: int
+    answers_sealed: int
+    replies_sealed: int
 
 
 def purge_expired() -> PurgeReport:
-    cutoff = timezone.now() - ABANDONED_DRAFT_AFTER
-    drafts = Case.objects.filter(status=Status.DRAFT, updated_at__lt=cutoff)
-    count = 0
+    now = timezone.now()
+    drafts = Case.objects.filter(status=Status.DRAFT, updated_at__lt=now - ABANDONED_DRAFT_AFTER)
+    purged = 0
     for case in drafts.iterator():
         cases.do_purge_case(case)
-        count += 1
-    return PurgeReport(abandoned_drafts=count)
+        purged += 1
+    answers_sealed = replies_sealed = 0
+    # An edit the applicant never confirmed, or a reply they saw a day ago: seal for staff.
+    for case in (
+        Case.objects.exclude(status=Status.DRAFT)
+        .filter(last_applicant_at__lt=now - PENDING_AT_MOST)
+        .iterator()
+    ):
+        if sealed.has_pending_answers(case):
+            sealed.seal_answers(case)
+            case.save(update_fields=["sealed_answers"])
+            answers_sealed += 1
+    for message in Message.objects.filter(
+        direction=Direction.OUTBOUND, shown_at__lt=now - PENDING_AT_MOST
+    ).select_related("case"):
+        if sealed.open_message_for_server(message.case, message) is not None:
+            sealed.seal_message_now(message.case, message)
+            replies_sealed += 1
+    return PurgeReport(purged, answers_sealed, replies_sealed)

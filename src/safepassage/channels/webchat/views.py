@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from safepassage.campaigns import services as campaigns
 from safepassage.cases import services as cases
-from safepassage.cases.models import Channel, Direction
+from safepassage.cases.models import Channel
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.conversations import actions, catalog
 from safepassage.conversations.models import Conversation
@@ -69,11 +69,8 @@ def _page(request: HttpRequest, lang: str, turn: actions.Turn, status: int = 200
     conversation = turn.conversation
     if conversation is not None and turn.prompt is not None:
         step_type = turn.prompt.step.type
-        if step_type in {"end", "thread"}:
-            context["reference"] = cases.reference_of(conversation.case)
         if step_type == "thread":
-            context["transcript"] = cases.transcript(conversation.case)
-            context["inbound"] = Direction.INBOUND
+            context["transcript"] = cases.applicant_thread(conversation.case)
     return render(request, "webchat/step.html", context, status=status)
 
 
