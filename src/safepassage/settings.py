@@ -69,8 +69,10 @@ def _database(url: str) -> dict[str, Any]:
     if db["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets the web chat read while a write commits; IMMEDIATE avoids upgrade deadlocks.
         db["OPTIONS"] = {
+            # secure_delete zeroes erased rows, so an erased case leaves no ciphertext or
+            # wrapped key behind in free pages of the file.
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-            " PRAGMA busy_timeout=5000;",
+            " PRAGMA busy_timeout=5000; PRAGMA secure_delete=ON;",
             "transaction_mode": "IMMEDIATE",
         }
         db["TEST"] = {"NAME": str(CONFIG.data_dir / "test-safepassage.sqlite3")}

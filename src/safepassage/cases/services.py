@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from safepassage.campaigns.models import Campaign
@@ -193,10 +193,19 @@ def do_purge_case(case: Case) -> None:
         Case.objects.filter(pk=case.pk).update(
             wrapped_key=b"", sealed_answers=None, reference_sealed=None, triage={}
         )
+        case_id = case.pk
         case.delete()
-        staff_fields.forget_case_key(case.pk)
+        staff_fields.forget_case_key(case_id)
         if not contact.cases.exists():
             contact.delete()
+        transaction.on_commit(_flush_erased_pages)
+
+
+def _flush_erased_pages() -> None:
+    """SQLite keeps pre-erasure page images in its write-ahead log until a checkpoint."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 class TooManyAttempts(Exception):
