@@ -66,3 +66,25 @@ def test_unconfirmed_edits_and_seen_replies_are_sealed_after_a_day(
     assert sealed.open_message_for_server(case, Message.objects.get()) is None
     chat.choose("confirm")
     assert "DEMO reply" not in chat.open()
+
+
+def test_aggregate_counts_survive_erasure() -> None:
+    from safepassage.analytics import counters
+    from safepassage.analytics.models import DailyCount
+    from safepassage.campaigns.models import Campaign
+
+    Campaign.objects.create(code="demo-leaflet", name="DEMO leaflet")
+    chat = ChatDriver(Client(), "ko")
+    chat.open("?c=demo-leaflet")
+    chat.apply()
+    chat.choose("continue")
+    chat.choose("ready_now")
+    chat.choose("ok")
+    chat.choose("delete")
+    chat.choose("erase")
+    assert not Case.objects.exists()
+    assert counters.totals("submitted") == 1
+    assert counters.totals("ready_now") == 1
+    assert counters.totals("erased") == 1
+    row = DailyCount.objects.get(event="submitted")
+    assert (row.channel, row.language, row.campaign) == ("webchat", "ko", "demo-leaflet")

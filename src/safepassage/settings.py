@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "safepassage.conversations",
     "safepassage.channels",
     "safepassage.console",
+    "safepassage.analytics",
 ]
 
 MIDDLEWARE = [

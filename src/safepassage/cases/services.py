@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
+from safepassage.analytics import counters
 from safepassage.campaigns.models import Campaign
 from safepassage.cases import sealed, triage
 from safepassage.cases.models import Case, Channel, Contact, Direction, Message, Status
@@ -57,6 +58,11 @@ def do_create_case(channel: str, language: str, campaign: Campaign | None) -> Ca
     )
 
 
+def _count(event: str, case: Case) -> None:
+    campaign = case.contact.campaign.code if case.contact.campaign else ""
+    counters.count(event, case.channel, case.language, campaign)
+
+
 def do_save_answers(
     case: Case, triage_answers: dict[str, Any], sealed_answers: dict[str, Any]
 ) -> None:
@@ -94,6 +100,7 @@ def do_submit(case: Case) -> Credentials | None:
     case.status = Status.NEW
     case.submitted_at = case.last_applicant_at = timezone.now()
     case.save()
+    _count("submitted", case)
     return Credentials(references.display(reference), references.display(passphrase))
 
 
@@ -108,6 +115,7 @@ def reference_of(case: Case, ring: Keyring) -> str:
 
 
 def do_mark_ready_now(case: Case) -> None:
+    _count("ready_now", case)
     case.ready_now_at = timezone.now()
     case.urgency = triage.urgency(case.triage, True)
     case.last_applicant_at = case.ready_now_at
@@ -189,6 +197,8 @@ def do_purge_case(case: Case) -> None:
     a backup or a freed database page can no longer be opened.
     """
     with transaction.atomic():
+        if case.status != Status.DRAFT:
+            _count("erased", case)
         contact = case.contact
         Case.objects.filter(pk=case.pk).update(
             wrapped_key=b"", sealed_answers=None, reference_sealed=None, triage={}
