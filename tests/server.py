@@ -95,7 +95,9 @@ def running_platform(
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url)
-        text = output.read_text()
+        # Output is not a terminal here, so the one-time credentials go to a 0600 file.
+        assert "First admin account written to" in output.read_text()
+        text = (data_dir / "first-admin.txt").read_text()
         user = re.search(r"username: (\S+)", text)
         password = re.search(r"password: (\S+)", text)
         assert user and password, text

@@ -13,6 +13,8 @@ import os
 import secrets
 import sys
 
+FIRST_ADMIN_FILE = "first-admin.txt"
+
 
 def _setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "safepassage.settings")
@@ -41,6 +43,30 @@ def ensure_first_admin() -> tuple[str, str] | None:
     return "admin", password
 
 
+def show_first_admin(user: str, password: str, console_url: str) -> None:
+    """Shown once. On a terminal it is printed; where output goes to a log (a service manager,
+    a container), the password would stay in that log, so it goes to a 0600 file instead."""
+    from safepassage import config
+
+    lines = [
+        "First admin account (shown once; it also holds the program key: change the password",
+        "with `safepassage keys password --user admin`):",
+        f"  username: {user}",
+        f"  password: {password}",
+        f"  console:  {console_url}",
+    ]
+    if sys.stdout.isatty() and not os.environ.get("SAFEPASSAGE_ADMIN_FILE_ONLY"):
+        print("\n".join(["=" * 64, *lines, "=" * 64]), flush=True)
+        return
+    path = config.get().data_dir / FIRST_ADMIN_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    print(
+        f"First admin account written to {path} (mode 0600): read it, then delete it.", flush=True
+    )
+
+
 def serve(host: str, port: int) -> int:
     _setup()
     import uvicorn
@@ -59,20 +85,7 @@ def serve(host: str, port: int) -> int:
     call_command("migrate", interactive=False, verbosity=0)
     credentials = ensure_first_admin()
     if credentials:
-        user, password = credentials
-        print(
-            "\n".join(
-                [
-                    "=" * 64,
-                    "First admin account (shown once, never stored in clear):",
-                    f"  username: {user}",
-                    f"  password: {password}",
-                    f"  console:  http://{host}:{port}/console/",
-                    "=" * 64,
-                ]
-            ),
-            flush=True,
-        )
+        show_first_admin(*credentials, f"http://{host}:{port}/console/")
     cfg = config.get()
     print(
         f"Safe Passage on http://{host}:{port}/chat/ (data in {cfg.data_dir},"
@@ -106,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     p_audit = sub.add_parser("audit", help="audit log tools")
     p_audit.add_argument("action", choices=["verify"])
     p_keys = sub.add_parser("keys", help="program keys: init, grant, revoke, rotate")
-    p_keys.add_argument("action", choices=["init", "grant", "revoke", "rotate"])
+    p_keys.add_argument("action", choices=["init", "grant", "revoke", "rotate", "password"])
     p_keys.add_argument("--user", required=True, help="the staff member acting (or revoked)")
     p_keys.add_argument("--to", help="with grant: the staff member receiving the keys")
     p_keys.add_argument("--stdin", action="store_true", help="read passwords from stdin")
@@ -135,11 +148,13 @@ def main(argv: list[str] | None = None) -> int:
         print(retention.purge_expired())
         return 0
     if args.command == "keys":
+        from django.core.exceptions import ValidationError
+
         from safepassage.privacy import commands, keyring
 
         try:
             print(commands.run(args.action, args.user, args.to, args.stdin))
-        except keyring.KeyringError as error:
+        except (keyring.KeyringError, ValidationError) as error:
             print(f"refused: {error}", file=sys.stderr)
             return 2
         return 0
@@ -148,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
         report = audit.verify()
         if report.ok:
-            print(f"audit chain intact: {report.checked} records")
+            print(f"audit chain intact: {report.checked} records, head {report.head}")
             return 0
         print(
             f"audit chain BROKEN at record {report.broken_at}: {report.reason} "

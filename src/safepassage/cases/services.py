@@ -193,8 +193,9 @@ def applicant_thread(case: Case) -> list[TranscriptEntry]:
 def do_purge_case(case: Case) -> None:
     """Erase a case: its wrapped key, answers and messages go; the contact goes with its last case.
 
-    Deleting the rows destroys the only copy of the case's data key, so any ciphertext left in
-    a backup or a freed database page can no longer be opened.
+    Deleting the rows destroys the database's copy of the case's data key and key pair; SQLite
+    zeroes the freed pages (secure_delete) and its log is checkpointed. A backup made *before*
+    the erasure still holds the keys: backups must not outlive the retention period.
     """
     with transaction.atomic():
         if case.status != Status.DRAFT:
@@ -224,17 +225,16 @@ class TooManyAttempts(Exception):
 
 def find_by_credentials(reference: str, passphrase: str) -> Case | None:
     """The case these credentials open, or None. At most 5 tries per reference per hour."""
+    if not references.normalise(reference):
+        return None  # not a reference at all: no bucket, no lookup
     digest = references.reference_digest(reference)
-    if not digest:
-        return None
     key = f"passphrase:{digest[:40]}"
     since = timezone.now() - timedelta(hours=1)
     with transaction.atomic():
         if Attempt.objects.filter(key=key, at__gte=since).count() >= PASSPHRASE_TRIES_PER_HOUR:
             raise TooManyAttempts
         case = Case.objects.filter(reference_digest=digest).first()
-        # Verify against a decoy hash when there is no such case, so timing reveals nothing.
-        stored = case.passphrase_hash if case else references.decoy_hash()
+        stored = case.passphrase_hash if case else ""
         if references.check_passphrase(stored, passphrase) and case is not None:
             return case
         Attempt.objects.create(key=key, at=timezone.now())

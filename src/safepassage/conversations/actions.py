@@ -55,7 +55,8 @@ def current(conversation: Conversation) -> Turn:
 
 
 def first_prompt(language: str) -> engine.Prompt:
-    """The opening prompt, rendered without storing anything (floods cost no writes)."""
+    """The opening prompt, rendered without creating a case (a visit writes only the session
+    row that holds its CSRF token; expired ones are deleted by the hourly purge)."""
     flow = flows.get()
     return engine.prompt(flow, engine.start(flow, language), {})
 

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 
 from django.contrib.auth.models import User
+from django.contrib.auth.password_validation import validate_password
 
 from safepassage.privacy import keyring
 
@@ -49,10 +50,22 @@ def run(action: str, username: str, other: str | None, stdin: bool) -> str:
     if action == "rotate":
         user = _user(username)
         new, private, old = keyring.do_rotate(user, ask(f"password of {username}: "))
-        moved = keyring.do_rewrap_case_keys(user, new, private, old)
+        moved, skipped = keyring.do_rewrap_case_keys(user, new, private, old)
+        if skipped:
+            raise keyring.KeyringError(
+                f"program key {new.pk} was made but NOT activated: {skipped} case keys are under "
+                f"a program key {username} does not hold; rotate as a member who holds them all"
+            )
         keyring.do_finish_rotation(user, new)
         return (
             f"program key {new.pk} active; {moved} case keys re-wrapped. Grant it to every "
             f"other staff member: safepassage keys grant --user {username} --to NAME"
         )
+    if action == "password":
+        user = _user(username)
+        old_password = ask(f"current password of {username}: ")
+        new_password = ask(f"new password of {username}: ")
+        validate_password(new_password, user)
+        keyring.do_change_password(user, old_password, new_password)
+        return f"password of {username} changed; key wraps re-made; all sessions ended"
     raise keyring.KeyringError(f"unknown action {action}")

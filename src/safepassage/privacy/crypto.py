@@ -44,7 +44,8 @@ def _derive(master: bytes, purpose: str) -> bytes:
 
 @lru_cache(maxsize=4)
 def _keys(master: bytes) -> dict[str, bytes]:
-    return {p: _derive(master, p) for p in ("kek-v1", "pseudonym-v1", "reference-v1")}
+    purposes = ("kek-v1", "pseudonym-v1", "reference-v1", "passphrase-v1", "audit-v1")
+    return {p: _derive(master, p) for p in purposes}
 
 
 def _master() -> bytes:
@@ -94,6 +95,15 @@ def pseudonym(namespace: str, value: str) -> str:
     """A stable keyed hash: equal inputs match, but the table reveals no identifier."""
     key = _keys(_master())["pseudonym-v1"]
     return hmac.new(key, f"{namespace}\x00{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def passphrase_digest(normalised_passphrase: str) -> str:
+    key = _keys(_master())["passphrase-v1"]
+    return hmac.new(key, normalised_passphrase.encode(), hashlib.sha256).hexdigest()
+
+
+def audit_mac(body: bytes) -> str:
+    return hmac.new(_keys(_master())["audit-v1"], body, hashlib.sha256).hexdigest()
 
 
 def reference_digest(normalised_reference: str) -> str:

@@ -91,6 +91,12 @@ def unlock(user: User, password: str) -> Keyring:
     """Every program key this member holds, unwrapped with their password (empty if none)."""
     keyring = Keyring()
     for wrap in StaffKey.objects.filter(user=user):
+        if not (
+            1 <= wrap.time_cost <= 10
+            and 64 * 1024 <= wrap.memory_cost_kib <= 1024 * 1024
+            and 1 <= wrap.parallelism <= 8
+        ):
+            continue  # parameters out of bounds: tampered, and possibly a memory bomb
         kek = _kek(
             password, bytes(wrap.salt), wrap.time_cost, wrap.memory_cost_kib, wrap.parallelism
         )
@@ -130,16 +136,35 @@ def do_grant(by: User, by_password: str, to: User, to_password: str) -> int:
     return len(keyring.private_keys)
 
 
+def end_sessions(user: User) -> int:
+    """Log ``user`` out everywhere: their sessions hold their unlocked keyring."""
+    from django.contrib.sessions.models import Session
+
+    ended = 0
+    for stored in Session.objects.all().iterator():
+        if str(stored.get_decoded().get("_auth_user_id")) == str(user.pk):
+            stored.delete()
+            ended += 1
+    return ended
+
+
 def do_revoke(by: User | None, user: User) -> int:
     with transaction.atomic():
         count, _ = StaffKey.objects.filter(user=user).delete()
+        end_sessions(user)
         audit.record(by, "keys.revoke", detail=f"user {user.pk}")
     return count
 
 
 def do_change_password(user: User, old_password: str, new_password: str) -> None:
+    """New password, key wraps re-made under it, every session of the member ended."""
+    if not user.check_password(old_password):
+        raise KeyringError("the current password is wrong")
     keyring = unlock(user, old_password)
     with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        end_sessions(user)
         for key in ProgramKey.objects.filter(pk__in=keyring.private_keys):
             _wrap_for(user, new_password, key, keyring.private_keys[key.pk])
         audit.record(user, "keys.rewrap", detail="password change")
@@ -169,15 +194,18 @@ def do_finish_rotation(by: User, new: ProgramKey) -> None:
         audit.record(by, "keys.rotate.finish", detail=f"active {new.pk}")
 
 
-def do_rewrap_case_keys(by: User, new: ProgramKey, new_private: bytes, old: Keyring) -> int:
+def do_rewrap_case_keys(
+    by: User, new: ProgramKey, new_private: bytes, old: Keyring
+) -> tuple[int, int]:
     """Move every case key pair under ``new``: its private half is re-sealed, no data is
     re-encrypted. Case keys under a program key ``old`` does not hold are left and counted as
-    errors by the caller (the returned number is what was moved)."""
+    errors by the caller: returns (moved, skipped)."""
     from safepassage.privacy.models import CaseKey
 
-    moved = 0
+    moved = skipped = 0
     for case_key in CaseKey.objects.exclude(program_key=new).iterator():
         if case_key.program_key_id not in old.private_keys:
+            skipped += 1
             continue
         context = f"case-key:{case_key.case_id}".encode()
         private = old.open(case_key.program_key_id, bytes(case_key.sealed_private_key), context)
@@ -186,5 +214,5 @@ def do_rewrap_case_keys(by: User, new: ProgramKey, new_private: bytes, old: Keyr
             program_key=new,
         )
         moved += 1
-    audit.record(by, "keys.rotate.rewrap", detail=f"{moved} case keys")
-    return moved
+    audit.record(by, "keys.rotate.rewrap", detail=f"{moved} case keys, {skipped} skipped")
+    return moved, skipped

@@ -6,19 +6,14 @@ in any language. Input is forgiving: case, spaces, dashes and O/I/L confusions a
 
 from __future__ import annotations
 
+import hmac
 import secrets
-from functools import lru_cache
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from safepassage.privacy import crypto
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 LENGTH = 16  # 16 symbols x 5 bits = 80 bits
 _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"})
-# Passphrases are short-lived secrets checked rarely: argon2id with modest cost is plenty here.
-_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
 def generate() -> str:
@@ -39,17 +34,13 @@ def reference_digest(reference: str) -> str:
 
 
 def hash_passphrase(passphrase: str) -> str:
-    return _HASHER.hash(normalise(passphrase))
-
-
-@lru_cache(maxsize=1)
-def decoy_hash() -> str:
-    return _HASHER.hash(generate())
+    """A keyed hash: the passphrase has 80 random bits, so no slow hash is needed to resist
+    guessing, and a cheap one cannot be turned against the server's memory by a flood."""
+    return crypto.passphrase_digest(normalise(passphrase))
 
 
 def check_passphrase(stored_hash: str, passphrase: str) -> bool:
-    """Constant-time comparison inside argon2's verify."""
-    try:
-        return _HASHER.verify(stored_hash, normalise(passphrase) or "-")
-    except (VerificationError, InvalidHashError):
-        return False
+    """Constant-time comparison; a malformed passphrase never matches."""
+    normal = normalise(passphrase)
+    candidate = crypto.passphrase_digest(normal) if normal else ""
+    return bool(normal) and hmac.compare_digest(stored_hash.encode(), candidate.encode())

@@ -11,16 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.contrib.sessions.models import Session
+from django.db.models import Q
 from django.utils import timezone
 
 from safepassage.cases import sealed
 from safepassage.cases import services as cases
 from safepassage.cases.models import Case, Direction, Message, Status
+from safepassage.channels.models import Attempt
 
 ABANDONED_DRAFT_AFTER = timedelta(hours=24)
 
 
 PENDING_AT_MOST = timedelta(hours=24)
+# A reply nobody reads is sealed anyway: it may name a meeting place and time.
+UNREAD_REPLY_AT_MOST = timedelta(hours=72)
+ATTEMPTS_KEPT = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class PurgeReport:
     abandoned_drafts: int
     answers_sealed: int
     replies_sealed: int
+    sessions_ended: int
 
 
 def purge_expired() -> PurgeReport:
@@ -49,9 +56,12 @@ def purge_expired() -> PurgeReport:
             case.save(update_fields=["sealed_answers"])
             answers_sealed += 1
     for message in Message.objects.filter(
-        direction=Direction.OUTBOUND, shown_at__lt=now - PENDING_AT_MOST
+        Q(shown_at__lt=now - PENDING_AT_MOST) | Q(created_at__lt=now - UNREAD_REPLY_AT_MOST),
+        direction=Direction.OUTBOUND,
     ).select_related("case"):
         if sealed.open_message_for_server(message.case, message) is not None:
             sealed.seal_message_now(message.case, message)
             replies_sealed += 1
-    return PurgeReport(purged, answers_sealed, replies_sealed)
+    sessions_ended, _ = Session.objects.filter(expire_date__lt=now).delete()
+    Attempt.objects.filter(at__lt=now - ATTEMPTS_KEPT).delete()
+    return PurgeReport(purged, answers_sealed, replies_sealed, sessions_ended)

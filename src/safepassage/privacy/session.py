@@ -42,10 +42,15 @@ def _deserialise(data: bytes) -> Keyring:
     return Keyring({int(k): base64.b64decode(v) for k, v in raw.items()})
 
 
+def _aad(request: HttpRequest) -> bytes:
+    """Bound to the member: a blob copied into another member's session does not open."""
+    return f"keyring:{request.session.get('_auth_user_id', '')}".encode()
+
+
 def store(request: HttpRequest, keyring: Keyring) -> None:
     unlock_key = os.urandom(32)
     nonce = os.urandom(12)
-    blob = nonce + AESGCM(unlock_key).encrypt(nonce, _serialise(keyring), b"keyring")
+    blob = nonce + AESGCM(unlock_key).encrypt(nonce, _serialise(keyring), _aad(request))
     request.session[SESSION_KEY] = base64.b64encode(blob).decode()
     setattr(request, _NEW_COOKIE, base64.urlsafe_b64encode(unlock_key).decode())
 
@@ -59,7 +64,7 @@ def keyring_of(request: HttpRequest) -> Keyring:
     try:
         key = base64.urlsafe_b64decode(cookie)
         data = base64.b64decode(blob)
-        return _deserialise(AESGCM(key).decrypt(data[:12], data[12:], b"keyring"))
+        return _deserialise(AESGCM(key).decrypt(data[:12], data[12:], _aad(request)))
     except (InvalidTag, ValueError, TypeError):
         return Keyring()
 

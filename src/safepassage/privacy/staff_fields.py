@@ -106,6 +106,8 @@ def open_for_staff(
         private = ring.open(
             key.program_key_id, bytes(key.sealed_private_key), f"case-key:{holder.id}".encode()
         )
+        if sealing.public_of(private) != bytes(key.public_key):
+            raise Locked(field)  # the case's public key was swapped: refuse rather than guess
         text = sealing.open_sealed(private, inner[1:], _context(holder.id, field))
     except DecryptionError as exc:
         raise Locked(field) from exc

@@ -10,6 +10,7 @@ from django.http import QueryDict
 from safepassage.conversations.engine import Reply
 
 NAV_ACTIONS = {"back", "restart", "delete", "skip"}
+LEAVE = "leave"  # handled by the channel: forget this browser's session, keep the application
 # C0 and C1 controls except tab and newline, lone surrogates, non-characters, and U+FFFD
 # (what Django puts where the bytes were not UTF-8).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffd\ufffe\uffff]")

@@ -64,8 +64,10 @@ class SameOriginNullOriginMiddleware:
 
     With that policy browsers send ``Origin: null`` on form posts, which Django's CSRF check
     rejects. ``Sec-Fetch-Site`` is set by the browser alone (scripts cannot forge it): where it
-    says ``same-origin``, the null origin is replaced by this site's own origin. The session-bound
-    CSRF token is still required; a null origin without that header is still refused.
+    says ``cross-site`` or ``same-site`` the null origin stays and the post is refused; where it
+    says ``same-origin``, or is absent (older phones' browsers), the null origin is replaced by
+    this site's own. The session-bound CSRF token and the SameSite=Strict cookie still stand
+    between a forged post and any effect.
     """
 
     def __init__(self, get_response: Handler) -> None:
@@ -73,6 +75,7 @@ class SameOriginNullOriginMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         meta = request.META
-        if meta.get("HTTP_ORIGIN") == "null" and meta.get("HTTP_SEC_FETCH_SITE") == "same-origin":
+        fetch_site = meta.get("HTTP_SEC_FETCH_SITE", "same-origin")
+        if meta.get("HTTP_ORIGIN") == "null" and fetch_site == "same-origin":
             meta["HTTP_ORIGIN"] = f"{request.scheme}://{request.get_host()}"
         return self.get_response(request)

@@ -92,6 +92,13 @@ def chat(request: HttpRequest, lang: str) -> HttpResponse:
         return _page(request, lang, actions.current(conversation))
 
     try:
+        if request.POST.get("nav") == forms.LEAVE:
+            request.session.flush()
+            return render(
+                request,
+                "webchat/message.html",
+                {"lang": lang, "title_id": "chat.left", "hint_id": "chat.deleted_hint"},
+            )
         reply = forms.reply_from_post(request.POST)
     except RequestDataTooBig:
         turn = (
@@ -110,6 +117,7 @@ def chat(request: HttpRequest, lang: str) -> HttpResponse:
         campaign_id = request.session.get(SESSION_CAMPAIGN)
         campaign = campaigns.by_id(campaign_id)
         conversation = actions.do_begin(Channel.WEBCHAT, lang, campaign)
+        request.session.cycle_key()  # a session planted before the application is useless
         request.session[SESSION_CONVERSATION] = str(conversation.pk)
     turn = actions.do_reply(conversation.pk, reply, Channel.WEBCHAT)
     if turn.deleted:
