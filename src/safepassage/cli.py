@@ -1,6 +1,7 @@
 """The `safepassage` command line.
 
 safepassage serve [--host 127.0.0.1] [--port 8000]   migrate, first admin, serve (ASGI)
+safepassage worker                                    the Telegram outbox (and polling)
 safepassage check                                     flows, catalogs, Django checks
 safepassage audit verify                              verify the audit hash chain
 safepassage manage <django command> ...               any Django management command
@@ -68,6 +69,14 @@ def serve(host: str, port: int) -> int:
         f" database {'PostgreSQL' if cfg.is_postgres else 'SQLite'})",
         flush=True,
     )
+    import threading
+
+    from safepassage.channels.telegram import polling
+
+    stop = threading.Event()
+    if polling.start_background(stop):
+        mode = "webhook" if cfg.telegram_webhook_url else "long polling"
+        print(f"Telegram: {len(cfg.telegram_bots)} bot(s), {mode}, outbox worker", flush=True)
     uvicorn.run(
         "safepassage.asgi:application",
         host=host,
@@ -77,6 +86,31 @@ def serve(host: str, port: int) -> int:
         lifespan="off",
         server_header=False,
     )
+    stop.set()
+    return 0
+
+
+def worker() -> int:
+    """The outbox senders (and pollers, without a webhook URL) without the web server."""
+    _setup()
+    import threading
+
+    from safepassage.channels.telegram import bots, polling
+    from safepassage.splog import configure
+
+    configure()
+    if not bots.enabled():
+        print("No Telegram bot configured (TELEGRAM_BOTS): nothing to do.", flush=True)
+        return 1
+    stop = threading.Event()
+    threads = polling.start_background(stop)
+    print(f"Telegram worker: {len(threads)} thread(s)", flush=True)
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(1.0)
+    except KeyboardInterrupt:
+        stop.set()
     return 0
 
 
@@ -90,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p_serve = sub.add_parser("serve", help="run the platform")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8000)
+    sub.add_parser("worker", help="run the Telegram outbox worker")
     sub.add_parser("check", help="validate flows, catalogs and settings")
     p_audit = sub.add_parser("audit", help="audit log tools")
     p_audit.add_argument("action", choices=["verify"])
@@ -99,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "serve":
         return serve(args.host, args.port)
+    if args.command == "worker":
+        return worker()
     _setup()
     from django.core.management import call_command, execute_from_command_line
 
