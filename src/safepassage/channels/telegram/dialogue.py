@@ -268,6 +268,6 @@ def _after(chat: TelegramChat, turn: actions.Turn) -> None:
         creds = turn.credentials
         text = render.done_message(turn.language, creds.reference, creds.passphrase)
         outbox.do_send_text(chat, text, case=case)
-        _send_current(chat)
+        _send_prompt(chat, actions.current(turn.conversation))
         return
     _send_prompt(chat, turn)

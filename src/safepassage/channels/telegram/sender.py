@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,12 +28,15 @@ from django.db.models import Min, Q
 from django.utils import timezone
 from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.warnings import PTBUserWarning
 
 from safepassage import config
 from safepassage.channels.models import OutboxMessage, OutboxStatus, TelegramChat
 from safepassage.channels.telegram import attachments, bots, outbox
 
 log = structlog.get_logger(__name__)
+# One generic call for every queued method is deliberate (rows carry a method name).
+warnings.filterwarnings("ignore", message="Please use 'Bot.", category=PTBUserWarning)
 
 BOT_RATE = 29.5  # calls per second per bot, a little under Telegram's 30
 CHAT_GAP = timedelta(seconds=1.05)
@@ -198,7 +202,8 @@ class Sender:
         """Erase what is due, forget chats that asked for it, fetch attachments."""
         outbox.do_erase_due()
         for chat in TelegramChat.objects.filter(bot=self.slug, forget=True):
-            if not chat.outbox.filter(status__in=UNSENT).exists():
+            # Forgotten once its last message left and our messages in it were deleted.
+            if not chat.outbox.filter(status__in=UNSENT).exists() and not chat.traces.exists():
                 chat.delete()
         for attachment in attachments.pending(self.slug):
             limit = config.get().telegram_max_file_bytes
@@ -245,6 +250,7 @@ class Sender:
                     chat__bot=self.slug, status__in=UNSENT
                 ).exists()
             ):
+                self.housekeeping()
                 return
             time.sleep(0.02)
         raise TimeoutError("outbox not drained")
