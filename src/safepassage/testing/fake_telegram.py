@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 CONFLICT = (
     "Conflict: can't use getUpdates method while webhook is active;"
@@ -197,7 +197,7 @@ class FakeTelegram:
         request.wfile.write(data)
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
-        path = urlparse(request.path).path
+        path = unquote(urlparse(request.path).path)
         try:
             if path.startswith("/file/bot"):
                 token, _, file_path = path[len("/file/bot") :].partition("/")
