@@ -158,6 +158,10 @@ def _command(chat: TelegramChat, user: User, command: str, argument: str) -> Non
 
 
 def _message(chat: TelegramChat, user: User, message: TgMessage) -> None:
+    # What the applicant sends leaves the chat later too (bots may delete incoming messages in
+    # private chats for 48 hours); a shared location at once.
+    due = timezone.now() if message.location is not None else None
+    outbox.do_remember_trace(chat, message.message_id, due=due)
     text = message.text or ""
     if text.startswith("/"):
         command, _, argument = text.partition(" ")
@@ -175,14 +179,12 @@ def _message(chat: TelegramChat, user: User, message: TgMessage) -> None:
         return
     step = turn.prompt.step
     if message.location is not None and step.field == "sector":
-        # The precise point leaves the chat at once; only a coarse one is kept (sealed).
-        outbox.do_remember_trace(chat, message.message_id, due=timezone.now())
+        # Only a coarse point is kept, sealed with the other sector answers.
         decimals = config.get().telegram_location_decimals
         lat, lon = message.location.latitude, message.location.longitude
         answer = f"{lat:.{decimals}f}, {lon:.{decimals}f}"
         _after(chat, actions.do_reply(conversation.pk, engine.Reply(text=answer), CHANNEL))
         return
-    outbox.do_remember_trace(chat, message.message_id)
     if message.photo or message.voice or message.document:
         outbox.do_send_text(chat, _text(chat, attachments.do_accept(chat, message)))
         return

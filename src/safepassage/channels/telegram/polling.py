@@ -18,6 +18,7 @@ from telegram.error import RetryAfter, TelegramError
 from safepassage import config
 from safepassage.channels.telegram import bots, intake
 from safepassage.channels.telegram.sender import Sender, retry_seconds
+from safepassage.conversations import catalog
 
 log = structlog.get_logger(__name__)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
@@ -76,17 +77,34 @@ def set_webhooks() -> None:
         loop.close()
 
 
+def describe_bots() -> None:
+    """The bot's description in each language we speak (catalog id chat.tg.description): the
+    first thing a searched phone shows about the bot, so it must look harmless."""
+    loop = asyncio.new_event_loop()
+    try:
+        for slug in bots.tokens():
+            bot = bots.client(slug)
+            for code in catalog.languages():
+                text = catalog.text(code, "chat.tg.description")
+                loop.run_until_complete(bot.set_my_description(text, language_code=code))
+                loop.run_until_complete(bot.set_my_short_description(text, language_code=code))
+            loop.run_until_complete(bot.shutdown())
+    finally:
+        loop.close()
+
+
 def start_background(stop: threading.Event, *, senders: bool = True) -> list[threading.Thread]:
     """The sender of every bot, and a poller per bot unless a webhook URL is configured."""
     threads: list[threading.Thread] = []
     if not bots.enabled():
         return threads
     cfg = config.get()
-    if cfg.telegram_webhook_url:
-        try:
+    try:
+        describe_bots()
+        if cfg.telegram_webhook_url:
             set_webhooks()
-        except TelegramError as exc:
-            log.error("telegram.set_webhook_failed", error=type(exc).__name__)
+    except TelegramError as exc:  # Telegram unreachable now: intake and the outbox still run
+        log.error("telegram.setup_failed", error=type(exc).__name__)
     for slug in bots.tokens():
         if senders:
             sender = Sender(slug)
