@@ -1,6 +1,7 @@
 """The `safepassage` command line.
 
 safepassage serve [--host 127.0.0.1] [--port 8000]   migrate, first admin, serve (ASGI)
+safepassage worker                                    the Telegram outbox (and polling)
 safepassage check                                     flows, catalogs, Django checks
 safepassage audit verify                              verify the audit hash chain
 safepassage manage <django command> ...               any Django management command
@@ -92,6 +93,14 @@ def serve(host: str, port: int) -> int:
         f" database {'PostgreSQL' if cfg.is_postgres else 'SQLite'})",
         flush=True,
     )
+    import threading
+
+    from safepassage.channels.telegram import polling
+
+    stop = threading.Event()
+    if polling.start_background(stop):
+        mode = "webhook" if cfg.telegram_webhook_url else "long polling"
+        print(f"Telegram: {len(cfg.telegram_bots)} bot(s), {mode}, outbox worker", flush=True)
     uvicorn.run(
         "safepassage.asgi:application",
         host=host,
@@ -101,6 +110,31 @@ def serve(host: str, port: int) -> int:
         lifespan="off",
         server_header=False,
     )
+    stop.set()
+    return 0
+
+
+def worker() -> int:
+    """The outbox senders (and pollers, without a webhook URL) without the web server."""
+    _setup()
+    import threading
+
+    from safepassage.channels.telegram import bots, polling
+    from safepassage.splog import configure
+
+    configure()
+    if not bots.enabled():
+        print("No Telegram bot configured (TELEGRAM_BOTS): nothing to do.", flush=True)
+        return 1
+    stop = threading.Event()
+    threads = polling.start_background(stop)
+    print(f"Telegram worker: {len(threads)} thread(s)", flush=True)
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(1.0)
+    except KeyboardInterrupt:
+        stop.set()
     return 0
 
 
@@ -114,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     p_serve = sub.add_parser("serve", help="run the platform")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8000)
+    sub.add_parser("worker", help="run the Telegram outbox worker")
     sub.add_parser("check", help="validate flows, catalogs and settings")
     sub.add_parser("purge", help="erase personal data past its retention period")
     p_audit = sub.add_parser("audit", help="audit log tools")
@@ -129,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "serve":
         return serve(args.host, args.port)
+    if args.command == "worker":
+        return worker()
     _setup()
     from django.core.management import call_command, execute_from_command_line
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 import sys
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 MASTER_KEY_FILE = "master.key"
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 # Applicant languages. Adding one is this one line plus one catalog file (docs/languages.md).
 # The label is the language's name in its own script, as an applicant would look for it.
@@ -38,6 +40,14 @@ class Config:
     secret_key: str = field(repr=False)
     applicant_languages: tuple[str, ...]
     log_level: str
+    # Telegram (docs/architecture.md, "Telegram"). No bot configured: the channel is off.
+    telegram_bots: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    telegram_webhook_secret: str = field(default="", repr=False)
+    telegram_webhook_url: str = ""
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_erase_after_seconds: int = 24 * 60 * 60
+    telegram_max_file_bytes: int = 10 * 1024 * 1024
+    telegram_location_decimals: int = 1  # 0.1 degree: about 11 km, enough to route a case
 
     @property
     def is_postgres(self) -> bool:
@@ -107,7 +117,50 @@ def load(environ: dict[str, str] | None = None) -> Config:
         secret_key=_secret_key(data_dir, env.get("SAFEPASSAGE_SECRET_KEY")),
         applicant_languages=tuple(APPLICANT_LANGUAGES),
         log_level=env.get("SAFEPASSAGE_LOG_LEVEL", "INFO"),
+        telegram_bots=_telegram_bots(env),
+        telegram_webhook_secret=_telegram_secret(data_dir, env),
+        telegram_webhook_url=(env.get("TELEGRAM_WEBHOOK_URL") or "").rstrip("/"),
+        telegram_api_base=(env.get("TELEGRAM_API_BASE") or "https://api.telegram.org").rstrip("/"),
+        telegram_erase_after_seconds=int(env.get("TELEGRAM_ERASE_AFTER_SECONDS") or 86400),
+        telegram_max_file_bytes=int(env.get("TELEGRAM_MAX_FILE_BYTES") or 10 * 1024 * 1024),
     )
+
+
+def _telegram_bots(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """``TELEGRAM_BOTS="main=123:abc,spare=456:def"``; ``TELEGRAM_BOT_TOKEN`` alone is "main"."""
+    pairs: list[tuple[str, str]] = []
+    for item in (env.get("TELEGRAM_BOTS") or "").split(","):
+        slug, sep, token = item.strip().partition("=")
+        if not item.strip():
+            continue
+        if not sep or not _SLUG.match(slug.strip()) or not token.strip():
+            raise SystemExit("TELEGRAM_BOTS must look like slug=token,slug2=token2")
+        pairs.append((slug.strip(), token.strip()))
+    if not pairs and env.get("TELEGRAM_BOT_TOKEN"):
+        pairs.append(("main", env["TELEGRAM_BOT_TOKEN"].strip()))
+    if len({slug for slug, _ in pairs}) != len(pairs):
+        raise SystemExit("TELEGRAM_BOTS names one slug twice")
+    if (
+        pairs
+        and len(env.get("TELEGRAM_WEBHOOK_SECRET", "")) < 16
+        and env.get("TELEGRAM_WEBHOOK_URL")
+    ):
+        raise SystemExit("TELEGRAM_WEBHOOK_SECRET must be at least 16 characters")
+    return tuple(pairs)
+
+
+def _telegram_secret(data_dir: Path, env: dict[str, str]) -> str:
+    """The webhook secret; generated once into the data dir so that it is never empty."""
+    if env.get("TELEGRAM_WEBHOOK_SECRET"):
+        return env["TELEGRAM_WEBHOOK_SECRET"]
+    path = data_dir / "telegram-webhook.secret"
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
 
 
 @lru_cache(maxsize=1)

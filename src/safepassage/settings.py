@@ -157,5 +157,8 @@ LOGGING = {
         # Django's request logger prints paths and exceptions; ours is scrubbed instead.
         "django.request": {"handlers": ["null"], "propagate": False},
         "django.server": {"handlers": ["null"], "propagate": False},
+        # httpx logs every Bot API URL, and the URL holds the bot token.
+        "httpx": {"handlers": ["null"], "propagate": False},
+        "httpcore": {"handlers": ["null"], "propagate": False},
     },
 }

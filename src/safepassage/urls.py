@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import include, path
 from django.views.generic.base import RedirectView
 
+from safepassage.channels.telegram import views as telegram_views
 from safepassage.web import health
 
 urlpatterns = [
@@ -10,6 +11,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("chat/", include("safepassage.channels.webchat.urls")),
     path("console/", include("safepassage.console.urls")),
+    path("tg/<slug:slug>/webhook", telegram_views.webhook, name="telegram-webhook"),
 ]
 
 handler400 = "safepassage.web.errors.bad_request"

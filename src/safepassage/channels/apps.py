@@ -5,3 +5,9 @@ class ChannelsConfig(AppConfig):
     name = "safepassage.channels"
     label = "channels"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from safepassage.channels import delivery
+        from safepassage.channels.telegram import outbox
+
+        delivery.register("telegram", outbox.deliver_operator_reply)

@@ -13,3 +13,120 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.pk}"
+
+
+class TelegramUpdate(models.Model):
+    """An update already applied: a redelivered ``update_id`` is dropped (exactly-once)."""
+
+    bot = models.CharField(max_length=40)
+    update_id = models.BigIntegerField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "update_id"], name="unique_telegram_update"),
+        ]
+
+    def __str__(self) -> str:
+        return f"telegram update {self.bot}/{self.update_id}"
+
+
+class TelegramChat(models.Model):
+    """One private chat with one of our bots. The chat id is ciphertext (privacy.crypto's
+    channel-address key); the pseudonym is the keyed hash used by cases.ChannelIdentity."""
+
+    bot = models.CharField(max_length=40)
+    pseudonym = models.CharField(max_length=64)
+    chat_sealed = models.BinaryField()
+    conversation = models.ForeignKey(
+        "conversations.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    selection = models.JSONField(default=list, blank=True)  # multi-select ticks in progress
+    blocked_at = models.DateTimeField(null=True, blank=True)
+    next_send_at = models.DateTimeField(null=True, blank=True)
+    forget = models.BooleanField(default=False)  # erase this row once its last message left
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "pseudonym"], name="unique_telegram_chat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"telegram chat {self.pk}"
+
+
+class OutboxStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class OutboxMessage(models.Model):
+    """One Bot API call to make, written in the transaction that caused it (docs/architecture.md).
+
+    The payload is ciphertext and is wiped once the call succeeded; what stays is its state.
+    """
+
+    chat = models.ForeignKey(TelegramChat, on_delete=models.CASCADE, related_name="outbox")
+    method = models.CharField(max_length=32)
+    payload_sealed = models.BinaryField(null=True, blank=True)
+    status = models.CharField(
+        max_length=8, choices=OutboxStatus.choices, default=OutboxStatus.QUEUED
+    )
+    reason = models.CharField(max_length=120, blank=True)  # never personal data
+    attempts = models.IntegerField(default=0)
+    not_before = models.DateTimeField(db_index=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    erasable = models.BooleanField(default=False)  # holds answers or instructions
+    case = models.ForeignKey(
+        "cases.Case", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.ForeignKey(
+        "cases.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "not_before"], name="outbox_due")]
+
+    def __str__(self) -> str:
+        return f"outbox {self.pk} {self.method} {self.status}"
+
+
+class ChatTrace(models.Model):
+    """A message left in an applicant's chat (ours or theirs) that we will delete later."""
+
+    chat = models.ForeignKey(TelegramChat, on_delete=models.CASCADE, related_name="traces")
+    message_id = models.BigIntegerField()
+    erase_due = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"trace {self.pk}"
+
+
+class Attachment(models.Model):
+    """A photo, voice message or document an applicant sent. Stored encrypted under the case's
+    key; images are re-encoded without metadata, other files are never opened by the server."""
+
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="+")
+    chat = models.ForeignKey(
+        TelegramChat, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=16)  # photo, voice, document
+    status = models.CharField(max_length=12, default="pending")  # pending, stored, refused
+    reason = models.CharField(max_length=120, blank=True)
+    source_sealed = models.BinaryField(null=True, blank=True)  # the Bot API file_id
+    file_sealed = models.BinaryField(null=True, blank=True)  # the (re-encoded) bytes
+    content_type = models.CharField(max_length=80, blank=True)
+    size = models.IntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"attachment {self.pk} ({self.kind})"

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from safepassage.campaigns.models import Campaign
 from safepassage.cases import services as cases
-from safepassage.cases.models import Case, Direction
+from safepassage.cases.models import Case, ChannelIdentity, Direction
 from safepassage.conversations import engine, flows
 from safepassage.conversations.models import Conversation
 
@@ -72,10 +72,18 @@ def check_first_reply(language: str, reply: engine.Reply) -> str | None:
     return outcome.reask
 
 
-def do_begin(channel: str, language: str, campaign: Campaign | None) -> Conversation:
+def do_begin(
+    channel: str, language: str, campaign: Campaign | None, identity: str | None = None
+) -> Conversation:
+    """Start a draft. ``identity`` is a channel pseudonym (privacy.fields.channel_pseudonym)
+    for channels that recognise a returning applicant (Telegram), never a raw user id."""
     flow = flows.get()
     with transaction.atomic():
         case = cases.do_create_case(channel, language, campaign)
+        if identity is not None:
+            ChannelIdentity.objects.update_or_create(
+                channel=channel, pseudonym=identity, defaults={"contact": case.contact}
+            )
         state = engine.start(flow, language)
         return Conversation.objects.create(case=case, flow=flow.id, state=state.to_json())
 

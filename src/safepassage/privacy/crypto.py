@@ -44,7 +44,8 @@ def _derive(master: bytes, purpose: str) -> bytes:
 
 @lru_cache(maxsize=4)
 def _keys(master: bytes) -> dict[str, bytes]:
-    purposes = ("kek-v1", "pseudonym-v1", "reference-v1", "passphrase-v1", "audit-v1")
+    purposes = ("kek-v1", "pseudonym-v1", "reference-v1", "passphrase-v1", "audit-v1",
+                "channel-address-v1")
     return {p: _derive(master, p) for p in purposes}
 
 
@@ -109,3 +110,15 @@ def audit_mac(body: bytes) -> str:
 def reference_digest(normalised_reference: str) -> str:
     key = _keys(_master())["reference-v1"]
     return hmac.new(key, normalised_reference.encode(), hashlib.sha256).hexdigest()
+
+
+def seal_channel_address(purpose: str, plaintext: str) -> bytes:
+    """Encrypt what a push channel needs to reach an applicant (a Telegram chat id, an outbox
+    payload) under its own derived key, read only by that channel's sender."""
+    key = _keys(_master())["channel-address-v1"]
+    return _encrypt(key, plaintext.encode("utf-8"), f"channel:{purpose}".encode())
+
+
+def open_channel_address(purpose: str, blob: bytes) -> str:
+    key = _keys(_master())["channel-address-v1"]
+    return _decrypt(key, bytes(blob), f"channel:{purpose}".encode()).decode("utf-8")

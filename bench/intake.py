@@ -1,0 +1,208 @@
+"""Webhook intake: updates per second and p50/p99 latency of `POST /tg/<slug>/webhook` (verify,
+dedupe, run the flow step, store encrypted, enqueue the reply, commit, then 200), on SQLite and
+PostgreSQL, driven by a load generator in another process; and, in the same run, the same flow
+in python-telegram-bot's own webhook Application (ConversationHandler + PicklePersistence).
+
+    .venv/bin/python bench/intake.py [--users 400] [--concurrency 16]
+
+Each applicant sends /start, three button presses and one text (5 updates), in order; many
+applicants at once. The baseline acknowledges before it processes (and persists to its pickle
+file only every 60 s), so its "processed" rate, measured from the replies the fake Bot API
+received, is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from _setup import database  # noqa: E402
+
+from safepassage.testing.fake_telegram import FakeTelegram  # noqa: E402
+
+TOKEN = "7000000001:AAE-bench-token-0123456789abcdefgh"
+SECRET = "bench-webhook-secret-0123456789"
+UPDATES_PER_USER = 5
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, path: str = "", seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if path:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2):
+                    return
+            else:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"port {port} did not open")
+
+
+def load(url: str, users: int, concurrency: int, first: int) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "_load.py"),
+            url,
+            SECRET,
+            str(users),
+            str(concurrency),
+            str(first),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout)
+    return result
+
+
+def ours(
+    kind: str, fake: FakeTelegram, users: int, concurrency: int, first: int
+) -> dict[str, float]:
+    port = free_port()
+    with database(kind) as url, tempfile.TemporaryDirectory(prefix="sp-bench-") as data:
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL"}}
+        env.update(
+            SAFEPASSAGE_DATA_DIR=data,
+            TELEGRAM_BOTS=f"main={TOKEN}",
+            TELEGRAM_WEBHOOK_SECRET=SECRET,
+            TELEGRAM_API_BASE=fake.base_url,
+            TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}",
+            SAFEPASSAGE_LOG_LEVEL="WARNING",
+        )
+        if url:
+            env["DATABASE_URL"] = url
+        log = open(Path(data) / "serve.log", "w")  # noqa: SIM115
+        server = subprocess.Popen(
+            [sys.executable, "-m", "safepassage.cli", "serve", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=data,
+        )
+        try:
+            wait_port(port, "/healthz")
+            target = f"http://127.0.0.1:{port}/tg/main/webhook"
+            load(target, 20, 4, first - 10_000)  # warm-up
+            result = load(target, users, concurrency, first)
+            if url:
+                with psycopg.connect(url) as conn:
+                    row = conn.execute("SELECT count(*) FROM channels_telegramupdate").fetchone()
+            else:
+                with sqlite3.connect(Path(data) / "safepassage.sqlite3") as conn:
+                    row = conn.execute("SELECT count(*) FROM channels_telegramupdate").fetchone()
+            result["committed"] = float(row[0] if row else 0) - 20 * UPDATES_PER_USER
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+            log.close()
+    return result
+
+
+def baseline(fake: FakeTelegram, users: int, concurrency: int, first: int) -> dict[str, float]:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="sp-bench-ptb-") as data:
+        app = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "_ptb_baseline.py"),
+                TOKEN,
+                fake.base_url,
+                str(port),
+                SECRET,
+                str(Path(data) / "state.pickle"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_port(port)
+            target = f"http://127.0.0.1:{port}/tg/main/webhook"
+            load(target, 20, 4, first - 10_000)
+            before = len(fake.calls(TOKEN, "sendMessage"))
+            started = time.perf_counter()
+            result = load(target, users, concurrency, first)
+            wanted = before + users * UPDATES_PER_USER
+            deadline = time.monotonic() + 300
+            while len(fake.calls(TOKEN, "sendMessage")) < wanted and time.monotonic() < deadline:
+                time.sleep(0.05)
+            processed = len(fake.calls(TOKEN, "sendMessage")) - before
+            result["processed_per_second"] = processed / (time.perf_counter() - started)
+            result["processed"] = processed
+        finally:
+            app.terminate()
+            app.wait(timeout=20)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    total = args.users * UPDATES_PER_USER
+    with FakeTelegram([TOKEN], enforce_limits=False, strict_callbacks=False) as fake:
+        results = {
+            "Safe Passage, SQLite": ours(
+                "sqlite", fake, args.users, args.concurrency, 5_200_000_000
+            ),
+            "Safe Passage, PostgreSQL": ours(
+                "postgres", fake, args.users, args.concurrency, 5_300_000_000
+            ),
+            "python-telegram-bot baseline": baseline(
+                fake, args.users, args.concurrency, 5_400_000_000
+            ),
+        }
+    print(
+        f"{total} updates ({args.users} applicants x {UPDATES_PER_USER}),"
+        f" {args.concurrency} connections"
+    )
+    print(f"{'':32} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8}  note")
+    for name, r in results.items():
+        if "processed_per_second" in r:
+            note = (
+                f"acked before processing; processed {r['processed_per_second']:.0f}/s"
+                f" ({int(r['processed'])} replies)"
+            )
+        else:
+            note = (
+                f"acked after commit; {int(r['committed'])} of {total} committed,"
+                f" {int(r['errors'])} errors"
+            )
+        print(f"{name:32} {r['per_second']:10.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f}  {note}")
+    base = results["python-telegram-bot baseline"]
+    for name in ("Safe Passage, SQLite", "Safe Passage, PostgreSQL"):
+        r = results[name]
+        print(
+            f"ratio {name} / baseline: {r['per_second'] / base['per_second']:.2f}x acked,"
+            f" {r['per_second'] / base['processed_per_second']:.2f}x processed"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

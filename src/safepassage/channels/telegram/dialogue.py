@@ -1,0 +1,275 @@
+"""One Telegram update → the conversation engine → outbox rows. Runs inside intake's transaction.
+
+Only private chats are served. Group chats, channel posts and other bots' traffic are ignored;
+edits, stickers and anything the current step cannot take get a calm reply, never an error.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from telegram import Message as TgMessage
+from telegram import Update, User
+
+from safepassage import config
+from safepassage.campaigns import services as campaigns
+from safepassage.campaigns.models import Campaign
+from safepassage.cases.models import ChannelIdentity
+from safepassage.channels.models import OutboxMessage, OutboxStatus, TelegramChat
+from safepassage.channels.telegram import attachments, outbox, render
+from safepassage.channels.telegram.bots import CHANNEL
+from safepassage.conversations import actions, catalog, engine
+from safepassage.conversations.models import Conversation
+from safepassage.privacy.fields import channel_pseudonym
+
+TEXT_STEPS = {"text", "number", "thread"}
+COMMANDS = {"/start", "/lang", "/restart", "/delete", "/help"}
+
+
+def handle(slug: str, update: Update) -> None:
+    if update.my_chat_member is not None:
+        _membership(slug, update)
+        return
+    tg_chat = update.effective_chat
+    user = update.effective_user
+    if tg_chat is None or user is None or tg_chat.type != "private" or user.is_bot:
+        return  # groups, channel posts, other bots: not a conversation we hold
+    chat = _chat(slug, user, tg_chat.id)
+    if update.callback_query is not None:
+        _pressed(chat, user, update)
+    elif update.message is not None:
+        _message(chat, user, update.message)
+    elif update.edited_message is not None:
+        outbox.do_send_text(chat, _text(chat, "chat.tg.edit_ignored"))
+
+
+def _membership(slug: str, update: Update) -> None:
+    member = update.my_chat_member
+    if member is None:
+        return
+    pseudonym = channel_pseudonym(CHANNEL, str(member.from_user.id))
+    blocked = member.new_chat_member.status in {"kicked", "left"}
+    TelegramChat.objects.filter(bot=slug, pseudonym=pseudonym).update(
+        blocked_at=timezone.now() if blocked else None
+    )
+
+
+def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
+    pseudonym = channel_pseudonym(CHANNEL, str(user.id))
+    chat = TelegramChat.objects.filter(bot=slug, pseudonym=pseudonym).first()
+    if chat is None:
+        chat = TelegramChat.objects.create(
+            bot=slug, pseudonym=pseudonym, chat_sealed=outbox.seal_chat_id(chat_id)
+        )
+    elif chat.blocked_at is not None or chat.forget:
+        chat.blocked_at, chat.forget = None, False
+        chat.save(update_fields=["blocked_at", "forget"])
+    if chat.conversation_id is None:
+        # A spare bot, or a new chat of a known applicant: the same case, found by pseudonym.
+        identity = ChannelIdentity.objects.filter(channel=CHANNEL, pseudonym=pseudonym).first()
+        if identity is not None:
+            found = (
+                Conversation.objects.filter(case__contact_id=identity.contact_id)
+                .order_by("-updated_at")
+                .first()
+            )
+            if found is not None:
+                chat.conversation = found
+                chat.save(update_fields=["conversation"])
+    return chat
+
+
+def _language(user: User) -> str:
+    code = (user.language_code or "")[:2].lower()
+    return code if catalog.is_language(code) else ""
+
+
+def _lang(chat: TelegramChat) -> str:
+    conversation = chat.conversation
+    return conversation.case.language if conversation is not None else ""
+
+
+def _text(chat: TelegramChat, msgid: str) -> str:
+    return render.text_for(_lang(chat), msgid)
+
+
+def _begin(chat: TelegramChat, language: str, campaign: Campaign | None = None) -> Conversation:
+    conversation = actions.do_begin(CHANNEL, language, campaign, identity=chat.pseudonym)
+    chat.conversation = conversation
+    chat.selection = []
+    chat.save(update_fields=["conversation", "selection"])
+    return conversation
+
+
+def _send_current(chat: TelegramChat, notice: str | None = None) -> None:
+    if chat.conversation is None:
+        return
+    turn = actions.current(chat.conversation)
+    _send_prompt(chat, turn, notice=notice)
+
+
+def _send_prompt(chat: TelegramChat, turn: actions.Turn, notice: str | None = None) -> None:
+    prompt = turn.prompt
+    if prompt is None:
+        return
+    if prompt.step.type == "multi":
+        chat.selection = list(prompt.selected)
+        chat.save(update_fields=["selection"])
+    text, markup = render.message(
+        prompt,
+        turn.language,
+        reask=turn.reask,
+        notice=notice or turn.notice,
+        selection=chat.selection,
+    )
+    case = chat.conversation.case if chat.conversation is not None else None
+    outbox.do_send_text(chat, text, markup, case=case)
+
+
+def _start_payload(payload: str) -> tuple[str, Campaign | None]:
+    """``/start CODE`` or ``/start ko_CODE``: a campaign, optionally preselecting a language."""
+    language = ""
+    prefix, sep, rest = payload.partition("_")
+    if sep and catalog.is_language(prefix.lower()):
+        language, payload = prefix.lower(), rest
+    elif catalog.is_language(payload.lower()):
+        return payload.lower(), None
+    return language, campaigns.find_active(payload)
+
+
+def _command(chat: TelegramChat, user: User, command: str, argument: str) -> None:
+    conversation = chat.conversation
+    if command == "/start" and conversation is None:
+        language, campaign = _start_payload(argument.strip()[:64])
+        _begin(chat, language or _language(user), campaign)
+        _send_current(chat)
+        return
+    if conversation is None:
+        _begin(chat, _language(user))
+        _send_current(chat)
+        return
+    if command == "/lang":
+        text, markup = render.language_prompt()
+        outbox.do_send_text(chat, text, markup, case=conversation.case)
+    elif command in {"/restart", "/delete"}:
+        reply = engine.Reply(action="restart" if command == "/restart" else "delete")
+        _after(chat, actions.do_reply(conversation.pk, reply, CHANNEL))
+    else:
+        _send_current(chat)
+
+
+def _message(chat: TelegramChat, user: User, message: TgMessage) -> None:
+    # What the applicant sends leaves the chat later too (bots may delete incoming messages in
+    # private chats for 48 hours); a shared location at once.
+    due = timezone.now() if message.location is not None else None
+    outbox.do_remember_trace(chat, message.message_id, due=due)
+    text = message.text or ""
+    if text.startswith("/"):
+        command, _, argument = text.partition(" ")
+        command = command.split("@", 1)[0].lower()
+        if command in COMMANDS:
+            _command(chat, user, command, argument)
+            return
+    if chat.conversation is None:
+        _begin(chat, _language(user))
+        _send_current(chat)
+        return
+    conversation = chat.conversation
+    turn = actions.current(conversation)
+    if turn.prompt is None:
+        return
+    step = turn.prompt.step
+    if message.location is not None and step.field == "sector":
+        # Only a coarse point is kept, sealed with the other sector answers.
+        decimals = config.get().telegram_location_decimals
+        lat, lon = message.location.latitude, message.location.longitude
+        answer = f"{lat:.{decimals}f}, {lon:.{decimals}f}"
+        _after(chat, actions.do_reply(conversation.pk, engine.Reply(text=answer), CHANNEL))
+        return
+    if message.photo or message.voice or message.document:
+        outbox.do_send_text(chat, _text(chat, attachments.do_accept(chat, message)))
+        return
+    if message.text is None or step.type not in TEXT_STEPS:
+        notice = "chat.tg.use_buttons" if message.text is not None else "chat.tg.unsupported"
+        _send_current(chat, notice=notice)
+        return
+    _after(chat, actions.do_reply(conversation.pk, engine.Reply(text=message.text), CHANNEL))
+
+
+def _pressed(chat: TelegramChat, user: User, update: Update) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    pressed = render.parse_callback(query.data)
+    conversation = chat.conversation
+    if pressed is None:
+        outbox.do_answer_callback(chat, query.id)
+        return
+    if conversation is None:
+        outbox.do_answer_callback(chat, query.id)
+        language = pressed.value if pressed.kind == render.LANGUAGE else _language(user)
+        _begin(chat, language if catalog.is_language(language) else "")
+        _send_current(chat)
+        return
+    turn = actions.current(conversation)
+    if turn.prompt is None:
+        return
+    step = turn.prompt.step
+    if pressed.kind == render.LANGUAGE and step.type != "language":
+        outbox.do_answer_callback(chat, query.id)
+        if catalog.is_language(pressed.value):
+            actions.do_set_language(conversation, pressed.value)
+        _send_current(chat)
+        return
+    if pressed.step != step.id:
+        outbox.do_answer_callback(chat, query.id, _text(chat, "chat.tg.use_buttons"))
+        return
+    outbox.do_answer_callback(chat, query.id)
+    if pressed.kind == render.TOGGLE:
+        _toggle(chat, turn, pressed.value, query.message.message_id if query.message else None)
+        return
+    if pressed.kind == render.CONTINUE:
+        reply = engine.Reply(multi=tuple(chat.selection))
+        chat.selection = []
+        chat.save(update_fields=["selection"])
+    elif pressed.kind == render.NAV and pressed.value in {"back", "skip"}:
+        reply = engine.Reply(action="back" if pressed.value == "back" else "skip")
+    else:
+        reply = engine.Reply(choice=pressed.value)
+    _after(chat, actions.do_reply(conversation.pk, reply, CHANNEL))
+
+
+def _toggle(chat: TelegramChat, turn: actions.Turn, value: str, message_id: int | None) -> None:
+    if turn.prompt is None or value not in turn.prompt.step.choice_values():
+        return
+    selection = [v for v in chat.selection if v != value]
+    if len(selection) == len(chat.selection):
+        selection.append(value)
+    chat.selection = selection
+    chat.save(update_fields=["selection"])
+    if message_id is not None:
+        markup = render.keyboard(turn.prompt, turn.language, chat.selection)
+        outbox.do_edit_markup(chat, message_id, markup)
+
+
+def _after(chat: TelegramChat, turn: actions.Turn) -> None:
+    """What the applicant sees after a reply was applied."""
+    if turn.deleted:
+        OutboxMessage.objects.filter(
+            chat=chat, status=OutboxStatus.QUEUED, method=outbox.SEND
+        ).delete()
+        outbox.do_erase_traces(chat)
+        text = render.text_for(turn.language, "chat.tg.deleted")
+        chat.conversation, chat.forget, chat.selection = None, True, []
+        chat.save(update_fields=["conversation", "forget", "selection"])
+        outbox.do_send_text(chat, text)
+        return
+    if turn.credentials is not None and turn.conversation is not None:
+        # Confirmed: our questions and the applicant's answers leave the chat now.
+        outbox.do_erase_traces(chat)
+        case = turn.conversation.case
+        creds = turn.credentials
+        text = render.done_message(turn.language, creds.reference, creds.passphrase)
+        outbox.do_send_text(chat, text, case=case)
+        _send_prompt(chat, actions.current(turn.conversation))
+        return
+    _send_prompt(chat, turn)

@@ -1,0 +1,170 @@
+"""The Telegram outbox: Bot API calls queued in the transaction that caused them.
+
+Rows are sent by :mod:`safepassage.channels.telegram.sender`. Payloads (chat id, text, buttons)
+are ciphertext under the channel-address key and are wiped once sent; the state stays for the
+console (:func:`outbox_states`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from safepassage import config
+from safepassage.cases.models import Case, Message
+from safepassage.channels.models import ChatTrace, OutboxMessage, OutboxStatus, TelegramChat
+from safepassage.privacy import crypto
+
+SEND = "sendMessage"
+DELETE = "deleteMessage"
+ANSWER_CALLBACK = "answerCallbackQuery"
+EDIT_MARKUP = "editMessageReplyMarkup"
+GET_FILE = "getFile"  # not a Bot API call we queue to the chat; handled by attachments
+CHAT_PURPOSE = "telegram-chat"
+PAYLOAD_PURPOSE = "telegram-outbox"
+
+
+def seal_chat_id(chat_id: int) -> bytes:
+    return crypto.seal_channel_address(CHAT_PURPOSE, str(chat_id))
+
+
+def chat_id_of(chat: TelegramChat) -> int:
+    return int(crypto.open_channel_address(CHAT_PURPOSE, bytes(chat.chat_sealed)))
+
+
+def payload_of(row: OutboxMessage) -> dict[str, Any]:
+    if not row.payload_sealed:
+        return {}
+    data = json.loads(crypto.open_channel_address(PAYLOAD_PURPOSE, bytes(row.payload_sealed)))
+    return data if isinstance(data, dict) else {}
+
+
+def _queue(
+    chat: TelegramChat,
+    method: str,
+    payload: dict[str, Any],
+    *,
+    case: Case | None = None,
+    message: Message | None = None,
+    erasable: bool = False,
+) -> OutboxMessage:
+    sealed = crypto.seal_channel_address(PAYLOAD_PURPOSE, json.dumps(payload, ensure_ascii=False))
+    return OutboxMessage.objects.create(
+        chat=chat,
+        method=method,
+        payload_sealed=sealed,
+        not_before=timezone.now(),
+        erasable=erasable,
+        case=case,
+        message=message,
+    )
+
+
+def do_send_text(
+    chat: TelegramChat,
+    text: str,
+    markup: dict[str, Any] | None = None,
+    *,
+    case: Case | None = None,
+    message: Message | None = None,
+) -> OutboxMessage:
+    """Every message we send is erasable: it is deleted after the configured time."""
+    payload: dict[str, Any] = {"text": text[:4096]}
+    if markup and markup.get("inline_keyboard"):
+        payload["reply_markup"] = markup
+    return _queue(chat, SEND, payload, case=case, message=message, erasable=True)
+
+
+def do_answer_callback(chat: TelegramChat, callback_query_id: str, text: str = "") -> None:
+    payload: dict[str, Any] = {"callback_query_id": callback_query_id}
+    if text:
+        payload["text"] = text[:200]
+    _queue(chat, ANSWER_CALLBACK, payload)
+
+
+def do_edit_markup(chat: TelegramChat, message_id: int, markup: dict[str, Any]) -> None:
+    _queue(chat, EDIT_MARKUP, {"message_id": message_id, "reply_markup": markup})
+
+
+def erase_deadline() -> datetime:
+    return timezone.now() + timedelta(seconds=config.get().telegram_erase_after_seconds)
+
+
+def do_remember_trace(chat: TelegramChat, message_id: int, due: datetime | None = None) -> None:
+    ChatTrace.objects.create(chat=chat, message_id=message_id, erase_due=due or erase_deadline())
+
+
+def do_erase_traces(chat: TelegramChat, *, keep: set[int] | None = None) -> int:
+    """Queue deleteMessage for every message we know of in this chat (ours and theirs)."""
+    count = 0
+    for trace in ChatTrace.objects.filter(chat=chat).order_by("id"):
+        if keep and trace.message_id in keep:
+            continue
+        _queue(chat, DELETE, {"message_id": trace.message_id})
+        trace.delete()
+        count += 1
+    return count
+
+
+def do_erase_due(now: datetime | None = None) -> int:
+    """The sweep: traces whose time has come are queued for deletion."""
+    count = 0
+    with transaction.atomic():
+        due = ChatTrace.objects.select_related("chat").filter(erase_due__lte=now or timezone.now())
+        for trace in due[:500]:
+            _queue(trace.chat, DELETE, {"message_id": trace.message_id})
+            trace.delete()
+            count += 1
+    return count
+
+
+def deliver_operator_reply(message: Message, text: str) -> None:
+    """Registered with channels.delivery: runs inside cases.services.do_operator_reply's
+    transaction, so the reply and its outbox row commit together or not at all."""
+    chat = (
+        TelegramChat.objects.filter(conversation__case=message.case, blocked_at=None)
+        .order_by("-id")
+        .first()
+    )
+    if chat is None:
+        chat = TelegramChat.objects.filter(conversation__case=message.case).order_by("-id").first()
+    if chat is None:
+        return
+    row = do_send_text(chat, text, case=message.case, message=message)
+    if chat.blocked_at is not None:
+        row.status, row.reason, row.payload_sealed = (
+            OutboxStatus.FAILED,
+            "blocked by the user",
+            None,
+        )
+        row.save(update_fields=["status", "reason", "payload_sealed"])
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    """What the console shows next to an operator's reply."""
+
+    message_id: int
+    status: str
+    reason: str
+    queued_at: datetime
+    sent_at: datetime | None
+
+
+def outbox_states(case: Case) -> dict[int, OutboxState]:
+    """The delivery state of each operator reply of ``case``, keyed by cases.Message id."""
+    rows = OutboxMessage.objects.filter(case=case, message__isnull=False, method=SEND)
+    states: dict[int, OutboxState] = {}
+    for row in rows.order_by("id"):
+        if row.message_id is None:
+            continue
+        status = OutboxStatus.QUEUED if row.status == OutboxStatus.SENDING else row.status
+        states[row.message_id] = OutboxState(
+            row.message_id, str(status), row.reason, row.created_at, row.sent_at
+        )
+    return states

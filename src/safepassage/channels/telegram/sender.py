@@ -1,0 +1,256 @@
+"""The outbox worker: sends queued Bot API calls within Telegram's limits.
+
+- at most 30 calls per second per bot (spaced, not burst) and one message per second per chat
+  (``TelegramChat.next_send_at``, kept in the database so that several workers agree);
+- rows are claimed in a short transaction (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL;
+  SQLite serialises writers) and marked ``sending`` with a lease; the HTTP call happens outside
+  any transaction; the result is written after. A worker that dies mid-call leaves a lease
+  that expires, and the row is sent again: the only case in which a message can go out twice;
+- 429 → the bot pauses for ``retry_after``; network errors and 5xx → backoff and retry, forever
+  (a message is never dropped); 403 → the chat is marked blocked and its messages fail with
+  that reason; other 4xx → the row fails with Telegram's description.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Min, Q
+from django.utils import timezone
+from telegram import Bot, Message
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.warnings import PTBUserWarning
+
+from safepassage import config
+from safepassage.channels.models import OutboxMessage, OutboxStatus, TelegramChat
+from safepassage.channels.telegram import attachments, bots, outbox
+
+log = structlog.get_logger(__name__)
+# One generic call for every queued method is deliberate (rows carry a method name).
+warnings.filterwarnings("ignore", message="Please use 'Bot.", category=PTBUserWarning)
+
+BOT_RATE = 29.5  # calls per second per bot, a little under Telegram's 30
+CHAT_GAP = timedelta(seconds=1.05)
+PER_CHAT_LIMITED = {outbox.SEND}
+LEASE = timedelta(seconds=60)
+BATCH = 30
+MAX_BACKOFF = 300.0
+UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    value: Any = exc.retry_after
+    return float(value.total_seconds()) if isinstance(value, timedelta) else float(value)
+
+
+def backoff(attempts: int) -> float:
+    return min(MAX_BACKOFF, 2.0 ** min(attempts, 10))
+
+
+@dataclass
+class Sender:
+    """One bot's sender. Use it from one thread; it owns a private event loop for the client."""
+
+    slug: str
+    bot: Bot | None = None
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    paused_until: float = 0.0
+    next_slot: float = 0.0
+    sent: int = 0
+    rate_limited: int = 0
+    last_sweep: float = 0.0
+
+    def _client(self) -> Bot:
+        if self.bot is None:
+            self.bot = bots.client(self.slug)
+            self.loop.run_until_complete(self.bot.initialize())
+        return self.bot
+
+    def close(self) -> None:
+        if self.bot is not None:
+            with contextlib.suppress(TelegramError):
+                self.loop.run_until_complete(self.bot.shutdown())
+        self.loop.close()
+
+    # -- claiming ---------------------------------------------------------------------------
+    def claim(self, now: datetime | None = None) -> list[OutboxMessage]:
+        now = now or timezone.now()
+        with transaction.atomic():
+            OutboxMessage.objects.filter(
+                chat__bot=self.slug, status=OutboxStatus.SENDING, lease_until__lt=now
+            ).update(status=OutboxStatus.QUEUED)
+            due = (
+                OutboxMessage.objects.filter(
+                    chat__bot=self.slug,
+                    status=OutboxStatus.QUEUED,
+                    not_before__lte=now,
+                    chat__blocked_at=None,
+                )
+                .filter(
+                    Q(chat__next_send_at__isnull=True)
+                    | Q(chat__next_send_at__lte=now)
+                    | ~Q(method__in=PER_CHAT_LIMITED)
+                )
+                .order_by("id")
+            )
+            if connection.vendor == "postgresql":
+                due = due.select_for_update(skip_locked=True, of=("self",))
+            candidates = list(due[: BATCH * 4])
+            chats = {row.chat_id for row in candidates}
+            # Per-chat order: only the oldest unsent row of a chat may go now.
+            first = dict(
+                OutboxMessage.objects.filter(chat_id__in=chats, status__in=UNSENT)
+                .values("chat_id")
+                .annotate(first=Min("id"))
+                .values_list("chat_id", "first")
+            )
+            claimed = [row for row in candidates if first.get(row.chat_id) == row.id][:BATCH]
+            if claimed:
+                OutboxMessage.objects.filter(pk__in=[r.pk for r in claimed]).update(
+                    status=OutboxStatus.SENDING, lease_until=now + LEASE
+                )
+        return claimed
+
+    # -- sending ----------------------------------------------------------------------------
+    def _wait_for_slot(self) -> None:
+        now = time.monotonic()
+        wait = max(self.next_slot, self.paused_until) - now
+        if wait > 0:
+            time.sleep(wait)
+        self.next_slot = max(time.monotonic(), self.next_slot) + 1.0 / BOT_RATE
+
+    def _call(self, row: OutboxMessage) -> Any:
+        bot = self._client()
+        payload = outbox.payload_of(row)
+        if row.method != outbox.ANSWER_CALLBACK:
+            payload["chat_id"] = outbox.chat_id_of(row.chat)
+        return_type = Message if row.method == outbox.SEND else None
+        return self.loop.run_until_complete(
+            bot.do_api_request(row.method, api_kwargs=payload, return_type=return_type)
+        )
+
+    def send(self, row: OutboxMessage) -> None:
+        self._wait_for_slot()
+        try:
+            result = self._call(row)
+        except RetryAfter as exc:
+            self.rate_limited += 1
+            seconds = retry_seconds(exc)
+            self.paused_until = time.monotonic() + seconds
+            self._requeue(row, seconds, "rate limited by Telegram", count=False)
+        except Forbidden:
+            self._blocked(row)
+        except BadRequest as exc:
+            self._fail(row, str(exc.message)[:120])
+        except TelegramError as exc:  # network errors, timeouts, 5xx
+            self._requeue(row, backoff(row.attempts + 1), type(exc).__name__)
+        else:
+            self._done(row, result)
+
+    def _done(self, row: OutboxMessage, result: Any) -> None:
+        now = timezone.now()
+        with transaction.atomic():
+            OutboxMessage.objects.filter(pk=row.pk).update(
+                status=OutboxStatus.SENT,
+                sent_at=now,
+                payload_sealed=None,
+                reason="",
+                lease_until=None,
+            )
+            if row.method in PER_CHAT_LIMITED:
+                TelegramChat.objects.filter(pk=row.chat_id).update(next_send_at=now + CHAT_GAP)
+            if row.erasable and isinstance(result, Message):
+                outbox.do_remember_trace(row.chat, result.message_id)
+        self.sent += 1
+
+    def _requeue(self, row: OutboxMessage, seconds: float, reason: str, count: bool = True) -> None:
+        OutboxMessage.objects.filter(pk=row.pk).update(
+            status=OutboxStatus.QUEUED,
+            not_before=timezone.now() + timedelta(seconds=seconds),
+            attempts=row.attempts + (1 if count else 0),
+            reason=reason[:120],
+            lease_until=None,
+        )
+
+    def _fail(self, row: OutboxMessage, reason: str) -> None:
+        OutboxMessage.objects.filter(pk=row.pk).update(
+            status=OutboxStatus.FAILED, reason=reason, payload_sealed=None, lease_until=None
+        )
+        log.info("telegram.outbox_failed", bot=self.slug, method=row.method, reason=reason[:60])
+
+    def _blocked(self, row: OutboxMessage) -> None:
+        with transaction.atomic():
+            TelegramChat.objects.filter(pk=row.chat_id).update(blocked_at=timezone.now())
+            OutboxMessage.objects.filter(chat_id=row.chat_id, status__in=UNSENT).update(
+                status=OutboxStatus.FAILED,
+                reason="blocked by the user",
+                payload_sealed=None,
+                lease_until=None,
+            )
+
+    # -- the loop ---------------------------------------------------------------------------
+    def housekeeping(self) -> None:
+        """Erase what is due, forget chats that asked for it, fetch attachments."""
+        outbox.do_erase_due()
+        for chat in TelegramChat.objects.filter(bot=self.slug, forget=True):
+            # Forgotten once its last message left and our messages in it were deleted.
+            if not chat.outbox.filter(status__in=UNSENT).exists() and not chat.traces.exists():
+                chat.delete()
+        for attachment in attachments.pending(self.slug):
+            limit = config.get().telegram_max_file_bytes
+            try:
+                data = self.loop.run_until_complete(
+                    attachments.download(self._client(), attachments.source_of(attachment), limit)
+                )
+                attachments.do_store(attachment, data)
+            except (BadRequest, ValueError, OSError) as exc:
+                attachments.do_refuse(attachment, type(exc).__name__)
+            except TelegramError:
+                break  # unreachable now; try again on the next sweep
+
+    def run_once(self) -> int:
+        """Send what is due now; return how many rows were handled."""
+        if time.monotonic() - self.last_sweep > 1.0:
+            self.last_sweep = time.monotonic()
+            self.housekeeping()
+        rows = self.claim()
+        for row in rows:
+            self.send(row)
+        return len(rows)
+
+    def run(self, stop: threading.Event, idle: float = 0.2) -> None:
+        while not stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception as exc:  # the database may be away: wait and go on
+                log.error("telegram.sender_error", bot=self.slug, error=type(exc).__name__)
+                close_old_connections()
+                handled = 0
+                stop.wait(2.0)
+            if not handled:
+                stop.wait(idle)
+        self.close()
+
+    def run_until_idle(self, timeout: float = 30.0) -> None:
+        """For tests and benchmarks: send until nothing is queued and due."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (
+                not self.run_once()
+                and not OutboxMessage.objects.filter(
+                    chat__bot=self.slug, status__in=UNSENT
+                ).exists()
+            ):
+                self.housekeeping()
+                return
+            time.sleep(0.02)
+        raise TimeoutError("outbox not drained")

@@ -1,0 +1,619 @@
+"""A local fake of the Telegram Bot API for tests and benchmarks (127.0.0.1, any free port).
+
+It speaks the real protocol: ``/bot<token>/<method>`` with form, query or JSON parameters,
+``/file/bot<token>/<path>`` for downloads, answers ``{"ok": true, "result": …}`` or Telegram's
+error objects (``{"ok": false, "error_code": 429, "description": "Too Many Requests: retry after
+N", "parameters": {"retry_after": N}}``), enforces 30 messages per second per bot and one per
+second per chat, queues updates for ``getUpdates`` or pushes them to a webhook with the secret
+header (redelivering until it gets a 200), and records every call it received.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlparse
+
+CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active;"
+    " use deleteWebhook to delete the webhook first"
+)
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are"
+    " exactly the same as a current content and reply markup of the message"
+)
+QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+SEND_METHODS = {"sendMessage", "sendPhoto", "sendDocument", "editMessageText"}
+BOT_LIMIT_PER_SECOND = 30
+CHAT_GAP_SECONDS = 1.0
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.code, self.description, self.retry_after = code, description, retry_after
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "ok": False,
+            "error_code": self.code,
+            "description": self.description,
+        }
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return body
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float
+    status: int
+
+
+@dataclass
+class BotState:
+    token: str
+    id: int
+    username: str
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    next_update_id: int = 100_000
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_connections: int = 4
+    pending_push: deque[dict[str, Any]] = field(default_factory=deque)
+    in_flight_chats: set[int] = field(default_factory=set)
+    acked: list[int] = field(default_factory=list)
+    push_attempts: int = 0
+    messages: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)  # chat → id → msg
+    next_message_id: dict[int, int] = field(default_factory=dict)
+    deleted: list[tuple[int, int]] = field(default_factory=list)
+    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answered: list[str] = field(default_factory=list)
+    sends: deque[float] = field(default_factory=deque)
+    chat_last_send: dict[int, float] = field(default_factory=dict)
+    blocked: set[int] = field(default_factory=set)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    rate_limited: int = 0
+    description: dict[str, str] = field(default_factory=dict)
+
+
+def _parse_value(value: str) -> Any:
+    if value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+class FakeTelegram:
+    """Use as a context manager; ``base_url`` goes into ``TELEGRAM_API_BASE``."""
+
+    def __init__(
+        self,
+        tokens: list[str],
+        *,
+        port: int = 0,
+        enforce_limits: bool = True,
+        strict_callbacks: bool = True,
+    ) -> None:
+        self.bots = {
+            t: BotState(t, int(t.split(":")[0]), f"help_desk_{i}_bot") for i, t in enumerate(tokens)
+        }
+        self.enforce_limits = enforce_limits
+        self.strict_callbacks = strict_callbacks  # off: benchmarks send made-up callback ids
+        self.lock = threading.Condition()
+        self.port = port
+        self.server: ThreadingHTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._ids = itertools.count(1)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeTelegram:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                fake._handle(self)
+
+            def do_POST(self) -> None:
+                fake._handle(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        thread.start()
+        if not self._threads:
+            self._stop.clear()
+            for bot in self.bots.values():
+                for _ in range(bot.webhook_connections):
+                    pusher = threading.Thread(target=self._pusher, args=(bot,), daemon=True)
+                    pusher.start()
+                    self._threads.append(pusher)
+        return self
+
+    def down(self) -> None:
+        """The Bot API becomes unreachable (connections refused); state is kept."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def up(self) -> None:
+        self.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self.lock:
+            self.lock.notify_all()
+        self.down()
+
+    def __enter__(self) -> FakeTelegram:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- HTTP -------------------------------------------------------------------------------
+    def _params(self, request: BaseHTTPRequestHandler) -> dict[str, Any]:
+        parsed = urlparse(request.path)
+        params: dict[str, Any] = {k: _parse_value(v) for k, v in parse_qsl(parsed.query)}
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length) if length else b""
+        ctype = request.headers.get("Content-Type", "")
+        if raw and "json" in ctype:
+            params.update(json.loads(raw))
+        elif raw and "form-urlencoded" in ctype:
+            params.update({k: _parse_value(v) for k, v in parse_qsl(raw.decode())})
+        elif raw and "multipart" in ctype:
+            raise ApiError(400, "Bad Request: multipart uploads are not supported by the fake")
+        return params
+
+    def _reply(
+        self, request: BaseHTTPRequestHandler, status: int, body: Any, raw: bytes | None = None
+    ) -> None:
+        data = raw if raw is not None else json.dumps(body).encode()
+        request.send_response(status)
+        request.send_header(
+            "Content-Type", "application/octet-stream" if raw else "application/json"
+        )
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        path = unquote(urlparse(request.path).path)
+        try:
+            if path.startswith("/file/bot"):
+                token, _, file_path = path[len("/file/bot") :].partition("/")
+                bot = self._bot(token)
+                for stored_path, data in bot.files.values():
+                    if stored_path == file_path:
+                        self._reply(request, 200, None, raw=data)
+                        return
+                raise ApiError(404, "Not Found")
+            if not path.startswith("/bot"):
+                raise ApiError(404, "Not Found")
+            token, _, method = path[len("/bot") :].partition("/")
+            bot = self._bot(token)
+            params = self._params(request)
+            handler = getattr(self, f"_m_{method}", None)
+            if handler is None:
+                raise ApiError(404, "Not Found: method not found")
+            try:
+                result = handler(bot, params)
+            except ApiError as error:
+                with self.lock:
+                    bot.calls.append(Call(method, params, time.time(), error.code))
+                raise
+            with self.lock:
+                bot.calls.append(Call(method, params, time.time(), 200))
+            self._reply(request, 200, {"ok": True, "result": result})
+        except ApiError as error:
+            self._reply(request, error.code, error.body())
+
+    def _bot(self, token: str) -> BotState:
+        if token not in self.bots:
+            raise ApiError(401, "Unauthorized")
+        return self.bots[token]
+
+    # -- Bot API methods --------------------------------------------------------------------
+    def _user(self, bot: BotState) -> dict[str, Any]:
+        return {"id": bot.id, "is_bot": True, "first_name": "Help desk", "username": bot.username}
+
+    def _m_getMe(self, bot: BotState, params: dict[str, Any]) -> Any:
+        return {
+            **self._user(bot),
+            "can_join_groups": False,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+
+    def _m_setWebhook(self, bot: BotState, params: dict[str, Any]) -> Any:
+        url = str(params.get("url") or "")
+        if url and not url.startswith(("http://", "https://")):
+            raise ApiError(
+                400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+            )
+        with self.lock:
+            bot.webhook_url = url
+            bot.webhook_secret = str(params.get("secret_token") or "")
+            if url:  # updates waiting for getUpdates are now pushed
+                bot.pending_push.extend(bot.updates)
+                bot.updates.clear()
+            self.lock.notify_all()
+        return True
+
+    def _m_deleteWebhook(self, bot: BotState, params: dict[str, Any]) -> Any:
+        with self.lock:
+            bot.webhook_url = ""
+            bot.updates.extend(bot.pending_push)
+            bot.pending_push.clear()
+        return True
+
+    def _m_getWebhookInfo(self, bot: BotState, params: dict[str, Any]) -> Any:
+        return {
+            "url": bot.webhook_url,
+            "has_custom_certificate": False,
+            "pending_update_count": len(bot.pending_push),
+        }
+
+    def _m_setMyDescription(self, bot: BotState, params: dict[str, Any]) -> Any:
+        bot.description[str(params.get("language_code") or "")] = str(params.get("description"))
+        return True
+
+    def _m_setMyShortDescription(self, bot: BotState, params: dict[str, Any]) -> Any:
+        text = str(params.get("short_description") or "")
+        bot.description["short:" + str(params.get("language_code") or "")] = text
+        return True
+
+    def _m_getUpdates(self, bot: BotState, params: dict[str, Any]) -> Any:
+        if bot.webhook_url:
+            raise ApiError(
+                409,
+                CONFLICT,
+            )
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        deadline = time.monotonic() + min(float(params.get("timeout") or 0), 5.0)
+        with self.lock:
+            if offset:
+                bot.updates = [u for u in bot.updates if u["update_id"] >= offset]
+            while not bot.updates and time.monotonic() < deadline and not self._stop.is_set():
+                self.lock.wait(deadline - time.monotonic())
+            return bot.updates[:limit]
+
+    def _limit(self, bot: BotState, chat_id: int) -> None:
+        now = time.monotonic()
+        while bot.sends and now - bot.sends[0] >= 1.0:
+            bot.sends.popleft()
+        if self.enforce_limits:
+            if len(bot.sends) >= BOT_LIMIT_PER_SECOND:
+                bot.rate_limited += 1
+                raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
+            last = bot.chat_last_send.get(chat_id)
+            if last is not None and now - last < CHAT_GAP_SECONDS:
+                bot.rate_limited += 1
+                raise ApiError(429, "Too Many Requests: retry after 1", retry_after=1)
+        bot.sends.append(now)
+        bot.chat_last_send[chat_id] = now
+
+    def _chat_id(self, bot: BotState, params: dict[str, Any]) -> int:
+        try:
+            chat_id = int(params["chat_id"])
+        except (KeyError, ValueError) as exc:
+            raise ApiError(400, "Bad Request: chat not found") from exc
+        if chat_id in bot.blocked:
+            raise ApiError(403, "Forbidden: bot was blocked by the user")
+        return chat_id
+
+    def _m_sendMessage(self, bot: BotState, params: dict[str, Any]) -> Any:
+        text = str(params.get("text") or "")
+        if not text:
+            raise ApiError(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            raise ApiError(400, "Bad Request: message is too long")
+        with self.lock:
+            chat_id = self._chat_id(bot, params)
+            self._limit(bot, chat_id)
+            message = self._new_message(bot, chat_id, self._user(bot), text=text)
+            if params.get("reply_markup"):
+                message["reply_markup"] = params["reply_markup"]
+            self.lock.notify_all()
+            return message
+
+    def _find(self, bot: BotState, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id = self._chat_id(bot, params)
+        message = bot.messages.get(chat_id, {}).get(int(params.get("message_id") or 0))
+        if message is None:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        return message
+
+    def _m_editMessageReplyMarkup(self, bot: BotState, params: dict[str, Any]) -> Any:
+        with self.lock:
+            message = self._find(bot, params)
+            markup = params.get("reply_markup") or {}
+            if message.get("reply_markup") == markup:
+                raise ApiError(
+                    400,
+                    NOT_MODIFIED,
+                )
+            message["reply_markup"] = markup
+            message["edit_date"] = int(time.time())
+            return message
+
+    def _m_editMessageText(self, bot: BotState, params: dict[str, Any]) -> Any:
+        with self.lock:
+            message = self._find(bot, params)
+            self._limit(bot, message["chat"]["id"])
+            message["text"] = str(params.get("text") or "")
+            if "reply_markup" in params:
+                message["reply_markup"] = params["reply_markup"]
+            return message
+
+    def _m_deleteMessage(self, bot: BotState, params: dict[str, Any]) -> Any:
+        with self.lock:
+            chat_id = self._chat_id(bot, params)
+            message_id = int(params.get("message_id") or 0)
+            if bot.messages.get(chat_id, {}).pop(message_id, None) is None:
+                raise ApiError(400, "Bad Request: message to delete not found")
+            bot.deleted.append((chat_id, message_id))
+            return True
+
+    def _m_answerCallbackQuery(self, bot: BotState, params: dict[str, Any]) -> Any:
+        with self.lock:
+            query_id = str(params.get("callback_query_id") or "")
+            known = query_id in bot.callbacks or not self.strict_callbacks
+            if not known or query_id in bot.answered:
+                raise ApiError(
+                    400,
+                    QUERY_TOO_OLD,
+                )
+            bot.answered.append(query_id)
+            return True
+
+    def _m_getFile(self, bot: BotState, params: dict[str, Any]) -> Any:
+        file_id = str(params.get("file_id") or "")
+        if file_id not in bot.files:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        path, data = bot.files[file_id]
+        return {
+            "file_id": file_id,
+            "file_unique_id": "u" + file_id[:15],
+            "file_size": len(data),
+            "file_path": path,
+        }
+
+    # -- the applicant's side -----------------------------------------------------------------
+    def _new_message(
+        self, bot: BotState, chat_id: int, sender: dict[str, Any], **content: Any
+    ) -> dict[str, Any]:
+        message_id = bot.next_message_id.get(chat_id, 1)
+        bot.next_message_id[chat_id] = message_id + 1
+        message = {
+            "message_id": message_id,
+            "from": sender,
+            "chat": {"id": chat_id, "first_name": "DEMO", "type": "private"},
+            "date": int(time.time()),
+            **content,
+        }
+        bot.messages.setdefault(chat_id, {})[message_id] = message
+        return message
+
+    @staticmethod
+    def applicant(user_id: int, language_code: str = "ru") -> dict[str, Any]:
+        return {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": "DEMO",
+            "language_code": language_code,
+        }
+
+    def push(self, token: str, update: dict[str, Any]) -> int:
+        """Queue an update (an ``update_id`` is assigned) for getUpdates or the webhook."""
+        bot = self.bots[token]
+        with self.lock:
+            bot.next_update_id += 1
+            update = {"update_id": bot.next_update_id, **update}
+            if bot.webhook_url:
+                bot.pending_push.append(update)
+            else:
+                bot.updates.append(update)
+            self.lock.notify_all()
+            return int(update["update_id"])
+
+    def send_text(self, token: str, user: dict[str, Any], text: str) -> int:
+        bot = self.bots[token]
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            content["entities"] = [
+                {"offset": 0, "length": len(text.split(" ")[0]), "type": "bot_command"}
+            ]
+        with self.lock:
+            message = self._new_message(bot, user["id"], user, **content)
+        return self.push(token, {"message": message})
+
+    def send_location(
+        self, token: str, user: dict[str, Any], latitude: float, longitude: float
+    ) -> int:
+        bot = self.bots[token]
+        with self.lock:
+            message = self._new_message(
+                bot, user["id"], user, location={"latitude": latitude, "longitude": longitude}
+            )
+        return self.push(token, {"message": message})
+
+    def send_file(
+        self, token: str, user: dict[str, Any], kind: str, data: bytes, mime: str = ""
+    ) -> int:
+        bot = self.bots[token]
+        file_id = "AgAC" + secrets.token_hex(12)
+        unique = "AQAD" + secrets.token_hex(6)
+        with self.lock:
+            bot.files[file_id] = (f"{kind}s/file_{next(self._ids)}", data)
+            if kind == "photo":
+                content: dict[str, Any] = {
+                    "photo": [
+                        {
+                            "file_id": file_id,
+                            "file_unique_id": unique,
+                            "file_size": len(data),
+                            "width": 64,
+                            "height": 64,
+                        }
+                    ]
+                }
+            elif kind == "voice":
+                content = {
+                    "voice": {
+                        "file_id": file_id,
+                        "file_unique_id": unique,
+                        "duration": 3,
+                        "mime_type": mime or "audio/ogg",
+                        "file_size": len(data),
+                    }
+                }
+            else:
+                content = {
+                    "document": {
+                        "file_name": "DEMO.pdf",
+                        "mime_type": mime or "application/pdf",
+                        "file_id": file_id,
+                        "file_unique_id": unique,
+                        "file_size": len(data),
+                    }
+                }
+            message = self._new_message(bot, user["id"], user, **content)
+        return self.push(token, {"message": message})
+
+    def press(self, token: str, user: dict[str, Any], message: dict[str, Any], data: str) -> int:
+        bot = self.bots[token]
+        query_id = str(next(self._ids) * 1_000_003 + 4_382_000_000_000_000)
+        query = {
+            "id": query_id,
+            "from": user,
+            "message": message,
+            "chat_instance": "-4011920468345530651",
+            "data": data,
+        }
+        with self.lock:
+            bot.callbacks[query_id] = query
+        return self.push(token, {"callback_query": query})
+
+    def block(self, token: str, chat_id: int) -> None:
+        self.bots[token].blocked.add(chat_id)
+
+    # -- reading what the bot did -------------------------------------------------------------
+    def chat(self, token: str, chat_id: int) -> list[dict[str, Any]]:
+        """The bot's messages still in the chat, oldest first."""
+        bot = self.bots[token]
+        with self.lock:
+            return [
+                dict(m) for m in bot.messages.get(chat_id, {}).values() if m["from"].get("is_bot")
+            ]
+
+    def wait_for(
+        self, token: str, chat_id: int, count: int, timeout: float = 20.0
+    ) -> list[dict[str, Any]]:
+        """Wait until the bot has sent ``count`` messages to this chat in all (deleted included)."""
+        bot = self.bots[token]
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                sent = [
+                    c
+                    for c in bot.calls
+                    if c.method == "sendMessage"
+                    and c.status == 200
+                    and int(c.params["chat_id"]) == chat_id
+                ]
+                if len(sent) >= count:
+                    return [c.params for c in sent]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{len(sent)} of {count} messages arrived")
+                self.lock.wait(min(remaining, 0.2))
+
+    def calls(self, token: str, method: str | None = None) -> list[Call]:
+        with self.lock:
+            return [c for c in self.bots[token].calls if method is None or c.method == method]
+
+    # -- webhook delivery ---------------------------------------------------------------------
+    def _pusher(self, bot: BotState) -> None:
+        while not self._stop.is_set():
+            with self.lock:
+                update = None
+                if bot.webhook_url:
+                    for candidate in bot.pending_push:
+                        chat = _chat_of(candidate)
+                        if chat is None or chat not in bot.in_flight_chats:
+                            update = candidate
+                            break
+                if update is None:
+                    self.lock.wait(0.05)
+                    continue
+                bot.pending_push.remove(update)
+                chat = _chat_of(update)
+                if chat is not None:
+                    bot.in_flight_chats.add(chat)
+                url, secret = bot.webhook_url, bot.webhook_secret
+                bot.push_attempts += 1
+            ok = False
+            try:
+                request = urllib.request.Request(  # noqa: S310 (127.0.0.1 only)
+                    url,
+                    data=json.dumps(update).encode(),
+                    method="POST",
+                    headers={
+                        "Content-Type": "application/json",
+                        "X-Telegram-Bot-Api-Secret-Token": secret,
+                    },
+                )
+                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                    ok = response.status == 200
+            except Exception:
+                ok = False
+            with self.lock:
+                if chat is not None:
+                    bot.in_flight_chats.discard(chat)
+                if ok:
+                    bot.acked.append(int(update["update_id"]))
+                else:  # redeliver, in order, after a pause
+                    bot.pending_push.appendleft(update)
+                self.lock.notify_all()
+            if not ok:
+                self._stop.wait(0.2)
+
+
+def _chat_of(update: dict[str, Any]) -> int | None:
+    for key in ("message", "edited_message", "channel_post"):
+        if key in update:
+            return int(update[key]["chat"]["id"])
+    if "callback_query" in update:
+        return int(update["callback_query"]["from"]["id"])
+    return None
