@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from safepassage.campaigns.models import Campaign
-from safepassage.cases import services
+from safepassage.cases import sealed, services
 from safepassage.cases.models import Case, ChannelIdentity, Status
 from safepassage.channels.models import ChatTrace, TelegramChat
 from safepassage.channels.telegram import outbox
@@ -96,6 +96,8 @@ def test_russian_deep_link_operator_reply_and_returning_applicant(
     person.flush()
     assert person.last()["text"] == "DEMO ответ оператора"
     assert outbox_states(case)[message.pk].status == "sent"
+    message.refresh_from_db()
+    assert sealed.open_message_for_server(case, message) is None  # delivered, so sealed
 
     person.text("/start")  # the same chat later: the menu, not a new application
     assert person.last()["text"].startswith(catalog.text("ru", "menu.prompt"))

@@ -10,6 +10,8 @@ from django.test import Client
 
 from safepassage.cases.models import Case
 from safepassage.channels.models import OutboxMessage, TelegramChat, TelegramUpdate
+from safepassage.privacy import staff_fields
+from safepassage.privacy.keyring import Keyring
 from safepassage.testing.fake_telegram import FakeTelegram
 from tests.telegram_support import Applicant, post_update, sample
 
@@ -105,7 +107,9 @@ def fake_token(fake: FakeTelegram, index: int) -> str:
     return list(fake.bots)[index]
 
 
-def test_photos_are_stored_encrypted_without_metadata(fake: FakeTelegram, client: Client) -> None:
+def test_photos_are_stored_encrypted_without_metadata(
+    fake: FakeTelegram, client: Client, ring: Keyring
+) -> None:
     import io
 
     from PIL import Image
@@ -126,7 +130,9 @@ def test_photos_are_stored_encrypted_without_metadata(fake: FakeTelegram, client
     stored = Attachment.objects.get(kind="photo")
     assert stored.status == "stored"
     assert b"DEMO-CAMERA-SENTINEL" not in bytes(stored.file_sealed or b"")
-    content = attachments.content_of(stored)
+    with pytest.raises(staff_fields.Locked):  # the server alone cannot open it
+        attachments.content_of(stored, Keyring())
+    content = attachments.content_of(stored, ring)
     assert b"DEMO-CAMERA-SENTINEL" not in content
     assert Image.open(io.BytesIO(content)).size == (32, 32)
     texts = [m["text"] for m in person.messages()]

@@ -44,8 +44,14 @@ def _derive(master: bytes, purpose: str) -> bytes:
 
 @lru_cache(maxsize=4)
 def _keys(master: bytes) -> dict[str, bytes]:
-    purposes = ("kek-v1", "pseudonym-v1", "reference-v1", "passphrase-v1", "audit-v1",
-                "channel-address-v1")
+    purposes = (
+        "kek-v1",
+        "pseudonym-v1",
+        "reference-v1",
+        "passphrase-v1",
+        "audit-v1",
+        "channel-address-v1",
+    )
     return {p: _derive(master, p) for p in purposes}
 
 

@@ -21,7 +21,8 @@ from safepassage.cases import services as cases
 from safepassage.cases.models import Direction
 from safepassage.channels.models import Attachment, TelegramChat
 from safepassage.channels.telegram.bots import CHANNEL
-from safepassage.privacy import fields
+from safepassage.privacy import fields, staff_fields
+from safepassage.privacy.keyring import Keyring
 
 DOCUMENT_TYPES = {"application/pdf", "image/jpeg", "image/png", "text/plain"}
 VOICE_TYPES = {"audio/ogg", "audio/mpeg", "audio/mp4"}
@@ -108,7 +109,8 @@ def do_store(attachment: Attachment, data: bytes) -> None:
     mime = attachment.content_type
     if attachment.kind == "photo" or mime in {"image/jpeg", "image/png"}:
         data, mime = strip_image(data)
-    sealed = fields.seal_text(
+    # Sealed for staff: the server stores the file but cannot open it again.
+    sealed = staff_fields.seal(
         attachment.case, _file_field(attachment.pk), base64.b64encode(data).decode()
     )
     with transaction.atomic():
@@ -123,10 +125,11 @@ def do_refuse(attachment: Attachment, reason: str) -> None:
     )
 
 
-def content_of(attachment: Attachment) -> bytes:
+def content_of(attachment: Attachment, ring: Keyring) -> bytes:
     """The stored (safe) bytes, for a staff view that audits the read."""
     if not attachment.file_sealed:
         return b""
-    return base64.b64decode(
-        fields.open_text(attachment.case, _file_field(attachment.pk), attachment.file_sealed)
+    opened = staff_fields.open_for_staff(
+        attachment.case, _file_field(attachment.pk), attachment.file_sealed, ring
     )
+    return base64.b64decode(opened.text)

@@ -31,6 +31,8 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
 
 from safepassage import config
+from safepassage.cases import sealed
+from safepassage.cases.models import Message as CaseMessage
 from safepassage.channels.models import OutboxMessage, OutboxStatus, TelegramChat
 from safepassage.channels.telegram import attachments, bots, outbox
 
@@ -170,6 +172,10 @@ class Sender:
                 TelegramChat.objects.filter(pk=row.chat_id).update(next_send_at=now + CHAT_GAP)
             if row.erasable and isinstance(result, Message):
                 outbox.do_remember_trace(row.chat, result.message_id)
+            if row.message_id is not None:
+                # Delivered: the server no longer needs to read the reply; seal it for staff.
+                reply = CaseMessage.objects.select_related("case").get(pk=row.message_id)
+                sealed.seal_message_now(reply.case, reply)
         self.sent += 1
 
     def _requeue(self, row: OutboxMessage, seconds: float, reason: str, count: bool = True) -> None:
