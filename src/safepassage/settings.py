@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "safepassage.privacy",
     "safepassage.campaigns",
     "safepassage.cases",
@@ -57,6 +59,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "safepassage.web.context.stylesheets",
+                "safepassage.console.context.console_nav",
             ],
         },
     }
@@ -117,6 +120,12 @@ SECURE_SSL_REDIRECT = False  # onion services speak HTTP; TLS is terminated by t
 SECURE_HSTS_SECONDS = 31536000 if CONFIG.https else 0
 if CONFIG.https:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Console (issue 4): idle timeout, second factor, response-time targets per urgency (minutes).
+CONSOLE_IDLE_SECONDS = 30 * 60
+CONSOLE_RESPONSE_TARGET_MINUTES = {"now": 5, "days": 60, "later": 24 * 60}
+CONSOLE_LOGIN_FAILURES_PER_MINUTE = 5
+OTP_TOTP_ISSUER = "Safe Passage"
 
 # Console languages (the operator's, independent of the applicant's).
 LANGUAGE_CODE = "en"

@@ -65,9 +65,28 @@ def do_save_answers(
     case.sealed_answers = fields.seal_json(case, SEALED_ANSWERS, sealed_answers)
     case.urgency = triage.urgency(case.triage, case.ready_now_at is not None)
     case.last_applicant_at = timezone.now()
+    refresh_reply_due(case)
     case.save(
-        update_fields=["triage", "sealed_answers", "urgency", "last_applicant_at", "updated_at"]
+        update_fields=[
+            "triage",
+            "sealed_answers",
+            "urgency",
+            "last_applicant_at",
+            "reply_due_at",
+            "updated_at",
+        ]
     )
+
+
+def refresh_reply_due(case: Case) -> None:
+    """When the applicant's last words need an answer by, from the case's urgency; None when
+    an operator has answered since (or the case is closed)."""
+    wrote = case.last_applicant_at
+    waiting = wrote is not None and (case.last_operator_at is None or wrote > case.last_operator_at)
+    if wrote and waiting and case.status not in (Status.DRAFT, Status.SURRENDERED, Status.CLOSED):
+        case.reply_due_at = wrote + triage.response_target(case.urgency)
+    else:
+        case.reply_due_at = None
 
 
 def answers(case: Case) -> dict[str, Any]:
@@ -87,6 +106,7 @@ def do_submit(case: Case) -> Credentials | None:
     case.passphrase_hash = references.hash_passphrase(passphrase)
     case.status = Status.NEW
     case.submitted_at = case.last_applicant_at = timezone.now()
+    refresh_reply_due(case)
     case.save()
     return Credentials(references.display(reference), references.display(passphrase))
 
@@ -101,7 +121,10 @@ def do_mark_ready_now(case: Case) -> None:
     case.ready_now_at = timezone.now()
     case.urgency = triage.urgency(case.triage, True)
     case.last_applicant_at = case.ready_now_at
-    case.save(update_fields=["ready_now_at", "urgency", "last_applicant_at", "updated_at"])
+    refresh_reply_due(case)
+    case.save(
+        update_fields=["ready_now_at", "urgency", "last_applicant_at", "reply_due_at", "updated_at"]
+    )
 
 
 def do_add_message(
@@ -115,7 +138,8 @@ def do_add_message(
     message.save(update_fields=["body_sealed"])
     if direction == Direction.INBOUND:
         case.last_applicant_at = timezone.now()
-        case.save(update_fields=["last_applicant_at", "updated_at"])
+        refresh_reply_due(case)
+        case.save(update_fields=["last_applicant_at", "reply_due_at", "updated_at"])
     return message
 
 
@@ -134,17 +158,25 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
         audit.record(operator, "case.reply", case.id)
         if case.status == Status.NEW:
             case.status = Status.IN_CONTACT
-            case.save(update_fields=["status", "updated_at"])
+        case.last_operator_at = timezone.now()
+        refresh_reply_due(case)
+        case.version += 1
+        case.save(
+            update_fields=["status", "last_operator_at", "reply_due_at", "version", "updated_at"]
+        )
         return message
 
 
 def transcript(case: Case) -> list[TranscriptEntry]:
+    """Every message of the case and of the cases merged into it, in one timeline."""
+    holders = {case.pk: case, **{c.pk: c for c in case.merged_cases.all()}}
     entries = []
-    for m in case.messages.select_related("author").order_by("created_at", "id"):
+    messages = Message.objects.filter(case_id__in=holders).select_related("author")
+    for m in messages.order_by("created_at", "id"):
         entries.append(
             TranscriptEntry(
                 direction=m.direction,
-                text=fields.open_text(case, f"{MESSAGE_FIELD}:{m.pk}", m.body_sealed),
+                text=fields.open_text(holders[m.case_id], f"{MESSAGE_FIELD}:{m.pk}", m.body_sealed),
                 at=m.created_at,
                 author=m.author.get_username() if m.author else None,
                 channel=m.channel,

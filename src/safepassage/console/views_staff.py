@@ -1,0 +1,77 @@
+"""Admin: staff accounts. Everyone: their own account (second factors, console language)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from safepassage.console import auth, forms
+from safepassage.console.guard import staff_view
+from safepassage.console.models import Role, SecurityKey, StaffProfile
+from safepassage.console.staff import StaffRefused, do_create_staff
+
+
+def _staff_page(request: HttpRequest, status: int = 200, **extra: object) -> HttpResponse:
+    context: dict[str, object] = {
+        "profiles": StaffProfile.objects.select_related("user").order_by("user__username"),
+        "roles": Role.choices,
+        "console_languages": settings.LANGUAGES,
+    }
+    context.update(extra)
+    return render(request, "console/staff.html", context, status=status)
+
+
+@staff_view("staff")
+def staff(request: HttpRequest) -> HttpResponse:
+    return _staff_page(request)
+
+
+@require_POST
+@staff_view("staff")
+def staff_new(request: HttpRequest) -> HttpResponse:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    try:
+        user, password = do_create_staff(
+            request.user,
+            forms.text(request.POST, "username", 150),
+            request.POST.get("role") or "",
+            forms.text(request.POST, "sector", 40),
+            request.POST.get("language") or "en",
+        )
+    except (StaffRefused, forms.Invalid) as exc:
+        return _staff_page(request, 400, error=str(exc))
+    return _staff_page(request, created=user.get_username(), password=password)
+
+
+@staff_view("account")
+def account(request: HttpRequest) -> HttpResponse:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    return render(
+        request,
+        "console/account.html",
+        {
+            "keys": SecurityKey.objects.filter(user=request.user),
+            "has_totp": TOTPDevice.objects.filter(user=request.user, confirmed=True).exists(),
+            "console_languages": settings.LANGUAGES,
+            "profile": auth.profile_of(request.user),
+        },
+    )
+
+
+@require_POST
+@staff_view("account")
+def account_language(request: HttpRequest) -> HttpResponse:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    language = request.POST.get("language") or ""
+    if language in dict(settings.LANGUAGES):
+        StaffProfile.objects.filter(user=request.user).update(language=language)
+    return HttpResponseRedirect(reverse("console:account"))
