@@ -73,11 +73,12 @@ EXPECTED: dict[str, str] = {
 
 def _outcome(response: object) -> str:
     status = response.status_code  # type: ignore[attr-defined]
+    location = response.get("Location", "")  # type: ignore[attr-defined]
     if status in (403, 404):
         return "D"
-    if status == 302 and "/console/login/" in response["Location"]:  # type: ignore[index]
-        if "/verify/" not in response["Location"] and "/enrol/" not in response["Location"]:  # type: ignore[index]
-            return "L"
+    second_factor = "/verify/" in location or "/enrol/" in location
+    if status == 302 and location.startswith("/console/login/") and not second_factor:
+        return "L"
     if status == 405:
         return "?"
     return "A"

@@ -58,7 +58,7 @@ def test_within_one_urgency_the_longest_waiting_comes_first(staff: Callable[...,
 
 def test_overdue_cases_are_shown_and_filtered(staff: Callable[..., Client]) -> None:
     late, _ = _apply("ru", "days")
-    fresh, _ = _apply("ru", "days")
+    _apply("ru", "days")
     Case.objects.filter(pk=late.pk).update(reply_due_at=timezone.now() - timedelta(minutes=90))
     operator = staff(Role.OPERATOR)
     html = operator.get("/console/queue/?overdue=1").content.decode()
