@@ -17,7 +17,15 @@ from django.utils import timezone
 
 from safepassage.campaigns.models import Campaign
 from safepassage.cases import triage
-from safepassage.cases.models import Case, Channel, Contact, Direction, Message, Status
+from safepassage.cases.models import (
+    Case,
+    CaseEvent,
+    Channel,
+    Contact,
+    Direction,
+    Message,
+    Status,
+)
 from safepassage.channels import delivery
 from safepassage.channels.models import Attempt
 from safepassage.privacy import audit, fields, references
@@ -158,6 +166,14 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
         audit.record(operator, "case.reply", case.id)
         if case.status == Status.NEW:
             case.status = Status.IN_CONTACT
+            CaseEvent.objects.create(
+                case=case,
+                actor=operator,
+                kind="status",
+                from_status=Status.NEW,
+                to_status=Status.IN_CONTACT,
+                detail="first reply",
+            )
         case.last_operator_at = timezone.now()
         refresh_reply_due(case)
         case.version += 1
