@@ -134,3 +134,14 @@ def test_console_pages_allow_only_our_own_script_and_applicant_pages_none() -> N
     assert "script-src" not in chat_csp and "default-src 'none'" in chat_csp
     script = Client().get("/console/console.js")
     assert script.status_code == 200 and script["Content-Type"].startswith("text/javascript")
+
+
+def test_the_queues_self_refresh_does_not_keep_an_idle_session_alive() -> None:
+    make_staff("op", Role.OPERATOR)
+    client = staff_login("op")
+    session = client.session
+    session[auth.SESSION_SEEN] = int(time.time()) - 29 * 60
+    session.save()
+    assert client.get("/console/queue/rows/").status_code == 200
+    session = client.session
+    assert int(time.time()) - session[auth.SESSION_SEEN] >= 29 * 60  # not refreshed

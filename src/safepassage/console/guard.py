@@ -34,8 +34,12 @@ def forbidden(request: HttpRequest) -> HttpResponse:
     )
 
 
-def staff_view(capability: str) -> Callable[[View], View]:
-    """Refuse unless logged in, second factor passed, session fresh and ``capability`` held."""
+def staff_view(capability: str, *, background: bool = False) -> Callable[[View], View]:
+    """Refuse unless logged in, second factor passed, session fresh and ``capability`` held.
+
+    ``background`` views (the queue's self-refresh) do not count as activity, so a screen
+    left open on the queue still ends after the idle timeout.
+    """
 
     def decorate(view: View) -> View:
         @wraps(view)
@@ -52,7 +56,8 @@ def staff_view(capability: str) -> Callable[[View], View]:
             activate_language(user)
             if not access.can(user, capability):
                 return forbidden(request)
-            auth.touch(request)
+            if not background:
+                auth.touch(request)
             return view(request, *args, **kwargs)
 
         return cast(View, wrapper)

@@ -76,7 +76,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return render(request, "console/inbox.html", context)
 
 
-@staff_view("queue")
+@staff_view("queue", background=True)
 def inbox_rows(request: HttpRequest) -> HttpResponse:
     """The table body alone, for console.js to swap in without a reload."""
     return render(request, "console/inbox_rows.html", _queue_context(request))

@@ -14,7 +14,8 @@
     setInterval(function () {
       fetch(rows.dataset.src, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
         .then(function (r) {
-          if (r.redirected || !r.ok) { return null; }
+          if (r.redirected) { window.location.reload(); return null; }  // session ended
+          if (!r.ok) { return null; }
           return r.text();
         })
         .then(function (html) { if (html !== null) { rows.innerHTML = html; } })
