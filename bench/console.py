@@ -37,6 +37,7 @@ def _setup(database: str) -> None:
     data_dir = ROOT / "var" / "bench"
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["SAFEPASSAGE_DATA_DIR"] = str(data_dir)
+    os.environ["SAFEPASSAGE_ALLOWED_HOSTS"] = "testserver"  # Django's test client
     if database == "sqlite":
         os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'console-bench.sqlite3'}"
     else:
@@ -148,7 +149,8 @@ def _client(username: str, role: str) -> object:
     StaffProfile.objects.create(user=user, role=role)
     device = TOTPDevice.objects.create(user=user, name="TOTP", confirmed=True)
     client = Client()
-    client.post("/console/login/", {"username": username, "password": BENCH_PASSWORD})
+    response = client.post("/console/login/", {"username": username, "password": BENCH_PASSWORD})
+    assert response.status_code == 302, response.status_code
     code = f"{TOTP(device.bin_key).token():06d}"
     assert client.post("/console/login/verify/", {"code": code}).status_code == 302
     return client
