@@ -31,7 +31,13 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError(f"chromium not found at {CHROMIUM}; CI must install it")
     pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import (  # noqa: E402
+    Browser,
+    BrowserContext,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from tests.console_browser import log_in_and_enrol_totp  # noqa: E402
 
@@ -135,6 +141,11 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     first_row = operator.locator("#queue-rows tr").first
     assert "조선말" in first_row.inner_text() and "Ready now" in first_row.inner_text()
     operator.screenshot(path=str(ARTIFACTS / "console-queue.png"), full_page=True)
+    # A new application shows up in the open queue without a reload (console.js).
+    assert operator.locator("#queue-rows tr").count() == 2
+    applicant("uk", "days")
+    expect(operator.locator("#queue-rows tr")).to_have_count(3, timeout=20_000)
+    assert "조선말" in operator.locator("#queue-rows tr").first.inner_text()
     operator.keyboard.press("n")  # keyboard shortcut: take next
     operator.wait_for_url(re.compile(r"/console/cases/[0-9a-f-]{36}/$"))
     assert reference in operator.locator("#reference").inner_text()
@@ -164,6 +175,12 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     assert "Ready" in operator.locator("#status").inner_text()
     case_url = operator.url
     operator.screenshot(path=str(ARTIFACTS / "console-case-operator.png"), full_page=True)
+    # On a tablet the page still fits its width.
+    operator.set_viewport_size({"width": 820, "height": 1180})
+    for url in (case_url, f"{base}/console/queue/"):
+        operator.goto(url)
+        assert operator.evaluate("document.documentElement.scrollWidth") <= 820, url
+    operator.screenshot(path=str(ARTIFACTS / "console-queue-tablet.png"), full_page=True)
 
     # The supervisor hands it over to the liaison of sector S-NORTH.
     supervisor = _staff_page(browser, platform, "sup", passwords["sup"])

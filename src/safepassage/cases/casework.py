@@ -222,7 +222,8 @@ def do_log_call(case: Case, operator: User, details: CallDetails) -> CallLog:
         call.summary_sealed = fields.seal_text(case, f"{CALL_FIELD}:{call.pk}", details.summary)
         call.save(update_fields=["summary_sealed"])
         fresh = Case.objects.select_for_update().get(pk=case.pk)
-        if details.direction == "in":
+        wrote = fresh.last_applicant_at
+        if details.direction == "in" and (wrote is None or details.started_at > wrote):
             fresh.last_applicant_at = details.started_at
         fresh.last_operator_at = timezone.now()
         services.refresh_reply_due(fresh)
