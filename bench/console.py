@@ -144,7 +144,7 @@ def _client(username: str, role: str) -> object:
 
     from safepassage.console.models import StaffProfile
 
-    User.objects.filter(username=username).delete()
+    username = f"{username}_{uuid.uuid4().hex[:6]}"  # audit records keep earlier runs' users
     user = User.objects.create_user(username, password=BENCH_PASSWORD, is_staff=True)
     StaffProfile.objects.create(user=user, role=role)
     device = TOTPDevice.objects.create(user=user, name="TOTP", confirmed=True)

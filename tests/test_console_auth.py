@@ -106,7 +106,9 @@ def test_all_sessions_end_when_a_factor_or_the_password_changes() -> None:
     assert isinstance(user, User)
     laptop = staff_login("op")
     assert laptop.get("/console/queue/").status_code == 200
-    auth.do_rotate_stamp(user)  # what adding or replacing a factor does
+    # A new authenticator is confirmed (from another device): every other session ends.
+    device = auth.pending_totp(user)
+    assert auth.do_confirm_totp(user, f"{TOTP(device.bin_key).token():06d}")
     assert laptop.get("/console/queue/")["Location"] == "/console/login/?expired=1"
 
     other = make_staff("op2", Role.OPERATOR)
