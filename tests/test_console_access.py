@@ -43,8 +43,10 @@ EXPECTED: dict[str, str] = {
     "logout": "L L L L L L",  # always ends on the login page
     "account": ALL_STAFF,
     "account_language": ALL_STAFF,
+    "account_password": ALL_STAFF,
     "staff": ADMIN,
     "staff_new": ADMIN,
+    "staff_reset": ADMIN,
     "inbox": CASE_WORK,
     "inbox_rows": CASE_WORK,
     "take_next": CASE_WORK,
@@ -103,7 +105,12 @@ def world(client: Client) -> dict[str, object]:
     callback = Callback.objects.create(
         case=case, window_start=now, window_end=now + timedelta(hours=1)
     )
-    return {"case_id": case.pk, "handover_id": handover.pk, "callback_id": callback.pk}
+    return {
+        "case_id": case.pk,
+        "handover_id": handover.pk,
+        "callback_id": callback.pk,
+        "user_id": supervisor_user.pk,
+    }
 
 
 def _clients() -> dict[str, Client]:

@@ -147,3 +147,47 @@ def test_the_queues_self_refresh_does_not_keep_an_idle_session_alive() -> None:
     assert client.get("/console/queue/rows/").status_code == 200
     session = client.session
     assert int(time.time()) - session[auth.SESSION_SEEN] >= 29 * 60  # not refreshed
+
+
+def test_changing_the_password_keeps_this_session_and_ends_the_others() -> None:
+    user = make_staff("op", Role.OPERATOR)
+    here = staff_login("op")
+    elsewhere = Client()
+    # The other session: logged in the same way a minute earlier (same stamp, same hash).
+    elsewhere.cookies = here.cookies.__class__()
+    session = here.session
+    other = type(session)()
+    for key, value in session.items():
+        other[key] = value
+    other.create()
+    elsewhere.cookies["sp"] = other.session_key
+    assert elsewhere.get("/console/queue/").status_code == 200
+    short = here.post(
+        "/console/account/password/",
+        {"old_password": STAFF_PASSWORD, "new_password1": "x", "new_password2": "x"},
+    )
+    assert short.status_code == 400 and TOTPDevice.objects.filter(user=user).exists()
+    changed = here.post(
+        "/console/account/password/",
+        {
+            "old_password": STAFF_PASSWORD,
+            "new_password1": "a brand new long passphrase",
+            "new_password2": "a brand new long passphrase",
+        },
+    )
+    assert (
+        changed.status_code == 200 and "Your other sessions have ended" in changed.content.decode()
+    )
+    assert here.get("/console/queue/").status_code == 200
+    assert elsewhere.get("/console/queue/")["Location"].startswith("/console/login/")
+
+
+def test_admin_resets_a_lost_factor() -> None:
+    user = make_staff("op", Role.OPERATOR)
+    operator = staff_login("op")
+    make_staff("adm", Role.ADMIN)
+    admin = staff_login("adm")
+    page = admin.post(f"/console/staff/{user.pk}/reset/").content.decode()  # type: ignore[attr-defined]
+    assert 'id="new-password"' in page
+    assert not TOTPDevice.objects.filter(user=user).exists()
+    assert operator.get("/console/queue/")["Location"].startswith("/console/login/")

@@ -79,6 +79,11 @@ def mark_verified(request: HttpRequest, user: User, method: str) -> None:
     audit.record(user, "staff.second_factor", None, method)
 
 
+def keep_this_session(request: HttpRequest, user: User) -> None:
+    """After this session changed the password or a factor: it stays, the others end."""
+    request.session[SESSION_STAMP] = stamp_of(user)
+
+
 def session_state(request: HttpRequest, user: User) -> str:
     """'ok', 'expired' (idle or stamp changed: log out) or 'needs_factor'."""
     session = request.session

@@ -38,3 +38,36 @@ def do_create_staff(
         )
         audit.record(actor, "staff.create", None, f"user {user.pk} role {role}")
     return user, password
+
+
+def do_reset_access(actor: User, user: User) -> str:
+    """A lost phone or key: new one-time password, every factor removed, every session ended.
+
+    The person enrols a new factor at their next login, with the password given in person.
+    """
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from safepassage.console import auth
+    from safepassage.console.models import SecurityKey
+
+    password = secrets.token_urlsafe(15)
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        TOTPDevice.objects.filter(user=user).delete()
+        SecurityKey.objects.filter(user=user).delete()
+        auth.do_rotate_stamp(user)
+        audit.record(actor, "staff.reset_access", None, f"user {user.pk}")
+    return password
+
+
+def do_change_password(user: User, new_password: str) -> None:
+    """Ends every other session: Django's session hash changes with the password, and so does
+    the security stamp (the caller re-marks its own session)."""
+    from safepassage.console import auth
+
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        auth.do_rotate_stamp(user)
+        audit.record(user, "staff.password_changed")

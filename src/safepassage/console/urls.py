@@ -26,8 +26,10 @@ urlpatterns = [
     path("logout/", views_auth.logout_view, name="logout"),
     path("account/", views_staff.account, name="account"),
     path("account/language/", views_staff.account_language, name="account_language"),
+    path("account/password/", views_staff.account_password, name="account_password"),
     path("staff/", views_staff.staff, name="staff"),
     path("staff/new/", views_staff.staff_new, name="staff_new"),
+    path("staff/<int:user_id>/reset/", views_staff.staff_reset, name="staff_reset"),
     # The queue and cases.
     path("queue/", views_queue.inbox, name="inbox"),
     path("queue/rows/", views_queue.inbox_rows, name="inbox_rows"),

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.models import User
+from django.http import Http404
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -14,7 +17,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from safepassage.console import auth, forms
 from safepassage.console.guard import staff_view
 from safepassage.console.models import Role, SecurityKey, StaffProfile
-from safepassage.console.staff import StaffRefused, do_create_staff
+from safepassage.console.staff import (
+    StaffRefused,
+    do_change_password,
+    do_create_staff,
+    do_reset_access,
+)
 
 
 def _staff_page(request: HttpRequest, status: int = 200, **extra: object) -> HttpResponse:
@@ -50,8 +58,39 @@ def staff_new(request: HttpRequest) -> HttpResponse:
     return _staff_page(request, created=user.get_username(), password=password)
 
 
+@require_POST
+@staff_view("staff")
+def staff_reset(request: HttpRequest, user_id: int) -> HttpResponse:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    target = User.objects.filter(pk=user_id, is_staff=True).first()
+    if target is None:
+        raise Http404("no such account")
+    password = do_reset_access(request.user, target)
+    return _staff_page(request, reset=target.get_username(), password=password)
+
+
+@require_POST
+@staff_view("account")
+def account_password(request: HttpRequest) -> HttpResponse:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    form = PasswordChangeForm(request.user, request.POST)
+    if not form.is_valid():
+        errors = [str(e) for field in form.errors.values() for e in field]
+        return _account_page(request, 400, password_errors=errors)
+    do_change_password(request.user, form.cleaned_data["new_password1"])
+    update_session_auth_hash(request, request.user)
+    auth.keep_this_session(request, request.user)
+    return _account_page(request, password_changed=True)
+
+
 @staff_view("account")
 def account(request: HttpRequest) -> HttpResponse:
+    return _account_page(request)
+
+
+def _account_page(request: HttpRequest, status: int = 200, **extra: object) -> HttpResponse:
     if not isinstance(request.user, User):  # staff_view lets only staff through
         raise PermissionDenied
     return render(
@@ -62,7 +101,9 @@ def account(request: HttpRequest) -> HttpResponse:
             "has_totp": TOTPDevice.objects.filter(user=request.user, confirmed=True).exists(),
             "console_languages": settings.LANGUAGES,
             "profile": auth.profile_of(request.user),
+            **extra,
         },
+        status=status,
     )
 
 
