@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -150,3 +151,12 @@ def test_parallel_take_next_never_gives_one_case_to_two_operators() -> None:
     assert results.count("/console/queue/?taken=none") == 2
     owners = Case.objects.filter(pk__in=cases).values_list("assigned_to", flat=True)
     assert len(set(owners)) == 6 and None not in owners
+
+
+def test_supervisor_sees_workload_and_overdue_replies(staff: Callable[..., Client]) -> None:
+    late, _ = _apply("ru", "days")
+    _apply("ru", "days")
+    Case.objects.filter(pk=late.pk).update(reply_due_at=timezone.now() - timedelta(hours=2))
+    supervisor = staff(Role.SUPERVISOR)
+    html = supervisor.get("/console/queue/workload/").content.decode()
+    assert re.search(r"Unassigned</td><td>2</td><td><a [^>]+>1</a>", html)

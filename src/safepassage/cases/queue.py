@@ -61,3 +61,20 @@ def ordered(cases: QuerySet[Case]) -> QuerySet[Case]:
 
 def own_or_unassigned(user: User) -> Q:
     return Q(assigned_to=user) | Q(assigned_to__isnull=True)
+
+
+def workload() -> list[dict[str, object]]:
+    """Open cases and overdue replies per assignee (None: unassigned), busiest first."""
+    from django.db.models import Count
+
+    now = timezone.now()
+    rows = (
+        Case.objects.filter(status__in=workflow.OPEN_STATUSES, merged_into__isnull=True)
+        .values("assigned_to", "assigned_to__username")
+        .annotate(
+            open=Count("id"),
+            overdue=Count("id", filter=Q(reply_due_at__lt=now)),
+        )
+        .order_by("-open")
+    )
+    return list(rows)

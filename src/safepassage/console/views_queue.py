@@ -64,6 +64,7 @@ def _queue_context(request: HttpRequest) -> dict[str, object]:
         .values_list("sector", flat=True)
         .distinct(),
         "limit": QUEUE_LIMIT,
+        "supervisor": access.is_supervisor(request.user),
         "now": now,
     }
 
@@ -96,3 +97,9 @@ def take_next(request: HttpRequest) -> HttpResponse:
 def script(request: HttpRequest) -> HttpResponse:
     """Our one script, from our own origin (CSP: script-src 'self'); no personal data in it."""
     return HttpResponse(SCRIPT.read_bytes(), content_type="text/javascript; charset=utf-8")
+
+
+@staff_view("case.assign")
+def workload(request: HttpRequest) -> HttpResponse:
+    """Supervisors: who holds how many open cases, and how many replies are overdue."""
+    return render(request, "console/workload.html", {"rows": queue.workload()})
