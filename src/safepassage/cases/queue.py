@@ -77,4 +77,4 @@ def workload() -> list[dict[str, object]]:
         )
         .order_by("-open")
     )
-    return list(rows)
+    return [dict(row) for row in rows]
