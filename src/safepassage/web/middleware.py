@@ -28,7 +28,8 @@ class SecurityHeadersMiddleware:
         sheet = "chat" if _is_applicant_path(request.path) else "console"
         # Console pages run our own script (console/static/console.js) and nothing else;
         # applicant pages run none at all.
-        scripts = " script-src 'self'; connect-src 'self';" if sheet == "console" else ""
+        console = request.path.startswith("/console/")
+        scripts = " script-src 'self'; connect-src 'self';" if console else ""
         response.headers.setdefault(
             "Content-Security-Policy",
             f"default-src 'none'; style-src {assets.csp_hash(sheet)}; img-src 'self';{scripts}"
