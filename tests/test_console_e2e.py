@@ -39,7 +39,7 @@ from playwright.sync_api import (  # noqa: E402
     sync_playwright,
 )
 
-from tests.console_browser import log_in_and_enrol_totp  # noqa: E402
+from tests.console_browser import log_in_and_enrol_totp, log_in_with_totp  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +108,12 @@ def _create(console: Page, username: str, role: str, sector: str = "") -> str:
     return console.locator("#new-password").inner_text()
 
 
+SECRETS: dict[str, str] = {}
+
+
 def _staff_page(browser: Browser, platform: Platform, user: str, password: str) -> Page:
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    log_in_and_enrol_totp(page, platform.url, user, password)
+    SECRETS[user] = log_in_and_enrol_totp(page, platform.url, user, password)
     return page
 
 
@@ -138,6 +141,9 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
 
     # The operator: the urgent Korean case is on top; take it; answer with a vetted reply.
     operator = _staff_page(browser, platform, "op", passwords["op"])
+    # Enrolled; now a normal login with password and a TOTP code.
+    operator.get_by_role("button", name="Log out").click()
+    log_in_with_totp(operator, base, "op", passwords["op"], SECRETS["op"])
     first_row = operator.locator("#queue-rows tr").first
     assert "조선말" in first_row.inner_text() and "Ready now" in first_row.inner_text()
     operator.screenshot(path=str(ARTIFACTS / "console-queue.png"), full_page=True)
