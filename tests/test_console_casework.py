@@ -299,3 +299,11 @@ def test_handover_to_a_liaison_who_sees_only_what_receiving_needs(
     assert again.status_code == 400 and "already recorded" in again.content.decode()
     page = supervisor.get(f"/console/cases/{case.pk}/").content.decode()
     assert 'class="wishes"' in page and "Received" in page
+
+
+def test_a_reply_on_a_hotline_only_case_says_it_was_not_sent(operator: Client) -> None:
+    operator.post("/console/hotline/new-case/", {"language": "ru", "readiness": "days"})
+    case = Case.objects.get(channel="hotline")
+    operator.post(f"/console/cases/{case.pk}/reply/", {"text": "DEMO: перезвоним"})
+    page = operator.get(f"/console/cases/{case.pk}/").content.decode()
+    assert "read it out on the next call" in page

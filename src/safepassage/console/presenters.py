@@ -123,4 +123,6 @@ def delivery_state(channel: str) -> str:
     """How a reply reaches the applicant on ``channel``; push channels fill this in later."""
     if channel == Channel.WEBCHAT:
         return _("waiting for the applicant's next visit")
+    if channel == Channel.HOTLINE:
+        return _("not sent: this applicant has only called; read it out on the next call")
     return _("queued for delivery")
