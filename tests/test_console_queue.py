@@ -160,3 +160,22 @@ def test_supervisor_sees_workload_and_overdue_replies(staff: Callable[..., Clien
     supervisor = staff(Role.SUPERVISOR)
     html = supervisor.get("/console/queue/workload/").content.decode()
     assert re.search(r"Unassigned</td><td>2</td><td><a [^>]+>1</a>", html)
+
+
+def test_sector_and_campaign_filters(staff: Callable[..., Client]) -> None:
+    from safepassage.campaigns.models import Campaign
+    from safepassage.cases.models import Contact, Handover
+
+    leaflet = Campaign.objects.create(code="leaflet-7", name="DEMO leaflet")
+    from_leaflet, _ = _apply("ru", "days")
+    handed, _ = _apply("ru", "days")
+    Contact.objects.filter(pk=from_leaflet.contact_id).update(campaign=leaflet)
+    now = timezone.now()
+    Handover.objects.create(
+        case=handed, sector="S-EAST", window_start=now, window_end=now, meeting_sealed=b""
+    )
+    operator = staff(Role.OPERATOR)
+    by_campaign = operator.get("/console/queue/?campaign=leaflet-7").content.decode()
+    assert _row_ids(by_campaign) == [str(from_leaflet.pk)]
+    by_sector = operator.get("/console/queue/?sector=S-EAST").content.decode()
+    assert _row_ids(by_sector) == [str(handed.pk)]
