@@ -191,3 +191,18 @@ def test_admin_resets_a_lost_factor() -> None:
     assert 'id="new-password"' in page
     assert not TOTPDevice.objects.filter(user=user).exists()
     assert operator.get("/console/queue/")["Location"].startswith("/console/login/")
+
+
+def test_addstaff_command_creates_an_account_that_must_enrol() -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("addstaff", "field7", role="liaison", sector="S-1", stdout=out)
+    password = out.getvalue().split("password: ")[1].strip()
+    client = Client()
+    assert _password(client, "field7", password)["Location"] == "/console/login/verify/"  # type: ignore[index]
+    assert client.get("/console/login/verify/")["Location"] == "/console/login/enrol/"
+    with pytest.raises(CommandError, match="needs the sector"):
+        call_command("addstaff", "field8", role="liaison", stdout=StringIO())
