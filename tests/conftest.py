@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -133,3 +133,60 @@ def latest_case() -> Case:
 def t(lang: str, msgid: str) -> str:
     """An applicant text as it appears in a page (HTML-escaped)."""
     return escape(catalog.text(lang, msgid))
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def totp_code(user: object) -> str:
+    """The current code of ``user``'s confirmed TOTP device, as an authenticator app shows it."""
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():06d}"
+
+
+def make_staff(username: str, role: str, sector: str = "", *, totp: bool = True) -> object:
+    from django.contrib.auth.models import User
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from safepassage.console.models import StaffProfile
+    from safepassage.console.staff import KEY_HOLDING_ROLES
+    from safepassage.privacy import keyring
+
+    user = User.objects.create_user(username, password=STAFF_PASSWORD, is_staff=True)
+    StaffProfile.objects.create(user=user, role=role, sector=sector)
+    if role in KEY_HOLDING_ROLES and keyring.active_key() is not None:
+        holder = User.objects.get(username="keyholder")
+        keyring.do_grant(holder, KEYHOLDER_PASSWORD, user, STAFF_PASSWORD)
+    if totp:
+        TOTPDevice.objects.create(user=user, name="TOTP", confirmed=True)
+    return user
+
+
+def staff_login(username: str, client: Client | None = None) -> Client:
+    """A client logged in with password and a TOTP code, as a staff member would."""
+    from django.contrib.auth.models import User
+
+    client = client or Client()
+    response = client.post("/console/login/", {"username": username, "password": STAFF_PASSWORD})
+    assert response.status_code == 302, response.status_code
+    user = User.objects.get(username=username)
+    response = client.post("/console/login/verify/", {"code": totp_code(user)})
+    assert response.status_code == 302, response.content[:300]
+    return client
+
+
+@pytest.fixture
+def staff(db: None) -> Callable[..., Client]:
+    """staff("operator") → a client logged in (password + TOTP) as a new user with that role."""
+    counter = iter(range(1000))
+
+    def make(role: str, sector: str = "") -> Client:
+        name = f"{role}{next(counter)}"
+        make_staff(name, role, sector)
+        return staff_login(name)
+
+    return make

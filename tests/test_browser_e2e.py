@@ -28,6 +28,8 @@ if not Path(CHROMIUM).exists():
 
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
+from tests.console_browser import log_in_and_enrol_totp  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
@@ -107,12 +109,17 @@ def test_apply_with_javascript_off_then_operator_reads_and_replies(
     assert all(url.startswith(platform.url) for url in requests), requests
     assert page.locator("body").bounding_box()["width"] <= 320  # no sideways scrolling
 
+    # The first admin printed by `safepassage serve` logs in, enrols TOTP and creates an
+    # operator; admins see no case content, operators do.
     staff = browser.new_context()
     console = staff.new_page()
-    console.goto(f"{platform.url}/console/")
-    console.fill("#id_username", platform.username)
-    console.fill("#id_password", platform.password)
-    console.get_by_role("button", name="Log in").click()
+    log_in_and_enrol_totp(console, platform.url, platform.username, platform.password)
+    console.fill("#username", f"op_{lang}")
+    console.select_option("#role", "operator")
+    console.get_by_role("button", name="Create").click()
+    password = console.locator("#new-password").inner_text()
+    console.get_by_role("button", name="Log out").click()
+    log_in_and_enrol_totp(console, platform.url, f"op_{lang}", password)
     console.locator("tbody a").first.click()
     body = console.inner_text("body")
     assert DEMO_APPLICANT["name"] in body and DEMO_APPLICANT["unit"] in body

@@ -16,19 +16,16 @@ from safepassage.cases import sealed, services
 from safepassage.cases.models import Case, Message
 from safepassage.channels.models import Attempt
 from safepassage.privacy import keyring, retention
-from tests.conftest import KEYHOLDER_PASSWORD, ChatDriver, latest_case, t
+from tests.conftest import STAFF_PASSWORD, ChatDriver, latest_case, make_staff, staff_login, t
 
 pytestmark = pytest.mark.django_db
 OP_PW = "DEMO operator passphrase 77"
 
 
 def _operator() -> tuple[User, Client]:
-    user = User.objects.create_user("op77", password=OP_PW, is_staff=True)
-    keyring.do_grant(User.objects.get(username="keyholder"), KEYHOLDER_PASSWORD, user, OP_PW)
-    client = Client()
-    response = client.post("/console/login/", {"username": "op77", "password": OP_PW})
-    assert response.status_code == 302
-    return user, client
+    """An operator holding the program key, logged in with password and TOTP."""
+    user = make_staff("op77", "operator")
+    return user, staff_login("op77")  # type: ignore[return-value]
 
 
 def test_revoking_a_member_ends_their_open_sessions() -> None:
@@ -45,7 +42,9 @@ def test_password_change_rewraps_keys_and_ends_sessions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     user, client = _operator()
-    monkeypatch.setattr("sys.stdin", io.StringIO(f"{OP_PW}\nDEMO a much better passphrase\n"))
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO(f"{STAFF_PASSWORD}\nDEMO a much better passphrase\n")
+    )
     assert cli.main(["keys", "password", "--user", "op77", "--stdin"]) == 0
     assert client.get("/console/").status_code == 302
     assert keyring.unlock(user, "DEMO a much better passphrase")

@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "safepassage.privacy",
     "safepassage.campaigns",
     "safepassage.cases",
@@ -59,6 +61,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "safepassage.web.context.stylesheets",
+                "safepassage.console.context.console_nav",
             ],
         },
     }
@@ -137,6 +140,12 @@ if not CONFIG.https:
     # Onion-only: Tor authenticates and encrypts the connection; there is no TLS to pin, and a
     # Secure cookie would never be sent back over the onion's http:// URL.
     SILENCED_SYSTEM_CHECKS += ["security.W004", "security.W012", "security.W016"]
+
+# Console (issue 4): idle timeout, second factor, response-time targets per urgency (minutes).
+CONSOLE_IDLE_SECONDS = 30 * 60
+CONSOLE_RESPONSE_TARGET_MINUTES = {"now": 5, "days": 60, "later": 24 * 60}
+CONSOLE_LOGIN_FAILURES_PER_MINUTE = 5
+OTP_TOTP_ISSUER = "Safe Passage"
 
 # Console languages (the operator's, independent of the applicant's).
 LANGUAGE_CODE = "en"

@@ -26,6 +26,13 @@ class Status(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+class CloseReason(models.TextChoices):
+    UNREACHABLE = "unreachable", "No longer reachable"
+    DECLINED = "declined", "Declined"
+    FAKE = "fake", "Fake or provocation"
+    DUPLICATE = "duplicate", "Duplicate"
+
+
 class Contact(models.Model):
     """One person, possibly reaching us over several channels."""
 
@@ -80,9 +87,32 @@ class Case(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     ready_now_at = models.DateTimeField(null=True, blank=True)
     last_applicant_at = models.DateTimeField(null=True, blank=True)
+    # Console work (issue 4): who holds the case, when a reply is due, and the workflow's data.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_cases",
+    )
+    reply_due_at = models.DateTimeField(null=True, blank=True)
+    last_operator_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)  # bumped on every staff change: stale forms
+    next_check_in = models.DateField(null=True, blank=True)
+    head_count = models.PositiveSmallIntegerField(null=True, blank=True)
+    close_reason = models.CharField(max_length=20, choices=CloseReason.choices, blank=True)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_cases"
+    )
 
     class Meta:
-        indexes = [models.Index(fields=["status", "-submitted_at"], name="case_queue")]
+        indexes = [
+            models.Index(fields=["status", "-submitted_at"], name="case_queue"),
+            # The queue's order, so that a filtered queue walks this index and stops at 100
+            # rows instead of sorting every match (bench/console.py).
+            models.Index(fields=["-urgency", "last_applicant_at", "id"], name="case_triage"),
+            models.Index(fields=["assigned_to", "-urgency"], name="case_assignee"),
+        ]
 
     def __str__(self) -> str:
         return f"case {self.id}"
@@ -114,3 +144,124 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.pk} ({self.direction})"
+
+
+class CaseEvent(models.Model):
+    """One recorded change of a case by staff: a transition, assignment, merge or handover."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=30)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    detail = models.CharField(max_length=200, blank=True)  # never personal data
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_status}->{self.to_status}"
+
+
+class Note(models.Model):
+    """An internal note; never sent to the applicant. The text is sealed with the case key."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    body_sealed = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"note {self.pk}"
+
+
+class CallDirection(models.TextChoices):
+    INBOUND = "in", "Inbound"
+    OUTBOUND = "out", "Outbound"
+
+
+class Caller(models.TextChoices):
+    APPLICANT = "applicant", "The man himself"
+    RELATIVE = "relative", "A relative"
+    OTHER = "other", "Someone else"
+
+
+class CallOutcome(models.TextChoices):
+    SPOKE = "spoke", "Spoke"
+    NO_ANSWER = "no_answer", "No answer"
+    CALLBACK = "callback", "Callback requested"
+    CUT_OFF = "cut_off", "Cut off"
+    HOAX = "hoax", "Hoax or provocation"
+
+
+class CallLog(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="calls")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    direction = models.CharField(max_length=3, choices=CallDirection.choices)
+    caller = models.CharField(max_length=12, choices=Caller.choices)
+    started_at = models.DateTimeField()
+    duration_seconds = models.PositiveIntegerField(default=0)
+    language = models.CharField(max_length=8)
+    outcome = models.CharField(max_length=12, choices=CallOutcome.choices)
+    summary_sealed = models.BinaryField()
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"call {self.pk}"
+
+
+class Callback(models.Model):
+    """A call the applicant (or a relative) asked for, within a time window."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="callbacks")
+    window_start = models.DateTimeField(db_index=True)
+    window_end = models.DateTimeField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"callback {self.pk}"
+
+
+class HandoverOutcome(models.TextChoices):
+    RECEIVED = "received", "Received"
+    DID_NOT_COME = "did_not_come", "Did not come"
+    POSTPONED = "postponed", "Postponed"
+
+
+class Handover(models.Model):
+    """A ready case handed to a sector's liaison, with an agreed window and meeting place."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="handovers")
+    sector = models.CharField(max_length=40, db_index=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    meeting_sealed = models.BinaryField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=HandoverOutcome.choices, blank=True)
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"handover {self.pk}"

@@ -18,7 +18,15 @@ from django.utils import timezone
 from safepassage.analytics import counters
 from safepassage.campaigns.models import Campaign
 from safepassage.cases import sealed, triage
-from safepassage.cases.models import Case, Channel, Contact, Direction, Message, Status
+from safepassage.cases.models import (
+    Case,
+    CaseEvent,
+    Channel,
+    Contact,
+    Direction,
+    Message,
+    Status,
+)
 from safepassage.channels import delivery
 from safepassage.channels.models import Attempt
 from safepassage.privacy import audit, fields, references, staff_fields
@@ -70,9 +78,28 @@ def do_save_answers(
     sealed.save_answers(case, sealed_answers)
     case.urgency = triage.urgency(case.triage, case.ready_now_at is not None)
     case.last_applicant_at = timezone.now()
+    refresh_reply_due(case)
     case.save(
-        update_fields=["triage", "sealed_answers", "urgency", "last_applicant_at", "updated_at"]
+        update_fields=[
+            "triage",
+            "sealed_answers",
+            "urgency",
+            "last_applicant_at",
+            "reply_due_at",
+            "updated_at",
+        ]
     )
+
+
+def refresh_reply_due(case: Case) -> None:
+    """When the applicant's last words need an answer by, from the case's urgency; None when
+    an operator has answered since (or the case is closed)."""
+    wrote = case.last_applicant_at
+    waiting = wrote is not None and (case.last_operator_at is None or wrote > case.last_operator_at)
+    if wrote and waiting and case.status not in (Status.DRAFT, Status.SURRENDERED, Status.CLOSED):
+        case.reply_due_at = wrote + triage.response_target(case.urgency)
+    else:
+        case.reply_due_at = None
 
 
 def answers(case: Case) -> dict[str, Any]:
@@ -99,6 +126,7 @@ def do_submit(case: Case) -> Credentials | None:
     case.passphrase_hash = references.hash_passphrase(passphrase)
     case.status = Status.NEW
     case.submitted_at = case.last_applicant_at = timezone.now()
+    refresh_reply_due(case)
     case.save()
     _count("submitted", case)
     return Credentials(references.display(reference), references.display(passphrase))
@@ -119,7 +147,10 @@ def do_mark_ready_now(case: Case) -> None:
     case.ready_now_at = timezone.now()
     case.urgency = triage.urgency(case.triage, True)
     case.last_applicant_at = case.ready_now_at
-    case.save(update_fields=["ready_now_at", "urgency", "last_applicant_at", "updated_at"])
+    refresh_reply_due(case)
+    case.save(
+        update_fields=["ready_now_at", "urgency", "last_applicant_at", "reply_due_at", "updated_at"]
+    )
 
 
 def do_add_message(
@@ -137,7 +168,8 @@ def do_add_message(
     message.save(update_fields=["body_sealed"])
     if direction == Direction.INBOUND:
         case.last_applicant_at = timezone.now()
-        case.save(update_fields=["last_applicant_at", "updated_at"])
+        refresh_reply_due(case)
+        case.save(update_fields=["last_applicant_at", "reply_due_at", "updated_at"])
     return message
 
 
@@ -156,18 +188,34 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
         audit.record(operator, "case.reply", case.id)
         if case.status == Status.NEW:
             case.status = Status.IN_CONTACT
-            case.save(update_fields=["status", "updated_at"])
+            CaseEvent.objects.create(
+                case=case,
+                actor=operator,
+                kind="status",
+                from_status=Status.NEW,
+                to_status=Status.IN_CONTACT,
+                detail="first reply",
+            )
+        case.last_operator_at = timezone.now()
+        refresh_reply_due(case)
+        case.version += 1
+        case.save(
+            update_fields=["status", "last_operator_at", "reply_due_at", "version", "updated_at"]
+        )
         return message
 
 
 def transcript(case: Case, ring: Keyring) -> list[TranscriptEntry]:
-    """The whole conversation for staff. The caller audits the read."""
+    """Every message of the case and of the cases merged into it, in one timeline, opened with
+    a staff member's keyring. The caller audits the read."""
+    holders = {case.pk: case, **{c.pk: c for c in case.merged_cases.all()}}
     entries = []
-    for m in case.messages.select_related("author").order_by("created_at", "id"):
+    messages = Message.objects.filter(case_id__in=holders).select_related("author")
+    for m in messages.order_by("created_at", "id"):
         entries.append(
             TranscriptEntry(
                 direction=m.direction,
-                text=sealed.open_message_for_staff(case, m, ring).text,
+                text=sealed.open_message_for_staff(holders[m.case_id], m, ring).text,
                 at=m.created_at,
                 author=m.author.get_username() if m.author else None,
                 channel=m.channel,

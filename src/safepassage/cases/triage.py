@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+
+from django.conf import settings
 
 READINESS_POINTS = {"now": 60, "days": 30, "unknown": 10, "later": 0}
 WHEREABOUTS_POINTS = {"front": 20, "rear": 5, "training": 0, "not_mobilised": 0}
@@ -27,3 +30,12 @@ def urgency_label(score: int) -> str:
     if score >= 30:
         return "days"
     return "later"
+
+
+DEFAULT_TARGET_MINUTES = {"now": 5, "days": 60, "later": 24 * 60}
+
+
+def response_target(score: int) -> timedelta:
+    """How soon an applicant's message at this urgency must be answered (settings, minutes)."""
+    targets = {**DEFAULT_TARGET_MINUTES, **getattr(settings, "CONSOLE_RESPONSE_TARGET_MINUTES", {})}
+    return timedelta(minutes=targets[urgency_label(score)])

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.utils import translation
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from safepassage.cases import triage
-from safepassage.cases.models import Case
+from safepassage.cases.models import Case, Channel
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.conversations import catalog, flows
 
-URGENCY_LABELS = {"now": "Ready now", "days": "Within days", "later": "Later"}
+URGENCY_LABELS = {
+    "now": gettext_lazy("Ready now"),
+    "days": gettext_lazy("Within days"),
+    "later": gettext_lazy("Later"),
+}
+# Vetted replies: ids in the applicant catalogs (all four languages), titles for operators.
+CANNED_REPLIES = {
+    "canned.safety": gettext_lazy("Safety advice"),
+    "canned.bring": gettext_lazy("What to bring"),
+    "canned.signal": gettext_lazy("How to signal"),
+    "canned.after": gettext_lazy("What happens after"),
+}
 
 
 def operator_language() -> str:
@@ -27,16 +41,34 @@ class Row:
     urgency: str
     urgency_label: str
     language: str
+    due: str
+    overdue: bool
 
 
-def row(case: Case) -> Row:
+def time_left(due_at: datetime | None, now: datetime | None = None) -> tuple[str, bool]:
+    """'12 min left' / 'overdue 3 h' for a reply deadline; ('', False) when none is due."""
+    if due_at is None:
+        return "", False
+    delta = due_at - (now or timezone.now())
+    overdue = delta < timedelta(0)
+    minutes = int(abs(delta).total_seconds() // 60)
+    span = f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+    if overdue:
+        return _("overdue %(span)s") % {"span": span}, True
+    return _("%(span)s left") % {"span": span}, False
+
+
+def row(case: Case, now: datetime | None = None) -> Row:
     level = triage.urgency_label(case.urgency)
+    due, overdue = time_left(case.reply_due_at, now)
     return Row(
         case,
         short_id(case),
         level,
-        URGENCY_LABELS[level],
+        str(URGENCY_LABELS[level]),
         APPLICANT_LANGUAGES.get(case.language, case.language),
+        due,
+        overdue,
     )
 
 
@@ -68,3 +100,29 @@ def wish_badges(answers: dict[str, Any]) -> list[str]:
     step = flows.get().step("wishes")
     labels = {c.value: c.label for c in step.choices}
     return [catalog.text(lang, labels[v]) for v in answers.get("wishes") or [] if v in labels]
+
+
+@dataclass(frozen=True)
+class Canned:
+    msgid: str
+    title: str
+    operator_text: str
+    applicant_text: str
+
+
+def canned_replies(applicant_language: str) -> list[Canned]:
+    mine = operator_language()
+    theirs = applicant_language if catalog.is_language(applicant_language) else "en"
+    return [
+        Canned(msgid, str(title), catalog.text(mine, msgid), catalog.text(theirs, msgid))
+        for msgid, title in CANNED_REPLIES.items()
+    ]
+
+
+def delivery_state(channel: str) -> str:
+    """How a reply reaches the applicant on ``channel``; push channels fill this in later."""
+    if channel == Channel.WEBCHAT:
+        return _("waiting for the applicant's next visit")
+    if channel == Channel.HOTLINE:
+        return _("not sent: this applicant has only called; read it out on the next call")
+    return _("queued for delivery")

@@ -123,6 +123,17 @@ def do_create_program_key(user: User, password: str) -> ProgramKey:
         return key
 
 
+def do_wrap_for(user: User, password: str, ring: Keyring) -> int:
+    """Wrap every key of ``ring`` (a keyring unlocked in the session of the member acting) for
+    ``user`` under ``password``, replacing the wraps ``user`` had. No server secret can do this:
+    it needs a keyring someone unlocked with their own password."""
+    with transaction.atomic():
+        StaffKey.objects.filter(user=user).delete()
+        for key in ProgramKey.objects.filter(pk__in=ring.private_keys):
+            _wrap_for(user, password, key, ring.private_keys[key.pk])
+    return len(ring.private_keys)
+
+
 def do_grant(by: User, by_password: str, to: User, to_password: str) -> int:
     """Give ``to`` every program key ``by`` holds. Needs ``by``'s password: no server secret can
     add a reader."""

@@ -1,0 +1,80 @@
+"""The operators' queue: open cases, most urgent first, with filters. Read-only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import User
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from safepassage.cases import workflow
+from safepassage.cases.models import Case
+from safepassage.privacy import references
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: str = ""
+    language: str = ""
+    channel: str = ""
+    sector: str = ""
+    campaign: str = ""
+    mine: bool = False
+    overdue: bool = False
+    reference: str = ""
+
+    @property
+    def active(self) -> bool:
+        return any(
+            (self.status, self.language, self.channel, self.sector, self.campaign, self.mine)
+        ) or bool(self.overdue or self.reference)
+
+
+def apply(cases: QuerySet[Case], filters: Filters, user: User) -> QuerySet[Case]:
+    if filters.reference:
+        # References are stored only as an HMAC digest: search by exact (normalised) value.
+        return cases.filter(reference_digest=references.reference_digest(filters.reference) or "-")
+    if filters.status:
+        cases = cases.filter(status=filters.status)
+    else:
+        cases = cases.filter(status__in=workflow.OPEN_STATUSES)
+    if filters.language:
+        cases = cases.filter(language=filters.language)
+    if filters.channel:
+        cases = cases.filter(channel=filters.channel)
+    if filters.sector:
+        cases = cases.filter(handovers__sector=filters.sector, handovers__active=True)
+    if filters.campaign:
+        cases = cases.filter(contact__campaign__code=filters.campaign)
+    if filters.mine:
+        cases = cases.filter(assigned_to=user)
+    if filters.overdue:
+        cases = cases.filter(reply_due_at__lt=timezone.now())
+    return cases
+
+
+def ordered(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """Urgency first; within one urgency, whoever has waited longest since writing."""
+    return cases.filter(merged_into__isnull=True).order_by("-urgency", "last_applicant_at", "id")
+
+
+def own_or_unassigned(user: User) -> Q:
+    return Q(assigned_to=user) | Q(assigned_to__isnull=True)
+
+
+def workload() -> list[dict[str, object]]:
+    """Open cases and overdue replies per assignee (None: unassigned), busiest first."""
+    from django.db.models import Count
+
+    now = timezone.now()
+    rows = (
+        Case.objects.filter(status__in=workflow.OPEN_STATUSES, merged_into__isnull=True)
+        .values("assigned_to", "assigned_to__username")
+        .annotate(
+            open=Count("id"),
+            overdue=Count("id", filter=Q(reply_due_at__lt=now)),
+        )
+        .order_by("-open")
+    )
+    return [dict(row) for row in rows]

@@ -1,0 +1,142 @@
+"""Second factors and session rules for staff: TOTP (django-otp), WebAuthn, throttling.
+
+A staff session has three marks: Django's own login (password), ``sp_mfa`` (a second factor
+passed in this session) and ``sp_stamp`` (the account's security stamp when it was passed). A
+new factor, a removed factor or a new password changes the stamp, and every session carrying
+the old one ends. ``sp_seen`` ends a session idle for ``CONSOLE_IDLE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from safepassage.channels.models import Attempt
+from safepassage.console.models import SecurityKey, StaffProfile, new_security_stamp
+from safepassage.privacy import audit
+
+SESSION_MFA = "sp_mfa"
+SESSION_STAMP = "sp_stamp"
+SESSION_SEEN = "sp_seen"
+
+
+def _throttle_key(username: str) -> str:
+    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+    return f"login:{digest[:40]}"
+
+
+def login_blocked(username: str) -> bool:
+    """Five failures within a minute block the sixth attempt, right or wrong."""
+    since = timezone.now() - timedelta(minutes=1)
+    failures = Attempt.objects.filter(key=_throttle_key(username), at__gte=since).count()
+    return failures >= settings.CONSOLE_LOGIN_FAILURES_PER_MINUTE
+
+
+def do_record_login_failure(username: str) -> None:
+    Attempt.objects.create(key=_throttle_key(username), at=timezone.now())
+
+
+def profile_of(user: User) -> StaffProfile:
+    profile, _ = StaffProfile.objects.get_or_create(
+        user=user, defaults={"role": "admin" if user.is_superuser else "operator"}
+    )
+    return profile
+
+
+def stamp_of(user: User) -> str:
+    profile = StaffProfile.objects.filter(user=user).only("security_stamp").first()
+    return profile.security_stamp if profile else ""
+
+
+def has_factor(user: User) -> bool:
+    return (
+        TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        or SecurityKey.objects.filter(user=user).exists()
+    )
+
+
+def do_rotate_stamp(user: User) -> str:
+    """End every session of ``user`` (they carry the old stamp)."""
+    profile = profile_of(user)
+    profile.security_stamp = new_security_stamp()
+    profile.save(update_fields=["security_stamp"])
+    return profile.security_stamp
+
+
+def mark_verified(request: HttpRequest, user: User, method: str) -> None:
+    request.session.cycle_key()
+    request.session[SESSION_MFA] = method
+    request.session[SESSION_STAMP] = stamp_of(user)
+    request.session[SESSION_SEEN] = int(time.time())
+    audit.record(user, "staff.second_factor", None, method)
+
+
+def keep_this_session(request: HttpRequest, user: User) -> None:
+    """After this session changed the password or a factor: it stays, the others end."""
+    request.session[SESSION_STAMP] = stamp_of(user)
+
+
+def session_state(request: HttpRequest, user: User) -> str:
+    """'ok', 'expired' (idle or stamp changed: log out) or 'needs_factor'."""
+    session = request.session
+    seen = session.get(SESSION_SEEN)
+    if seen is not None and time.time() - float(seen) > settings.CONSOLE_IDLE_SECONDS:
+        return "expired"
+    if session.get(SESSION_MFA) is None:
+        return "needs_factor"
+    if session.get(SESSION_STAMP) != stamp_of(user):
+        return "expired"
+    return "ok"
+
+
+def touch(request: HttpRequest) -> None:
+    request.session[SESSION_SEEN] = int(time.time())
+
+
+# TOTP -------------------------------------------------------------------------------------
+
+
+def pending_totp(user: User) -> TOTPDevice:
+    """The unconfirmed TOTP device being enrolled (made on first call)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="TOTP", confirmed=False)
+    return device
+
+
+def verify_totp(device: TOTPDevice, code: str) -> bool:
+    """Check a code; each code works once (django-otp keeps the last time step used).
+
+    The row lock makes two simultaneous uses of one code see each other.
+    """
+    token = "".join(ch for ch in code if ch.isdigit())
+    if len(token) != 6:
+        return False
+    with transaction.atomic():
+        locked = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+        return bool(locked.verify_token(token))
+
+
+def do_confirm_totp(user: User, code: str) -> bool:
+    device = pending_totp(user)
+    if not verify_totp(device, code):
+        return False
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+        TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+        do_rotate_stamp(user)
+        audit.record(user, "staff.factor_added", None, "totp")
+    return True
+
+
+def check_totp(user: User, code: str) -> bool:
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device is not None and verify_totp(device, code)

@@ -1,0 +1,23 @@
+"""What the console's frame needs on every page: which sections this user may open."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from safepassage.console import access
+
+
+def console_nav(request: HttpRequest) -> dict[str, object]:
+    if not request.path.startswith("/console/"):
+        return {}
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav": {}}
+    return {
+        "nav": {
+            "queue": access.can(user, "queue"),
+            "hotline": access.can(user, "hotline"),
+            "field": access.can(user, "field"),
+            "staff": access.can(user, "staff"),
+        }
+    }

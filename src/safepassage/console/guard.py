@@ -1,0 +1,75 @@
+"""The one door to every console page: login, second factor, idle timeout, role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from django.contrib.auth import logout
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from safepassage.console import access, auth
+
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+
+def activate_language(user: User) -> None:
+    profile = getattr(user, "staff_profile", None)
+    if profile is not None and profile.language:
+        translation.activate(profile.language)
+
+
+def forbidden(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "console/message.html",
+        {"message": _("Your role does not give access to this page.")},
+        status=403,
+    )
+
+
+def staff_view(capability: str, *, background: bool = False) -> Callable[[View], View]:
+    """Refuse unless logged in, second factor passed, session fresh and ``capability`` held.
+
+    ``background`` views (the queue's self-refresh) do not count as activity, so a screen
+    left open on the queue still ends after the idle timeout.
+    """
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            user = request.user
+            if not isinstance(user, User) or not user.is_authenticated:
+                return HttpResponseRedirect(reverse("console:login"))
+            state = auth.session_state(request, user)
+            if state == "expired":
+                logout(request)
+                return HttpResponseRedirect(reverse("console:login") + "?expired=1")
+            if state == "needs_factor":
+                return HttpResponseRedirect(reverse("console:verify"))
+            activate_language(user)
+            if not access.can(user, capability):
+                return forbidden(request)
+            if not background:
+                auth.touch(request)
+            return view(request, *args, **kwargs)
+
+        return cast(View, wrapper)
+
+    return decorate
+
+
+def home_for(user: User) -> str:
+    if access.can(user, "queue"):
+        return reverse("console:inbox")
+    if access.can(user, "field"):
+        return reverse("console:field")
+    if access.can(user, "staff"):
+        return reverse("console:staff")
+    return reverse("console:account")

@@ -1,0 +1,321 @@
+"""The case page and everything done on it. Thin: access in console.access, writes in cases."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from safepassage.cases import casework, workflow
+from safepassage.cases import services as cases
+from safepassage.cases.models import (
+    CallDirection,
+    Caller,
+    CallOutcome,
+    Case,
+    CloseReason,
+    Status,
+)
+from safepassage.config import APPLICANT_LANGUAGES
+from safepassage.console import access, forms, presenters
+from safepassage.console.guard import staff_view
+from safepassage.console.models import Role, StaffProfile
+from safepassage.conversations import catalog
+from safepassage.privacy import audit, references
+from safepassage.privacy.models import AuditEvent
+from safepassage.privacy.session import keyring_of
+
+
+def visible_case(request: HttpRequest, case_id: uuid.UUID) -> Case:
+    case = access.visible_cases(request.user).filter(pk=case_id).first()
+    if case is None:
+        # Same answer whether the case does not exist or is someone else's.
+        raise Http404("no such case")
+    return case
+
+
+def _staff_user(request: HttpRequest) -> User:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    return request.user
+
+
+def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
+    user = _staff_user(request)
+    audit.record(user, "case.view", case.pk)
+    ring = keyring_of(request)
+    answers = cases.answers_for_staff(case, ring)
+    row = presenters.row(case)
+    supervisor = access.is_supervisor(user)
+    handover = case.handovers.filter(active=True).first()
+    last_channel = (
+        case.messages.filter(direction="in")
+        .order_by("-created_at")
+        .values_list("channel", flat=True)
+        .first()
+        or case.channel
+    )
+    return {
+        "case": case,
+        "row": row,
+        "short_id": row.short_id,
+        "urgency": row.urgency,
+        "urgency_label": row.urgency_label,
+        "language": row.language,
+        "reference": cases.reference_of(case, ring),
+        "answers": presenters.answer_lines(answers),
+        "wishes": presenters.wish_badges(answers),
+        "transcript": cases.transcript(case, ring),
+        "notes": casework.notes(case, ring),
+        "calls": casework.calls(case, ring),
+        "callbacks": case.callbacks.filter(done_at__isnull=True).order_by("window_start"),
+        "events": case.events.select_related("actor"),
+        "handover": handover,
+        "meeting": casework.meeting_of(handover, ring) if handover else "",
+        "locked": not ring,
+        "targets": [
+            (t, Status(t).label)
+            for t in workflow.targets(case.status, is_supervisor=supervisor)
+            if t != Status.HANDED_OVER
+        ],
+        "close_reasons": CloseReason.choices,
+        "supervisor": supervisor,
+        "assignees": User.objects.filter(
+            staff_profile__role__in=[Role.OPERATOR, Role.SUPERVISOR], is_active=True
+        ).order_by("username")
+        if supervisor
+        else [],
+        "merged_cases": case.merged_cases.all(),
+        "canned": presenters.canned_replies(case.language),
+        "korean": case.language == "ko",
+        "reply_channel": last_channel,
+        "delivery_state": presenters.delivery_state(last_channel),
+        # Reply delivery states per message: the Telegram outbox will expose
+        # outbox_states(case) (issue 3); until then the template shows delivery_state.
+        "outbox_states": None,
+        "call_directions": CallDirection.choices,
+        "callers": Caller.choices,
+        "call_outcomes": CallOutcome.choices,
+        "languages": list(APPLICANT_LANGUAGES.items()),
+        "sectors": StaffProfile.objects.filter(role=Role.LIAISON)
+        .exclude(sector="")
+        .values_list("sector", flat=True)
+        .distinct(),
+        "can_handover": supervisor and case.status == Status.READY,
+    }
+
+
+def _page(request: HttpRequest, case: Case, status: int = 200, **extra: object) -> HttpResponse:
+    context = case_context(request, case)
+    context.update(extra)
+    return render(request, "console/case.html", context, status=status)
+
+
+def _back(case: Case, anchor: str = "") -> HttpResponse:
+    return HttpResponseRedirect(reverse("console:case", args=[case.pk]) + anchor)
+
+
+@staff_view("case.read")
+def case_detail(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    return _page(request, visible_case(request, case_id))
+
+
+@require_POST
+@staff_view("case.work")
+def reply(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    case = visible_case(request, case_id)
+    canned = request.POST.get("canned") or ""
+    if canned:
+        if canned not in presenters.CANNED_REPLIES:
+            return _page(request, case, 400, reply_error=_("Unknown vetted reply."))
+        lang = case.language if catalog.is_language(case.language) else "en"
+        text = catalog.text(lang, canned)
+    else:
+        try:
+            text = forms.text(request.POST, "text", cases.MAX_MESSAGE_CHARS)
+        except forms.Invalid:
+            text = ""
+        if not text:
+            return _page(
+                request, case, 400, reply_error=_("Write a reply of 1 to 4,000 characters.")
+            )
+    cases.do_operator_reply(case, _staff_user(request), text)
+    return _back(case, "#conversation")
+
+
+@require_POST
+@staff_view("case.work")
+def transition(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    case = visible_case(request, case_id)
+    user = _staff_user(request)
+    try:
+        move = workflow.Move(
+            target=request.POST.get("target") or "",
+            next_check_in=forms.day(request.POST, "next_check_in"),
+            close_reason=request.POST.get("close_reason") or "",
+        )
+        casework.do_transition(
+            case, user, move, forms.version(request.POST), supervisor=access.is_supervisor(user)
+        )
+    except casework.Conflict:
+        return _conflict(request, case)
+    except (workflow.Refused, forms.Invalid) as exc:
+        return _page(request, case, 400, workflow_error=str(exc))
+    return _back(case)
+
+
+def _conflict(request: HttpRequest, case: Case) -> HttpResponse:
+    case.refresh_from_db()
+    message = _(
+        "Someone else changed this case while you had it open. Nothing was saved: "
+        "check the case as it is now and try again."
+    )
+    return _page(request, case, 409, conflict=message)
+
+
+@require_POST
+@staff_view("case.work")
+def head_count(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    case = visible_case(request, case_id)
+    try:
+        count = forms.whole(request.POST, "head_count", 1, 200)
+        casework.do_set_head_count(case, _staff_user(request), count, forms.version(request.POST))
+    except casework.Conflict:
+        return _conflict(request, case)
+    except (workflow.Refused, forms.Invalid) as exc:
+        return _page(request, case, 400, workflow_error=str(exc))
+    return _back(case)
+
+
+@require_POST
+@staff_view("case.assign")
+def assign(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    case = visible_case(request, case_id)
+    raw = request.POST.get("assignee") or ""
+    assignee = (
+        User.objects.filter(
+            pk=int(raw), staff_profile__role__in=[Role.OPERATOR, Role.SUPERVISOR]
+        ).first()
+        if raw.isdigit()
+        else None
+    )
+    if raw and assignee is None:
+        return _page(request, case, 400, workflow_error=_("Choose an operator."))
+    try:
+        casework.do_assign(case, _staff_user(request), assignee, forms.version(request.POST))
+    except casework.Conflict:
+        return _conflict(request, case)
+    return _back(case)
+
+
+@require_POST
+@staff_view("case.work")
+def note(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    case = visible_case(request, case_id)
+    try:
+        casework.do_add_note(case, _staff_user(request), forms.text(request.POST, "note"))
+    except (workflow.Refused, forms.Invalid) as exc:
+        return _page(request, case, 400, note_error=str(exc))
+    return _back(case, "#notes")
+
+
+@require_POST
+@staff_view("case.merge")
+def merge(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    """Merge the case with the given reference (the same person's other case) into this one."""
+    case = visible_case(request, case_id)
+    reference = forms.text(request.POST, "reference", 64)
+    other = (
+        access.visible_cases(request.user)
+        .filter(reference_digest=references.reference_digest(reference) or "-")
+        .first()
+    )
+    if other is None:
+        return _page(request, case, 400, merge_error=_("No case has that reference."))
+    try:
+        casework.do_merge(other, case, _staff_user(request))
+    except workflow.Refused as exc:
+        return _page(request, case, 400, merge_error=str(exc))
+    return _back(case)
+
+
+@require_POST
+@staff_view("case.merge")
+def unmerge(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    case = visible_case(request, case_id)
+    target = case.merged_into
+    try:
+        casework.do_unmerge(case, _staff_user(request))
+    except workflow.Refused as exc:
+        return _page(request, case, 400, merge_error=str(exc))
+    return _back(target or case)
+
+
+@require_POST
+@staff_view("case.handover")
+def handover(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    case = visible_case(request, case_id)
+    try:
+        plan = casework.HandoverPlan(
+            sector=forms.text(request.POST, "sector", 40),
+            window_start=forms.moment(request.POST, "window_start"),
+            window_end=forms.moment(request.POST, "window_end"),
+            meeting=forms.text(request.POST, "meeting", 2000),
+        )
+        casework.do_handover(case, _staff_user(request), plan, forms.version(request.POST))
+    except casework.Conflict:
+        return _conflict(request, case)
+    except (workflow.Refused, forms.Invalid) as exc:
+        return _page(request, case, 400, handover_error=str(exc))
+    return _back(case)
+
+
+@require_POST
+@staff_view("hotline")
+def log_call(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    case = visible_case(request, case_id)
+    try:
+        details = casework.CallDetails(
+            direction=forms.choice(request.POST, "direction", dict(CallDirection.choices)),
+            caller=forms.choice(request.POST, "caller", dict(Caller.choices)),
+            started_at=forms.moment(request.POST, "started_at"),
+            duration_seconds=forms.whole(request.POST, "duration_minutes", 0, 600) * 60,
+            language=forms.choice(request.POST, "language", APPLICANT_LANGUAGES),
+            outcome=forms.choice(request.POST, "outcome", dict(CallOutcome.choices)),
+            summary=forms.text(request.POST, "summary"),
+        )
+    except forms.Invalid as exc:
+        return _page(request, case, 400, call_error=str(exc))
+    casework.do_log_call(case, _staff_user(request), details)
+    return _back(case, "#calls")
+
+
+@require_POST
+@staff_view("hotline")
+def request_callback(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    case = visible_case(request, case_id)
+    try:
+        start = forms.moment(request.POST, "window_start")
+        end = forms.moment(request.POST, "window_end")
+        casework.do_request_callback(case, _staff_user(request), start, end)
+    except (forms.Invalid, workflow.Refused) as exc:
+        return _page(request, case, 400, call_error=str(exc))
+    return _back(case, "#calls")
+
+
+@staff_view("case.audit")
+def case_audit(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    case = visible_case(request, case_id)
+    audit.record(request.user, "case.audit_view", case.pk)
+    events = AuditEvent.objects.filter(case_id=case.pk).select_related("actor").order_by("id")
+    return render(
+        request,
+        "console/audit.html",
+        {"case": case, "short_id": presenters.short_id(case), "events": events},
+    )

@@ -1,0 +1,99 @@
+"""The hotline desk: identify a caller, open a case from a call, the callback queue."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from safepassage.cases import casework
+from safepassage.cases import services as cases
+from safepassage.cases.models import Callback
+from safepassage.config import APPLICANT_LANGUAGES
+from safepassage.console import access, forms, presenters
+from safepassage.console.guard import staff_view
+from safepassage.privacy import audit
+
+
+def _user(request: HttpRequest) -> User:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    return request.user
+
+
+def _desk(request: HttpRequest, status: int = 200, **extra: object) -> HttpResponse:
+    visible = access.visible_cases(request.user)
+    callbacks = (
+        Callback.objects.filter(done_at__isnull=True, case__in=visible)
+        .select_related("case")
+        .order_by("window_start")[:200]
+    )
+    context: dict[str, object] = {
+        "callbacks": [(c, presenters.short_id(c.case)) for c in callbacks],
+        "languages": list(APPLICANT_LANGUAGES.items()),
+    }
+    context.update(extra)
+    return render(request, "console/hotline.html", context, status=status)
+
+
+@staff_view("hotline")
+def desk(request: HttpRequest) -> HttpResponse:
+    return _desk(request)
+
+
+@require_POST
+@staff_view("hotline")
+def identify(request: HttpRequest) -> HttpResponse:
+    """A caller reads out the reference and passphrase given at application."""
+    reference = forms.text(request.POST, "reference", 64)
+    passphrase = forms.text(request.POST, "passphrase", 64)
+    try:
+        case = cases.find_by_credentials(reference, passphrase)
+    except cases.TooManyAttempts:
+        return _desk(request, 429, identify_error=_("Too many tries for this reference."))
+    if case is None:
+        return _desk(request, 400, identify_error=_("Reference and passphrase do not match."))
+    user = _user(request)
+    audit.record(user, "case.identify_caller", case.pk)
+    if not access.can_open(user, case):
+        return _desk(
+            request,
+            403,
+            identify_error=_("The caller is known, but the case is assigned to someone else."),
+        )
+    if case.assigned_to_id is None and not access.is_supervisor(user):
+        casework.do_assign(case, user, user, None)
+    return HttpResponseRedirect(reverse("console:case", args=[case.pk]) + "#calls")
+
+
+@require_POST
+@staff_view("hotline")
+def new_case(request: HttpRequest) -> HttpResponse:
+    """A caller with no case: open one and show the credentials to read out, once."""
+    try:
+        language = forms.choice(request.POST, "language", APPLICANT_LANGUAGES)
+        readiness = forms.choice(request.POST, "readiness", ["now", "days", "later", "unknown"])
+    except forms.Invalid as exc:
+        return _desk(request, 400, new_error=str(exc))
+    case, credentials = casework.do_create_case_from_call(_user(request), language, readiness)
+    return render(
+        request,
+        "console/credentials.html",
+        {"case": case, "short_id": presenters.short_id(case), "credentials": credentials},
+    )
+
+
+@require_POST
+@staff_view("hotline")
+def callback_done(request: HttpRequest, callback_id: int) -> HttpResponse:
+    callback = Callback.objects.filter(
+        pk=callback_id, case__in=access.visible_cases(request.user)
+    ).first()
+    if callback is None:
+        raise Http404("no such callback")
+    casework.do_callback_done(callback, _user(request))
+    return HttpResponseRedirect(reverse("console:hotline"))

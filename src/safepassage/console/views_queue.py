@@ -1,0 +1,105 @@
+"""The queue: most urgent first, filters, search by reference, "take next", live updates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from safepassage.cases import casework, queue
+from safepassage.cases.models import Channel, Status
+from safepassage.config import APPLICANT_LANGUAGES
+from safepassage.console import access, presenters
+from safepassage.console.guard import home_for, staff_view
+from safepassage.console.models import Role, StaffProfile
+
+QUEUE_LIMIT = 100
+SCRIPT = Path(__file__).resolve().parent / "static" / "console.js"
+
+
+@staff_view("account")
+def home(request: HttpRequest) -> HttpResponse:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    return HttpResponseRedirect(home_for(request.user))
+
+
+def _filters(request: HttpRequest) -> queue.Filters:
+    get = request.GET
+    return queue.Filters(
+        status=get.get("status", "") if get.get("status") in Status.values else "",
+        language=get.get("language", "") if get.get("language") in APPLICANT_LANGUAGES else "",
+        channel=get.get("channel", "") if get.get("channel") in Channel.values else "",
+        sector=(get.get("sector") or "")[:40],
+        campaign=(get.get("campaign") or "")[:40],
+        mine=get.get("mine") == "1",
+        overdue=get.get("overdue") == "1",
+        reference=(get.get("ref") or "")[:64],
+    )
+
+
+def _queue_context(request: HttpRequest) -> dict[str, object]:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    filters = _filters(request)
+    visible = queue.apply(access.visible_cases(request.user), filters, request.user)
+    now = timezone.now()
+    cases = queue.ordered(visible).select_related("assigned_to")[:QUEUE_LIMIT]
+    return {
+        "rows": [presenters.row(c, now) for c in cases],
+        "filters": filters,
+        "query": request.GET.urlencode(),
+        "statuses": [(s, label) for s, label in Status.choices if s != Status.DRAFT],
+        "languages": list(APPLICANT_LANGUAGES.items()),
+        "channels": Channel.choices,
+        "sectors": StaffProfile.objects.filter(role=Role.LIAISON)
+        .exclude(sector="")
+        .values_list("sector", flat=True)
+        .distinct(),
+        "limit": QUEUE_LIMIT,
+        "supervisor": access.is_supervisor(request.user),
+        "now": now,
+    }
+
+
+@staff_view("queue")
+def inbox(request: HttpRequest) -> HttpResponse:
+    context = _queue_context(request)
+    if request.GET.get("taken") == "none":
+        context["notice"] = _("No unassigned open case is waiting.")
+    return render(request, "console/inbox.html", context)
+
+
+@staff_view("queue", background=True)
+def inbox_rows(request: HttpRequest) -> HttpResponse:
+    """The table body alone, for console.js to swap in without a reload."""
+    return render(request, "console/inbox_rows.html", _queue_context(request))
+
+
+@require_POST
+@staff_view("queue")
+def take_next(request: HttpRequest) -> HttpResponse:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    case = casework.do_take_next(request.user)
+    if case is None:
+        return HttpResponseRedirect(reverse("console:inbox") + "?taken=none")
+    return HttpResponseRedirect(reverse("console:case", args=[case.pk]))
+
+
+def script(request: HttpRequest) -> HttpResponse:
+    """Our one script, from our own origin (CSP: script-src 'self'); no personal data in it."""
+    return HttpResponse(SCRIPT.read_bytes(), content_type="text/javascript; charset=utf-8")
+
+
+@staff_view("case.assign")
+def workload(request: HttpRequest) -> HttpResponse:
+    """Supervisors: who holds how many open cases, and how many replies are overdue."""
+    return render(request, "console/workload.html", {"rows": queue.workload()})

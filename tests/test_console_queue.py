@@ -1,0 +1,181 @@
+"""The queue: most urgent first, reply targets, take next (also in parallel), filters, search."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections
+from django.test import Client
+from django.utils import timezone
+
+from safepassage.cases.models import Case
+from safepassage.console import presenters
+from safepassage.console.models import Role
+from tests.conftest import ChatDriver, latest_case, make_staff, staff_login
+
+pytestmark = pytest.mark.django_db
+
+
+def _apply(lang: str, readiness: str, **kwargs: object) -> tuple[Case, str]:
+    reference, _ = ChatDriver(Client(), lang).apply(readiness=readiness, **kwargs)  # type: ignore[arg-type]
+    return latest_case(), reference
+
+
+def _row_ids(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'/console/cases/([0-9a-f-]{36})/"', html)
+
+
+def test_ready_now_is_at_the_front_and_shows_its_five_minute_target(
+    staff: Callable[..., Client],
+) -> None:
+    later, _ = _apply("ru", "later")
+    days, _ = _apply("uk", "days")
+    now, _ = _apply("ko", "now", wishes=("medical",))
+    operator = staff(Role.OPERATOR)
+    html = operator.get("/console/queue/").content.decode()
+    assert _row_ids(html) == [str(now.pk), str(days.pk), str(later.pk)]
+    assert "5 min left" in html or "4 min left" in html
+    # The 1-hour and 24-hour targets for the others.
+    days.refresh_from_db()
+    assert days.reply_due_at is not None and days.last_applicant_at is not None
+    assert days.reply_due_at - days.last_applicant_at == timedelta(hours=1)
+    later.refresh_from_db()
+    assert later.reply_due_at - later.last_applicant_at == timedelta(hours=24)  # type: ignore[operator]
+
+
+def test_within_one_urgency_the_longest_waiting_comes_first(staff: Callable[..., Client]) -> None:
+    first, _ = _apply("ru", "days")
+    second, _ = _apply("ru", "days")
+    Case.objects.filter(pk=first.pk).update(last_applicant_at=timezone.now() - timedelta(hours=5))
+    html = staff(Role.OPERATOR).get("/console/queue/").content.decode()
+    assert _row_ids(html) == [str(first.pk), str(second.pk)]
+
+
+def test_overdue_cases_are_shown_and_filtered(staff: Callable[..., Client]) -> None:
+    late, _ = _apply("ru", "days")
+    _apply("ru", "days")
+    Case.objects.filter(pk=late.pk).update(reply_due_at=timezone.now() - timedelta(minutes=90))
+    operator = staff(Role.OPERATOR)
+    html = operator.get("/console/queue/?overdue=1").content.decode()
+    assert _row_ids(html) == [str(late.pk)] and "overdue 90 min" in html
+
+
+def test_filters_and_search_by_reference(staff: Callable[..., Client]) -> None:
+    ko_case, ko_ref = _apply("ko", "days")
+    ru_case, _ = _apply("ru", "days")
+    operator = staff(Role.OPERATOR)
+    assert _row_ids(operator.get("/console/queue/?language=ko").content.decode()) == [
+        str(ko_case.pk)
+    ]
+    search = operator.get("/console/queue/", {"ref": ko_ref.lower().replace("-", " ")})
+    assert _row_ids(search.content.decode()) == [str(ko_case.pk)]
+    assert _row_ids(operator.get("/console/queue/?ref=XXXX").content.decode()) == []
+    assert set(_row_ids(operator.get("/console/queue/?channel=webchat").content.decode())) == {
+        str(ko_case.pk),
+        str(ru_case.pk),
+    }
+    assert _row_ids(operator.get("/console/queue/?mine=1").content.decode()) == []
+    assert _row_ids(operator.get("/console/queue/?status=closed").content.decode()) == []
+
+
+def test_take_next_gives_the_most_urgent_unassigned_case(staff: Callable[..., Client]) -> None:
+    _apply("ru", "later")
+    urgent, _ = _apply("ko", "now")
+    operator = staff(Role.OPERATOR)
+    response = operator.post("/console/queue/next/")
+    assert response["Location"] == f"/console/cases/{urgent.pk}/"
+    urgent.refresh_from_db()
+    assert urgent.assigned_to is not None
+    mine = operator.get("/console/queue/?mine=1").content.decode()
+    assert _row_ids(mine) == [str(urgent.pk)]
+
+
+def test_take_next_with_nothing_waiting_says_so(staff: Callable[..., Client]) -> None:
+    operator = staff(Role.OPERATOR)
+    response = operator.post("/console/queue/next/", follow=True)
+    assert "No unassigned open case is waiting" in response.content.decode()
+
+
+def test_the_queue_rows_fragment_matches_the_page(staff: Callable[..., Client]) -> None:
+    case, _ = _apply("ru", "now")
+    operator = staff(Role.OPERATOR)
+    rows = operator.get("/console/queue/rows/").content.decode()
+    assert _row_ids(rows) == [str(case.pk)] and "<html" not in rows
+
+
+def test_time_left_wording() -> None:
+    now = timezone.now()
+    assert presenters.time_left(now + timedelta(minutes=3), now) == ("3 min left", False)
+    assert presenters.time_left(now - timedelta(hours=5), now) == ("overdue 5 h", True)
+    assert presenters.time_left(None, now) == ("", False)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_parallel_take_next_never_gives_one_case_to_two_operators() -> None:
+    """Eight operators press "take next" at the same instant, through the whole request
+    stack, each on its own database connection; six cases are waiting."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the parallel claim is exercised on PostgreSQL")
+    cases = {str(_apply("ru", "now")[0].pk) for _ in range(6)}
+    clients = []
+    for i in range(8):
+        make_staff(f"par{i}", Role.OPERATOR)
+        clients.append(staff_login(f"par{i}"))
+    barrier = threading.Barrier(len(clients))
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def press(client: Client) -> None:
+        try:
+            barrier.wait()
+            location = client.post("/console/queue/next/")["Location"]
+            with lock:
+                results.append(location)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=press, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    taken = [loc.split("/")[3] for loc in results if loc.startswith("/console/cases/")]
+    assert sorted(taken) == sorted(cases)  # every case once, none twice
+    assert results.count("/console/queue/?taken=none") == 2
+    owners = Case.objects.filter(pk__in=cases).values_list("assigned_to", flat=True)
+    assert len(set(owners)) == 6 and None not in owners
+
+
+def test_supervisor_sees_workload_and_overdue_replies(staff: Callable[..., Client]) -> None:
+    late, _ = _apply("ru", "days")
+    _apply("ru", "days")
+    Case.objects.filter(pk=late.pk).update(reply_due_at=timezone.now() - timedelta(hours=2))
+    supervisor = staff(Role.SUPERVISOR)
+    html = supervisor.get("/console/queue/workload/").content.decode()
+    assert re.search(r"Unassigned</td><td>2</td><td><a [^>]+>1</a>", html)
+
+
+def test_sector_and_campaign_filters(staff: Callable[..., Client]) -> None:
+    from safepassage.campaigns.models import Campaign
+    from safepassage.cases.models import Contact, Handover
+
+    leaflet = Campaign.objects.create(code="leaflet-7", name="DEMO leaflet")
+    from_leaflet, _ = _apply("ru", "days")
+    handed, _ = _apply("ru", "days")
+    Contact.objects.filter(pk=from_leaflet.contact_id).update(campaign=leaflet)
+    now = timezone.now()
+    Handover.objects.create(
+        case=handed, sector="S-EAST", window_start=now, window_end=now, meeting_sealed=b""
+    )
+    operator = staff(Role.OPERATOR)
+    by_campaign = operator.get("/console/queue/?campaign=leaflet-7").content.decode()
+    assert _row_ids(by_campaign) == [str(from_leaflet.pk)]
+    by_sector = operator.get("/console/queue/?sector=S-EAST").content.decode()
+    assert _row_ids(by_sector) == [str(handed.pk)]
