@@ -2,7 +2,7 @@
 """Console benchmark: 100,000 cases and 1,000,000 messages, then the pages operators live in.
 
     .venv/bin/python bench/console.py                      # SQLite (a file under var/bench)
-    .venv/bin/python bench/console.py --database postgres://postgres@127.0.0.1:5432/sp_bench
+    .venv/bin/python bench/console.py --database postgres://postgres@127.0.0.1:5432/sp_bench2
 
 Seeds once (DEMO data; a database that already holds the cases is reused), then requests each
 page through the whole Django stack (middleware, session, second-factor check, templates) as a
@@ -39,7 +39,8 @@ def _setup(database: str) -> None:
     os.environ["SAFEPASSAGE_DATA_DIR"] = str(data_dir)
     os.environ["SAFEPASSAGE_ALLOWED_HOSTS"] = "testserver"  # Django's test client
     if database == "sqlite":
-        os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'console-bench.sqlite3'}"
+        # v2: personal fields sealed for staff (issue 5); v1 files hold the older format.
+        os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'console-bench-v2.sqlite3'}"
     else:
         os.environ["DATABASE_URL"] = database
         import psycopg
@@ -59,13 +60,21 @@ def _setup(database: str) -> None:
 
 
 def _seed() -> None:
+    import base64
+
+    from django.contrib.auth.models import User
     from django.db import transaction
     from django.utils import timezone
 
-    from safepassage.cases import services, triage
+    from safepassage.cases import sealed, services, triage
     from safepassage.cases.models import Case, Contact, Message
-    from safepassage.privacy import fields, references
+    from safepassage.privacy import fields, keyring, references, staff_fields
+    from safepassage.privacy.models import CaseKey
 
+    program = keyring.active_key()
+    if program is None:
+        holder = User.objects.create_user("bench_keyholder", password=BENCH_PASSWORD, is_staff=True)
+        program = keyring.do_create_program_key(holder, BENCH_PASSWORD)
     have = Case.objects.count()
     if have >= CASES:
         print(f"reusing {have} cases, {Message.objects.count()} messages")
@@ -77,7 +86,7 @@ def _seed() -> None:
         Message.objects.order_by("-id").values_list("id", flat=True).first() or 0
     ) + 1
     for batch_start in range(have, CASES, BATCH):
-        contacts, cases, messages = [], [], []
+        contacts, cases, messages, case_keys = [], [], [], []
         for i in range(batch_start, min(batch_start + BATCH, CASES)):
             contact = Contact(id=uuid.uuid4())
             contacts.append(contact)
@@ -102,8 +111,19 @@ def _seed() -> None:
                 last_applicant_at=wrote,
                 urgency=triage.urgency(answers, rng.random() < 0.01),
             )
+            # As in production after confirmation: personal answers and messages sealed to
+            # the case's own key pair, which only a staff keyring opens.
+            case_key, public = staff_fields.new_case_key(case_id, program)
+            case_keys.append(case_key)
             case.sealed_answers = fields.seal_json(
-                case, services.SEALED_ANSWERS, {"name": f"DEMO-NAME {i}", "unit": "DEMO-UNIT"}
+                case,
+                sealed.ANSWERS_MAP,
+                {
+                    name: base64.b64encode(
+                        staff_fields.seal_with_public_key(case, f"answer:{name}", value, public)
+                    ).decode()
+                    for name, value in (("name", f"DEMO-NAME {i}"), ("unit", "DEMO-UNIT"))
+                },
             )
             services.refresh_reply_due(case)
             cases.append(case)
@@ -115,8 +135,8 @@ def _seed() -> None:
                     channel=case.channel,
                     created_at=wrote - timedelta(minutes=MESSAGES_PER_CASE - m),
                 )
-                message.body_sealed = fields.seal_text(
-                    case, f"{services.MESSAGE_FIELD}:{next_message_id}", f"DEMO message {m}"
+                message.body_sealed = staff_fields.seal_with_public_key(
+                    case, f"{sealed.MESSAGE_FIELD}:{next_message_id}", f"DEMO message {m}", public
                 )
                 next_message_id += 1
                 messages.append(message)
@@ -124,6 +144,7 @@ def _seed() -> None:
             Contact.objects.bulk_create(contacts)
             Case.objects.bulk_create(cases)
             Message.objects.bulk_create(messages)
+            CaseKey.objects.bulk_create(case_keys)
         done = batch_start + len(cases)
         print(f"  seeded {done} cases ({time.monotonic() - started:.0f} s)", flush=True)
     from django.db import connection
@@ -147,6 +168,10 @@ def _client(username: str, role: str) -> object:
     username = f"{username}_{uuid.uuid4().hex[:6]}"  # audit records keep earlier runs' users
     user = User.objects.create_user(username, password=BENCH_PASSWORD, is_staff=True)
     StaffProfile.objects.create(user=user, role=role)
+    from safepassage.privacy import keyring
+
+    holder = User.objects.get(username="bench_keyholder")
+    keyring.do_grant(holder, BENCH_PASSWORD, user, BENCH_PASSWORD)  # the case page decrypts
     device = TOTPDevice.objects.create(user=user, name="TOTP", confirmed=True)
     client = Client()
     response = client.post("/console/login/", {"username": username, "password": BENCH_PASSWORD})

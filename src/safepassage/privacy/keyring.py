@@ -37,6 +37,8 @@ class Keyring:
     """Unlocked program private keys by program key id. Never written anywhere in clear."""
 
     private_keys: dict[int, bytes] = field(default_factory=dict)
+    # Case private keys opened during this request, so a page of many fields opens each once.
+    opened_cases: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.private_keys)

@@ -18,7 +18,7 @@ from django.db import transaction
 
 from safepassage.privacy import fields, keyring, sealing
 from safepassage.privacy.crypto import DecryptionError
-from safepassage.privacy.models import CaseKey
+from safepassage.privacy.models import CaseKey, ProgramKey
 
 PENDING = b"P"
 SEALED = b"S"
@@ -64,12 +64,36 @@ def case_key(case_id: uuid.UUID) -> CaseKey | None:
 def _inner_seal(case_id: uuid.UUID, field: str, text: str) -> bytes:
     key = case_key(case_id)
     if key is None:
-        # No program key yet (a fresh database before `safepassage keys init`): keep the value
-        # pending rather than lose an applicant's words; `safepassage check` warns about it.
+        # No program key yet (a database made before `safepassage keys init`): keep the value
+        # pending rather than lose an applicant's words.
         return PENDING + text.encode("utf-8")
-    return SEALED + sealing.seal(
-        bytes(key.public_key), text.encode("utf-8"), _context(case_id, field)
+    return _sealed_inner(case_id, field, text, bytes(key.public_key))
+
+
+def _sealed_inner(case_id: uuid.UUID, field: str, text: str, case_public_key: bytes) -> bytes:
+    return SEALED + sealing.seal(case_public_key, text.encode("utf-8"), _context(case_id, field))
+
+
+def seal_with_public_key(
+    holder: fields.KeyHolder, field: str, text: str, case_public_key: bytes
+) -> bytes:
+    """:func:`seal` for a caller that already holds the case's public key (bulk loading)."""
+    return fields.seal_bytes(holder, field, _sealed_inner(holder.id, field, text, case_public_key))
+
+
+def new_case_key(case_id: uuid.UUID, program: ProgramKey) -> tuple[CaseKey, bytes]:
+    """An unsaved case key pair under ``program``, and its public half (bulk loading)."""
+    private, public = sealing.generate_keypair()
+    sealed_private = sealing.seal(
+        bytes(program.public_key), private, f"case-key:{case_id}".encode()
     )
+    case_key = CaseKey(
+        case_id=case_id,
+        public_key=public,
+        sealed_private_key=sealed_private,
+        program_key=program,
+    )
+    return case_key, public
 
 
 def seal(holder: fields.KeyHolder, field: str, text: str) -> bytes:
@@ -99,19 +123,28 @@ def open_for_staff(
     inner = fields.open_bytes(holder, field, blob)
     if inner[:1] == PENDING:
         return Opened(inner[1:].decode("utf-8"), pending=True)
-    key = CaseKey.objects.filter(case_id=holder.id).first()
-    if key is None or key.program_key_id not in ring.private_keys:
-        raise Locked(field)
     try:
-        private = ring.open(
-            key.program_key_id, bytes(key.sealed_private_key), f"case-key:{holder.id}".encode()
-        )
-        if sealing.public_of(private) != bytes(key.public_key):
-            raise Locked(field)  # the case's public key was swapped: refuse rather than guess
+        private = _case_private_key(holder.id, ring, field)
         text = sealing.open_sealed(private, inner[1:], _context(holder.id, field))
     except DecryptionError as exc:
         raise Locked(field) from exc
     return Opened(text.decode("utf-8"), pending=False)
+
+
+def _case_private_key(case_id: uuid.UUID, ring: keyring.Keyring, field: str) -> bytes:
+    cached = ring.opened_cases.get(str(case_id))
+    if cached is not None:
+        return cached
+    key = CaseKey.objects.filter(case_id=case_id).first()
+    if key is None or key.program_key_id not in ring.private_keys:
+        raise Locked(field)
+    private = ring.open(
+        key.program_key_id, bytes(key.sealed_private_key), f"case-key:{case_id}".encode()
+    )
+    if sealing.public_of(private) != bytes(key.public_key):
+        raise Locked(field)  # the case's public key was swapped: refuse rather than guess
+    ring.opened_cases[str(case_id)] = private
+    return private
 
 
 def seal_pending(holder: fields.KeyHolder, field: str, blob: bytes | memoryview) -> bytes:

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cases', '0002_console_work'),
-        ('cases', '0002_message_shown_at'),
+        ("cases", "0002_console_work"),
+        ("cases", "0002_message_shown_at"),
     ]
 
-    operations = [
-    ]
+    operations = []
