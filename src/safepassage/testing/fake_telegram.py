@@ -131,6 +131,7 @@ class FakeTelegram:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls on keep-alive
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -215,6 +216,16 @@ class FakeTelegram:
                         self._reply(request, 200, None, raw=data)
                         return
                 raise ApiError(404, "Not Found")
+            if path.startswith("/_fake/stats/"):  # not Bot API: figures for benchmarks
+                bot = self._bot(path.rsplit("/", 1)[1])
+                with self.lock:
+                    counts: dict[str, int] = {}
+                    for call in bot.calls:
+                        key = f"{call.method}:{call.status}"
+                        counts[key] = counts.get(key, 0) + 1
+                    body = {"rate_limited": bot.rate_limited, "calls": counts}
+                self._reply(request, 200, body)
+                return
             if not path.startswith("/bot"):
                 raise ApiError(404, "Not Found")
             token, _, method = path[len("/bot") :].partition("/")
@@ -617,3 +628,27 @@ def _chat_of(update: dict[str, Any]) -> int | None:
     if "callback_query" in update:
         return int(update["callback_query"]["from"]["id"])
     return None
+
+
+def main() -> None:
+    """Run the fake alone (benchmarks keep it in its own process, off the measured one's GIL):
+    ``python -m safepassage.testing.fake_telegram --port P --token T [--no-limits]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", action="append", required=True)
+    parser.add_argument("--no-limits", action="store_true")
+    args = parser.parse_args()
+    fake = FakeTelegram(
+        args.token, port=args.port, enforce_limits=not args.no_limits, strict_callbacks=False
+    ).start()
+    print(fake.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
