@@ -48,6 +48,9 @@ class Config:
     telegram_erase_after_seconds: int = 24 * 60 * 60
     telegram_max_file_bytes: int = 10 * 1024 * 1024
     telegram_location_decimals: int = 1  # 0.1 degree: about 11 km, enough to route a case
+    # Webhook updates are applied on this many long-lived threads with persistent database
+    # connections (-1: 1 on SQLite, 8 on PostgreSQL; 0: in the request's own thread).
+    telegram_intake_threads: int = -1
 
     @property
     def is_postgres(self) -> bool:
@@ -123,6 +126,7 @@ def load(environ: dict[str, str] | None = None) -> Config:
         telegram_api_base=(env.get("TELEGRAM_API_BASE") or "https://api.telegram.org").rstrip("/"),
         telegram_erase_after_seconds=int(env.get("TELEGRAM_ERASE_AFTER_SECONDS") or 86400),
         telegram_max_file_bytes=int(env.get("TELEGRAM_MAX_FILE_BYTES") or 10 * 1024 * 1024),
+        telegram_intake_threads=int(env.get("TELEGRAM_INTAKE_THREADS") or -1),
     )
 
 
