@@ -98,6 +98,11 @@ def _parse_value(value: str) -> Any:
     return value
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # a client hanging up mid long-poll is normal, not worth a traceback
+
+
 class FakeTelegram:
     """Use as a context manager; ``base_url`` goes into ``TELEGRAM_API_BASE``."""
 
@@ -142,7 +147,7 @@ class FakeTelegram:
             def do_POST(self) -> None:
                 fake._handle(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = _QuietServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         thread = threading.Thread(target=self.server.serve_forever, daemon=True)

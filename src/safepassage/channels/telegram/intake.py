@@ -46,7 +46,7 @@ def do_apply(slug: str, update: Update) -> bool:
         with transaction.atomic():
             try:
                 with transaction.atomic():
-                    TelegramUpdate.objects.create(bot=slug, update_id=update.update_id)
+                    TelegramUpdate.objects.create(bot=bots.bot_id(slug), update_id=update.update_id)
             except IntegrityError:
                 return False
             dialogue.handle(slug, update)
@@ -59,7 +59,7 @@ def do_apply(slug: str, update: Update) -> bool:
             "telegram.update_failed", bot=slug, update_id=update.update_id, error=type(exc).__name__
         )
         with transaction.atomic():
-            TelegramUpdate.objects.get_or_create(bot=slug, update_id=update.update_id)
+            TelegramUpdate.objects.get_or_create(bot=bots.bot_id(slug), update_id=update.update_id)
         return True
 
 
