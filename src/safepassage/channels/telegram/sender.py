@@ -31,7 +31,12 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
 
 from safepassage import config
-from safepassage.channels.models import OutboxMessage, OutboxStatus, TelegramChat
+from safepassage.channels.models import (
+    OutboxMessage,
+    OutboxStatus,
+    TelegramChat,
+    TelegramUpdate,
+)
 from safepassage.channels.telegram import attachments, bots, outbox
 
 log = structlog.get_logger(__name__)
@@ -46,6 +51,7 @@ BATCH = 60  # two seconds' worth per claim at 29/s
 MAX_BACKOFF = 300.0
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
 DEFERRED = object()
+REPLAY_MEMORY = timedelta(hours=48)
 WINDOW_CALLS = 30  # Telegram's per-bot limit: 30 calls in any one second
 
 
@@ -252,6 +258,10 @@ class Sender:
     def housekeeping(self) -> None:
         """Erase what is due, forget chats that asked for it, fetch attachments."""
         outbox.do_erase_due()
+        # Telegram keeps an undelivered update for 24 hours: older replay keys serve no one.
+        TelegramUpdate.objects.filter(
+            bot=bots.bot_id(self.slug), received_at__lt=timezone.now() - REPLAY_MEMORY
+        ).delete()
         for chat in TelegramChat.objects.filter(bot=self.slug, forget=True):
             # Forgotten once its last message left and our messages in it were deleted.
             if not chat.outbox.filter(status__in=UNSENT).exists() and not chat.traces.exists():
