@@ -85,7 +85,7 @@ def main() -> None:
                     break
                 index = queue.pop()
             user_id = int(first) + index
-            for update in updates(user_id, 1_000_000 + index * 10):
+            for update in updates(user_id, (user_id % 100_000_000) * 10):
                 body = json.dumps(update)
                 started = time.perf_counter()
                 conn.request(

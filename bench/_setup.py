@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import subprocess
+import sys
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 
@@ -28,6 +33,27 @@ def database(kind: str) -> Iterator[str | None]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def fake_bot_api(token: str, limits: bool = True) -> Iterator[str]:
+    """The local fake Bot API in its own process; yields its base URL."""
+    args = [sys.executable, "-m", "safepassage.testing.fake_telegram", "--token", token]
+    if not limits:
+        args.append("--no-limits")
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def stats(base_url: str, token: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{base_url}/_fake/stats/{token}", timeout=10) as response:  # noqa: S310
+        data: dict[str, Any] = json.loads(response.read())
+    return data
 
 
 def data_dir() -> str:

@@ -31,9 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from _setup import database  # noqa: E402
-
-from safepassage.testing.fake_telegram import FakeTelegram  # noqa: E402
+from _setup import database, fake_bot_api, stats  # noqa: E402
 
 TOKEN = "7000000001:AAE-bench-token-0123456789abcdefgh"
 SECRET = "bench-webhook-secret-0123456789"
@@ -61,6 +59,10 @@ def wait_port(port: int, path: str = "", seconds: float = 60) -> None:
     raise TimeoutError(f"port {port} did not open")
 
 
+def sent_messages(api_base: str) -> int:
+    return int(stats(api_base, TOKEN)["calls"].get("sendMessage:200", 0))
+
+
 def load(url: str, users: int, concurrency: int, first: int) -> dict[str, float]:
     out = subprocess.run(
         [
@@ -80,9 +82,7 @@ def load(url: str, users: int, concurrency: int, first: int) -> dict[str, float]
     return result
 
 
-def ours(
-    kind: str, fake: FakeTelegram, users: int, concurrency: int, first: int
-) -> dict[str, float]:
+def ours(kind: str, api_base: str, users: int, concurrency: int, first: int) -> dict[str, float]:
     port = free_port()
     with database(kind) as url, tempfile.TemporaryDirectory(prefix="sp-bench-") as data:
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL"}}
@@ -90,7 +90,7 @@ def ours(
             SAFEPASSAGE_DATA_DIR=data,
             TELEGRAM_BOTS=f"main={TOKEN}",
             TELEGRAM_WEBHOOK_SECRET=SECRET,
-            TELEGRAM_API_BASE=fake.base_url,
+            TELEGRAM_API_BASE=api_base,
             TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}",
             SAFEPASSAGE_LOG_LEVEL="WARNING",
         )
@@ -123,7 +123,7 @@ def ours(
     return result
 
 
-def baseline(fake: FakeTelegram, users: int, concurrency: int, first: int) -> dict[str, float]:
+def baseline(api_base: str, users: int, concurrency: int, first: int) -> dict[str, float]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="sp-bench-ptb-") as data:
         app = subprocess.Popen(
@@ -131,7 +131,7 @@ def baseline(fake: FakeTelegram, users: int, concurrency: int, first: int) -> di
                 sys.executable,
                 str(HERE / "_ptb_baseline.py"),
                 TOKEN,
-                fake.base_url,
+                api_base,
                 str(port),
                 SECRET,
                 str(Path(data) / "state.pickle"),
@@ -143,14 +143,14 @@ def baseline(fake: FakeTelegram, users: int, concurrency: int, first: int) -> di
             wait_port(port)
             target = f"http://127.0.0.1:{port}/tg/main/webhook"
             load(target, 20, 4, first - 10_000)
-            before = len(fake.calls(TOKEN, "sendMessage"))
+            before = sent_messages(api_base)
             started = time.perf_counter()
             result = load(target, users, concurrency, first)
             wanted = before + users * UPDATES_PER_USER
             deadline = time.monotonic() + 300
-            while len(fake.calls(TOKEN, "sendMessage")) < wanted and time.monotonic() < deadline:
+            while sent_messages(api_base) < wanted and time.monotonic() < deadline:
                 time.sleep(0.05)
-            processed = len(fake.calls(TOKEN, "sendMessage")) - before
+            processed = sent_messages(api_base) - before
             result["processed_per_second"] = processed / (time.perf_counter() - started)
             result["processed"] = processed
         finally:
@@ -165,16 +165,16 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
     total = args.users * UPDATES_PER_USER
-    with FakeTelegram([TOKEN], enforce_limits=False, strict_callbacks=False) as fake:
+    with fake_bot_api(TOKEN, limits=False) as api_base:
         results = {
             "Safe Passage, SQLite": ours(
-                "sqlite", fake, args.users, args.concurrency, 5_200_000_000
+                "sqlite", api_base, args.users, args.concurrency, 5_200_000_000
             ),
             "Safe Passage, PostgreSQL": ours(
-                "postgres", fake, args.users, args.concurrency, 5_300_000_000
+                "postgres", api_base, args.users, args.concurrency, 5_300_000_000
             ),
             "python-telegram-bot baseline": baseline(
-                fake, args.users, args.concurrency, 5_400_000_000
+                api_base, args.users, args.concurrency, 5_400_000_000
             ),
         }
     print(

@@ -17,9 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from _setup import data_dir, database
-
-from safepassage.testing.fake_telegram import FakeTelegram
+from _setup import data_dir, database, fake_bot_api, stats
 
 TOKEN = "7000000001:AAE-bench-token-0123456789abcdefgh"
 
@@ -30,11 +28,11 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--chats", type=int, default=500)
     args = parser.parse_args()
-    with FakeTelegram([TOKEN]) as fake, database(args.db) as url:
+    with fake_bot_api(TOKEN) as api_base, database(args.db) as url:
         os.environ.update(
             SAFEPASSAGE_DATA_DIR=data_dir(),
             TELEGRAM_BOTS=f"main={TOKEN}",
-            TELEGRAM_API_BASE=fake.base_url,
+            TELEGRAM_API_BASE=api_base,
             DJANGO_SETTINGS_MODULE="safepassage.settings",
         )
         if url:
@@ -66,17 +64,17 @@ def main() -> int:
         sender.run_until_idle(timeout=args.messages / 10 + 60)
         elapsed = time.monotonic() - started
         sender.close()
-        bot = fake.bots[TOKEN]
+        figures = stats(api_base, TOKEN)
         sent = OutboxMessage.objects.filter(status="sent").count()
-        received = len(fake.calls(TOKEN, "sendMessage"))
-        ok = len([c for c in fake.calls(TOKEN, "sendMessage") if c.status == 200])
+        ok = figures["calls"].get("sendMessage:200", 0)
+        received = sum(v for k, v in figures["calls"].items() if k.startswith("sendMessage:"))
         connections.close_all()
     print(f"database            {args.db}")
     print(f"messages            {args.messages} across {args.chats} chats")
     print(f"sent (outbox rows)  {sent}; accepted by the fake {ok}; calls {received}")
     print(f"elapsed             {elapsed:.1f} s")
     print(f"sustained rate      {ok / elapsed:.2f} messages/s")
-    print(f"429 answers         {bot.rate_limited}")
+    print(f"429 answers         {figures['rate_limited']}")
     return 0 if sent == args.messages and ok == args.messages else 1
 
 

@@ -41,6 +41,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
             telegram_bots=(("main", TOKEN), ("spare", SPARE_TOKEN)),
             telegram_webhook_secret=SECRET,
             telegram_api_base=server.base_url,
+            telegram_intake_threads=0,  # in the test's transaction; `serve` tests use the pool
         )
         monkeypatch.setattr(config, "get", lambda: cfg)
         bots._parsers.clear()

@@ -150,3 +150,14 @@ def test_an_old_button_gets_a_calm_answer(fake: FakeTelegram, client: Client) ->
     answers = [c.params for c in fake.calls(person.token, "answerCallbackQuery")]
     assert answers[-1].get("text") == catalog.text("en", "chat.tg.use_buttons")
     assert Case.objects.get().triage == {"who": "self", "whereabouts": "front"}
+
+
+def test_restart_begins_again_without_the_old_answers(fake: FakeTelegram, client: Client) -> None:
+    person = Applicant(fake, client, FakeTelegram.applicant(5110000006, "ru"))
+    person.text("/start")
+    person.press("relative")
+    person.press("rear")
+    person.text("/restart")
+    assert person.last()["text"] == catalog.text("ru", "apply.who.prompt")
+    assert Case.objects.get().triage == {}
+    assert "back" not in person.buttons()  # nothing to go back to

@@ -71,3 +71,22 @@ def test_burst_to_many_chats_gets_no_429(fake: FakeTelegram, client: Client) -> 
     sender.close()
     assert bot.rate_limited == 0
     assert len(fake.calls(bot.token, "sendMessage")) == 40
+
+
+def test_replay_keys_are_forgotten_after_48_hours(fake: FakeTelegram, client: Client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from safepassage.channels.models import TelegramUpdate
+
+    begin(fake, client, 5130000003)
+    old = TelegramUpdate.objects.create(bot=TOKEN.split(":")[0], update_id=1)
+    TelegramUpdate.objects.filter(pk=old.pk).update(
+        received_at=timezone.now() - timedelta(hours=49)
+    )
+    sender = Sender("main")
+    sender.housekeeping()
+    sender.close()
+    assert not TelegramUpdate.objects.filter(pk=old.pk).exists()
+    assert TelegramUpdate.objects.count() == 1  # the recent one stays

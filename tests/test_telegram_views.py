@@ -137,3 +137,16 @@ def test_photos_are_stored_encrypted_without_metadata(
     assert Image.open(io.BytesIO(content)).size == (32, 32)
     texts = [m["text"] for m in person.messages()]
     assert any("too large or of a kind" in t for t in texts)  # the .exe-typed document
+
+
+def test_update_ids_are_counted_per_bot(fake: FakeTelegram, client: Client) -> None:
+    """Two bots number their updates independently: the same update_id from another bot is a
+    new update, not a replay (dedupe is keyed by the bot's id, not by the slug's name)."""
+    first = sample("message")
+    second = {**sample("message"), "message": {**first["message"], "text": "/start"}}
+    second["message"]["from"] = {**first["message"]["from"], "id": 5110000077}
+    second["message"]["chat"] = {**first["message"]["chat"], "id": 5110000077}
+    assert post_update(client, first, slug="main") == 200
+    assert post_update(client, second, slug="spare") == 200
+    assert TelegramUpdate.objects.count() == 2
+    assert Case.objects.count() == 2

@@ -18,7 +18,7 @@ class Attempt(models.Model):
 class TelegramUpdate(models.Model):
     """An update already applied: a redelivered ``update_id`` is dropped (exactly-once)."""
 
-    bot = models.CharField(max_length=40)
+    bot = models.CharField(max_length=40)  # the bot's numeric id (update ids are per bot)
     update_id = models.BigIntegerField()
     received_at = models.DateTimeField(auto_now_add=True)
 

@@ -12,93 +12,35 @@ from __future__ import annotations
 
 import itertools
 import json
-import secrets
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections import deque
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlparse
 
-CONFLICT = (
-    "Conflict: can't use getUpdates method while webhook is active;"
-    " use deleteWebhook to delete the webhook first"
+from safepassage.testing.fake_telegram_applicant import ApplicantSide
+from safepassage.testing.fake_telegram_state import (
+    BOT_LIMIT_PER_SECOND,
+    CHAT_GAP_SECONDS,
+    CONFLICT,
+    NOT_MODIFIED,
+    QUERY_TOO_OLD,
+    ApiError,
+    BotState,
+    Call,
+    chat_of,
+    parse_value,
 )
-NOT_MODIFIED = (
-    "Bad Request: message is not modified: specified new message content and reply markup are"
-    " exactly the same as a current content and reply markup of the message"
-)
-QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
-SEND_METHODS = {"sendMessage", "sendPhoto", "sendDocument", "editMessageText"}
-BOT_LIMIT_PER_SECOND = 30
-CHAT_GAP_SECONDS = 1.0
 
 
-class ApiError(Exception):
-    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
-        super().__init__(description)
-        self.code, self.description, self.retry_after = code, description, retry_after
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "ok": False,
-            "error_code": self.code,
-            "description": self.description,
-        }
-        if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
-        return body
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # a client hanging up mid long-poll is normal, not worth a traceback
 
 
-@dataclass
-class Call:
-    method: str
-    params: dict[str, Any]
-    at: float
-    status: int
-
-
-@dataclass
-class BotState:
-    token: str
-    id: int
-    username: str
-    updates: list[dict[str, Any]] = field(default_factory=list)
-    next_update_id: int = 100_000
-    webhook_url: str = ""
-    webhook_secret: str = ""
-    webhook_connections: int = 4
-    pending_push: deque[dict[str, Any]] = field(default_factory=deque)
-    in_flight_chats: set[int] = field(default_factory=set)
-    acked: list[int] = field(default_factory=list)
-    push_attempts: int = 0
-    messages: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)  # chat → id → msg
-    next_message_id: dict[int, int] = field(default_factory=dict)
-    deleted: list[tuple[int, int]] = field(default_factory=list)
-    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    answered: list[str] = field(default_factory=list)
-    sends: deque[float] = field(default_factory=deque)
-    chat_last_send: dict[int, float] = field(default_factory=dict)
-    blocked: set[int] = field(default_factory=set)
-    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    calls: list[Call] = field(default_factory=list)
-    rate_limited: int = 0
-    description: dict[str, str] = field(default_factory=dict)
-
-
-def _parse_value(value: str) -> Any:
-    if value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-class FakeTelegram:
+class FakeTelegram(ApplicantSide):
     """Use as a context manager; ``base_url`` goes into ``TELEGRAM_API_BASE``."""
 
     def __init__(
@@ -131,6 +73,7 @@ class FakeTelegram:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls on keep-alive
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -141,7 +84,7 @@ class FakeTelegram:
             def do_POST(self) -> None:
                 fake._handle(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = _QuietServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -180,14 +123,14 @@ class FakeTelegram:
     # -- HTTP -------------------------------------------------------------------------------
     def _params(self, request: BaseHTTPRequestHandler) -> dict[str, Any]:
         parsed = urlparse(request.path)
-        params: dict[str, Any] = {k: _parse_value(v) for k, v in parse_qsl(parsed.query)}
+        params: dict[str, Any] = {k: parse_value(v) for k, v in parse_qsl(parsed.query)}
         length = int(request.headers.get("Content-Length") or 0)
         raw = request.rfile.read(length) if length else b""
         ctype = request.headers.get("Content-Type", "")
         if raw and "json" in ctype:
             params.update(json.loads(raw))
         elif raw and "form-urlencoded" in ctype:
-            params.update({k: _parse_value(v) for k, v in parse_qsl(raw.decode())})
+            params.update({k: parse_value(v) for k, v in parse_qsl(raw.decode())})
         elif raw and "multipart" in ctype:
             raise ApiError(400, "Bad Request: multipart uploads are not supported by the fake")
         return params
@@ -215,6 +158,16 @@ class FakeTelegram:
                         self._reply(request, 200, None, raw=data)
                         return
                 raise ApiError(404, "Not Found")
+            if path.startswith("/_fake/stats/"):  # not Bot API: figures for benchmarks
+                bot = self._bot(path.rsplit("/", 1)[1])
+                with self.lock:
+                    counts: dict[str, int] = {}
+                    for call in bot.calls:
+                        key = f"{call.method}:{call.status}"
+                        counts[key] = counts.get(key, 0) + 1
+                    body = {"rate_limited": bot.rate_limited, "calls": counts}
+                self._reply(request, 200, body)
+                return
             if not path.startswith("/bot"):
                 raise ApiError(404, "Not Found")
             token, _, method = path[len("/bot") :].partition("/")
@@ -409,160 +362,6 @@ class FakeTelegram:
             "file_path": path,
         }
 
-    # -- the applicant's side -----------------------------------------------------------------
-    def _new_message(
-        self, bot: BotState, chat_id: int, sender: dict[str, Any], **content: Any
-    ) -> dict[str, Any]:
-        message_id = bot.next_message_id.get(chat_id, 1)
-        bot.next_message_id[chat_id] = message_id + 1
-        message = {
-            "message_id": message_id,
-            "from": sender,
-            "chat": {"id": chat_id, "first_name": "DEMO", "type": "private"},
-            "date": int(time.time()),
-            **content,
-        }
-        bot.messages.setdefault(chat_id, {})[message_id] = message
-        return message
-
-    @staticmethod
-    def applicant(user_id: int, language_code: str = "ru") -> dict[str, Any]:
-        return {
-            "id": user_id,
-            "is_bot": False,
-            "first_name": "DEMO",
-            "language_code": language_code,
-        }
-
-    def push(self, token: str, update: dict[str, Any]) -> int:
-        """Queue an update (an ``update_id`` is assigned) for getUpdates or the webhook."""
-        bot = self.bots[token]
-        with self.lock:
-            bot.next_update_id += 1
-            update = {"update_id": bot.next_update_id, **update}
-            if bot.webhook_url:
-                bot.pending_push.append(update)
-            else:
-                bot.updates.append(update)
-            self.lock.notify_all()
-            return int(update["update_id"])
-
-    def send_text(self, token: str, user: dict[str, Any], text: str) -> int:
-        bot = self.bots[token]
-        content: dict[str, Any] = {"text": text}
-        if text.startswith("/"):
-            content["entities"] = [
-                {"offset": 0, "length": len(text.split(" ")[0]), "type": "bot_command"}
-            ]
-        with self.lock:
-            message = self._new_message(bot, user["id"], user, **content)
-        return self.push(token, {"message": message})
-
-    def send_location(
-        self, token: str, user: dict[str, Any], latitude: float, longitude: float
-    ) -> int:
-        bot = self.bots[token]
-        with self.lock:
-            message = self._new_message(
-                bot, user["id"], user, location={"latitude": latitude, "longitude": longitude}
-            )
-        return self.push(token, {"message": message})
-
-    def send_file(
-        self, token: str, user: dict[str, Any], kind: str, data: bytes, mime: str = ""
-    ) -> int:
-        bot = self.bots[token]
-        file_id = "AgAC" + secrets.token_hex(12)
-        unique = "AQAD" + secrets.token_hex(6)
-        with self.lock:
-            bot.files[file_id] = (f"{kind}s/file_{next(self._ids)}", data)
-            if kind == "photo":
-                content: dict[str, Any] = {
-                    "photo": [
-                        {
-                            "file_id": file_id,
-                            "file_unique_id": unique,
-                            "file_size": len(data),
-                            "width": 64,
-                            "height": 64,
-                        }
-                    ]
-                }
-            elif kind == "voice":
-                content = {
-                    "voice": {
-                        "file_id": file_id,
-                        "file_unique_id": unique,
-                        "duration": 3,
-                        "mime_type": mime or "audio/ogg",
-                        "file_size": len(data),
-                    }
-                }
-            else:
-                content = {
-                    "document": {
-                        "file_name": "DEMO.pdf",
-                        "mime_type": mime or "application/pdf",
-                        "file_id": file_id,
-                        "file_unique_id": unique,
-                        "file_size": len(data),
-                    }
-                }
-            message = self._new_message(bot, user["id"], user, **content)
-        return self.push(token, {"message": message})
-
-    def press(self, token: str, user: dict[str, Any], message: dict[str, Any], data: str) -> int:
-        bot = self.bots[token]
-        query_id = str(next(self._ids) * 1_000_003 + 4_382_000_000_000_000)
-        query = {
-            "id": query_id,
-            "from": user,
-            "message": message,
-            "chat_instance": "-4011920468345530651",
-            "data": data,
-        }
-        with self.lock:
-            bot.callbacks[query_id] = query
-        return self.push(token, {"callback_query": query})
-
-    def block(self, token: str, chat_id: int) -> None:
-        self.bots[token].blocked.add(chat_id)
-
-    # -- reading what the bot did -------------------------------------------------------------
-    def chat(self, token: str, chat_id: int) -> list[dict[str, Any]]:
-        """The bot's messages still in the chat, oldest first."""
-        bot = self.bots[token]
-        with self.lock:
-            return [
-                dict(m) for m in bot.messages.get(chat_id, {}).values() if m["from"].get("is_bot")
-            ]
-
-    def wait_for(
-        self, token: str, chat_id: int, count: int, timeout: float = 20.0
-    ) -> list[dict[str, Any]]:
-        """Wait until the bot has sent ``count`` messages to this chat in all (deleted included)."""
-        bot = self.bots[token]
-        deadline = time.monotonic() + timeout
-        with self.lock:
-            while True:
-                sent = [
-                    c
-                    for c in bot.calls
-                    if c.method == "sendMessage"
-                    and c.status == 200
-                    and int(c.params["chat_id"]) == chat_id
-                ]
-                if len(sent) >= count:
-                    return [c.params for c in sent]
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"{len(sent)} of {count} messages arrived")
-                self.lock.wait(min(remaining, 0.2))
-
-    def calls(self, token: str, method: str | None = None) -> list[Call]:
-        with self.lock:
-            return [c for c in self.bots[token].calls if method is None or c.method == method]
-
     # -- webhook delivery ---------------------------------------------------------------------
     def _pusher(self, bot: BotState) -> None:
         while not self._stop.is_set():
@@ -570,7 +369,7 @@ class FakeTelegram:
                 update = None
                 if bot.webhook_url:
                     for candidate in bot.pending_push:
-                        chat = _chat_of(candidate)
+                        chat = chat_of(candidate)
                         if chat is None or chat not in bot.in_flight_chats:
                             update = candidate
                             break
@@ -578,7 +377,7 @@ class FakeTelegram:
                     self.lock.wait(0.05)
                     continue
                 bot.pending_push.remove(update)
-                chat = _chat_of(update)
+                chat = chat_of(update)
                 if chat is not None:
                     bot.in_flight_chats.add(chat)
                 url, secret = bot.webhook_url, bot.webhook_secret
@@ -610,10 +409,25 @@ class FakeTelegram:
                 self._stop.wait(0.2)
 
 
-def _chat_of(update: dict[str, Any]) -> int | None:
-    for key in ("message", "edited_message", "channel_post"):
-        if key in update:
-            return int(update[key]["chat"]["id"])
-    if "callback_query" in update:
-        return int(update["callback_query"]["from"]["id"])
-    return None
+def main() -> None:
+    """Run the fake alone (benchmarks keep it in its own process, off the measured one's GIL):
+    ``python -m safepassage.testing.fake_telegram --port P --token T [--no-limits]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", action="append", required=True)
+    parser.add_argument("--no-limits", action="store_true")
+    args = parser.parse_args()
+    fake = FakeTelegram(
+        args.token, port=args.port, enforce_limits=not args.no_limits, strict_callbacks=False
+    ).start()
+    print(fake.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -22,6 +22,13 @@ def is_known(slug: str) -> bool:
     return slug in tokens()
 
 
+def bot_id(slug: str) -> str:
+    """The bot's numeric id (the part of the token before the colon). Update ids are counted
+    per bot, so replays are recognised by bot id, not by slug: a slug given a new bot's token
+    must not drop that bot's first updates as replays of the old one's."""
+    return tokens()[slug].split(":", 1)[0]
+
+
 def client(slug: str, *, read_timeout: float = 10.0, pool: int = 4) -> Bot:
     """A python-telegram-bot client for one bot. It must be used from one event loop only."""
     cfg = config.get()

@@ -55,7 +55,11 @@ def _membership(slug: str, update: Update) -> None:
 
 def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
     pseudonym = channel_pseudonym(CHANNEL, str(user.id))
-    chat = TelegramChat.objects.filter(bot=slug, pseudonym=pseudonym).first()
+    chat = (
+        TelegramChat.objects.select_related("conversation__case")
+        .filter(bot=slug, pseudonym=pseudonym)
+        .first()
+    )
     if chat is None:
         chat = TelegramChat.objects.create(
             bot=slug, pseudonym=pseudonym, chat_sealed=outbox.seal_chat_id(chat_id)

@@ -7,16 +7,21 @@ the redelivered ``update_id`` is found and dropped.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from telegram import Update
 
+from safepassage import config
 from safepassage.channels.models import TelegramUpdate
 from safepassage.channels.telegram import bots, dialogue
 
 log = structlog.get_logger(__name__)
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 class NotAnUpdate(ValueError):
@@ -41,7 +46,7 @@ def do_apply(slug: str, update: Update) -> bool:
         with transaction.atomic():
             try:
                 with transaction.atomic():
-                    TelegramUpdate.objects.create(bot=slug, update_id=update.update_id)
+                    TelegramUpdate.objects.create(bot=bots.bot_id(slug), update_id=update.update_id)
             except IntegrityError:
                 return False
             dialogue.handle(slug, update)
@@ -54,5 +59,36 @@ def do_apply(slug: str, update: Update) -> bool:
             "telegram.update_failed", bot=slug, update_id=update.update_id, error=type(exc).__name__
         )
         with transaction.atomic():
-            TelegramUpdate.objects.get_or_create(bot=slug, update_id=update.update_id)
+            TelegramUpdate.objects.get_or_create(bot=bots.bot_id(slug), update_id=update.update_id)
         return True
+
+
+def _executor() -> ThreadPoolExecutor | None:
+    global _pool
+    size = config.get().telegram_intake_threads
+    if size < 0:
+        size = 8 if connection.vendor == "postgresql" else 1
+    if size == 0:
+        return None
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="tg-intake")
+        return _pool
+
+
+def _on_intake_thread(slug: str, update: Update) -> bool:
+    try:
+        return do_apply(slug, update)
+    except DatabaseError:
+        connection.close()  # this thread's connection may be dead: open a new one next time
+        raise
+
+
+def do_apply_from_webhook(slug: str, update: Update) -> bool:
+    """Apply on a long-lived intake thread. Its database connection outlives the request (no
+    connect per update), and on SQLite one thread writes in turn instead of many threads
+    sleeping on the write lock. The request still waits for the commit before answering."""
+    pool = _executor()
+    if pool is None:
+        return do_apply(slug, update)
+    return pool.submit(_on_intake_thread, slug, update).result()

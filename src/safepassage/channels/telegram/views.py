@@ -45,5 +45,5 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
         update = intake.parse(slug, json.loads(body))
     except (ValueError, UnicodeDecodeError):
         return _refuse(400, "not an update", slug)
-    intake.do_apply(slug, update)
+    intake.do_apply_from_webhook(slug, update)
     return HttpResponse(status=200)
