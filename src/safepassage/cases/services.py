@@ -52,6 +52,7 @@ class TranscriptEntry:
     at: datetime
     author: str | None
     channel: str
+    message_id: int | None = None
 
 
 def do_create_case(channel: str, language: str, campaign: Campaign | None) -> Case:
@@ -219,6 +220,7 @@ def transcript(case: Case, ring: Keyring) -> list[TranscriptEntry]:
                 at=m.created_at,
                 author=m.author.get_username() if m.author else None,
                 channel=m.channel,
+                message_id=m.pk,
             )
         )
     return entries

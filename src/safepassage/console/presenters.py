@@ -119,6 +119,21 @@ def canned_replies(applicant_language: str) -> list[Canned]:
     ]
 
 
+def reply_delivery(channel: str, state: object | None, shown: bool) -> str:
+    """One reply's delivery, as the operator needs to know it."""
+    if state is not None:
+        status = getattr(state, "status", "")
+        reason = getattr(state, "reason", "")
+        if status == "sent":
+            return str(_("delivered"))
+        if status == "failed":
+            return str(_("failed: %(reason)s") % {"reason": reason or _("unknown")})
+        return str(_("queued for delivery"))
+    if channel == Channel.WEBCHAT and shown:
+        return str(_("read in the web chat"))
+    return str(delivery_state(channel))
+
+
 def delivery_state(channel: str) -> str:
     """How a reply reaches the applicant on ``channel``; push channels fill this in later."""
     if channel == Channel.WEBCHAT:

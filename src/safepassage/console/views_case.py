@@ -22,6 +22,7 @@ from safepassage.cases.models import (
     CloseReason,
     Status,
 )
+from safepassage.channels.telegram.outbox import outbox_states
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console import access, forms, presenters
 from safepassage.console.guard import staff_view
@@ -44,6 +45,25 @@ def _staff_user(request: HttpRequest) -> User:
     if not isinstance(request.user, User):  # staff_view lets only staff through
         raise PermissionDenied
     return request.user
+
+
+def _with_delivery(
+    case: Case, entries: list[cases.TranscriptEntry]
+) -> list[tuple[cases.TranscriptEntry, str]]:
+    """Each message with, for a reply, how far it got (queued, delivered, failed and why)."""
+    states = outbox_states(case)
+    shown = set(case.messages.filter(shown_at__isnull=False).values_list("id", flat=True))
+    return [
+        (
+            entry,
+            presenters.reply_delivery(
+                entry.channel, states.get(entry.message_id or 0), entry.message_id in shown
+            )
+            if entry.direction == "out"
+            else "",
+        )
+        for entry in entries
+    ]
 
 
 def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
@@ -71,7 +91,7 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         "reference": cases.reference_of(case, ring),
         "answers": presenters.answer_lines(answers),
         "wishes": presenters.wish_badges(answers),
-        "transcript": cases.transcript(case, ring),
+        "transcript": _with_delivery(case, cases.transcript(case, ring)),
         "notes": casework.notes(case, ring),
         "calls": casework.calls(case, ring),
         "callbacks": case.callbacks.filter(done_at__isnull=True).order_by("window_start"),
@@ -96,9 +116,6 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         "korean": case.language == "ko",
         "reply_channel": last_channel,
         "delivery_state": presenters.delivery_state(last_channel),
-        # Reply delivery states per message: the Telegram outbox will expose
-        # outbox_states(case) (issue 3); until then the template shows delivery_state.
-        "outbox_states": None,
         "call_directions": CallDirection.choices,
         "callers": Caller.choices,
         "call_outcomes": CallOutcome.choices,
