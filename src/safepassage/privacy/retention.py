@@ -1,26 +1,30 @@
 """Retention: personal data that is no longer needed is erased.
 
-Now: applications abandoned before confirmation are erased after 24 hours; answers an applicant
-changed but never confirmed, and replies an applicant saw more than 24 hours ago, are sealed for
-staff (the server can no longer read them). Closed-case retention follows with the case
-workflow.
+Closed cases are erased 90 days after closing, and cases with no contact either way for 365
+days (surrendered cases are kept: their recorded wishes outlive contact). Applications abandoned
+before confirmation are erased after 24 hours; answers an applicant
+changed but never confirmed, replies an applicant saw more than 24 hours ago and replies
+unread after 72 hours are sealed for staff (the server can no longer read them). Aggregate
+counts (safepassage.analytics) survive every erasure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.sessions.models import Session
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from safepassage.cases import sealed
 from safepassage.cases import services as cases
-from safepassage.cases.models import Case, Direction, Message, Status
+from safepassage.cases.models import Case, CaseEvent, Direction, Message, Status
 from safepassage.channels.models import Attempt
 
 ABANDONED_DRAFT_AFTER = timedelta(hours=24)
+CLOSED_KEPT = timedelta(days=90)  # after closing, the personal data of a closed case goes
+SILENT_KEPT = timedelta(days=365)  # no contact for a year: the application goes
 
 
 PENDING_AT_MOST = timedelta(hours=24)
@@ -32,6 +36,8 @@ ATTEMPTS_KEPT = timedelta(hours=1)
 @dataclass(frozen=True)
 class PurgeReport:
     abandoned_drafts: int
+    closed_purged: int
+    silent_purged: int
     answers_sealed: int
     replies_sealed: int
     sessions_ended: int
@@ -44,6 +50,19 @@ def purge_expired() -> PurgeReport:
     for case in drafts.iterator():
         cases.do_purge_case(case)
         purged += 1
+    closed = _closed_before(now - CLOSED_KEPT)
+    for case in closed:
+        cases.do_purge_case(case)
+    # Surrendered cases are kept: the wishes they record (not to be exchanged) outlive contact.
+    silent = (
+        Case.objects.exclude(status__in=[Status.DRAFT, Status.SURRENDERED])
+        .filter(last_applicant_at__lt=now - SILENT_KEPT)
+        .filter(Q(last_operator_at__isnull=True) | Q(last_operator_at__lt=now - SILENT_KEPT))
+    )
+    silent_count = 0
+    for case in silent.iterator():
+        cases.do_purge_case(case)
+        silent_count += 1
     answers_sealed = replies_sealed = 0
     # An edit the applicant never confirmed, or a reply they saw a day ago: seal for staff.
     for case in (
@@ -64,4 +83,20 @@ def purge_expired() -> PurgeReport:
             replies_sealed += 1
     sessions_ended, _ = Session.objects.filter(expire_date__lt=now).delete()
     Attempt.objects.filter(at__lt=now - ATTEMPTS_KEPT).delete()
-    return PurgeReport(purged, answers_sealed, replies_sealed, sessions_ended)
+    return PurgeReport(
+        purged, len(closed), silent_count, answers_sealed, replies_sealed, sessions_ended
+    )
+
+
+def _closed_before(cutoff: datetime) -> list[Case]:
+    """Closed cases whose closing (the last move to 'closed') is older than ``cutoff``."""
+    closing = (
+        CaseEvent.objects.filter(case=OuterRef("pk"), to_status=Status.CLOSED)
+        .order_by("-at")
+        .values("at")[:1]
+    )
+    return list(
+        Case.objects.filter(status=Status.CLOSED)
+        .annotate(closed_at=Subquery(closing))
+        .filter(closed_at__lt=cutoff)
+    )
