@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from telegram import Update
 
 from safepassage import config
@@ -29,11 +29,15 @@ class NotAnUpdate(ValueError):
 
 
 def parse(slug: str, data: Any) -> Update:
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+    update_id = data.get("update_id") if isinstance(data, dict) else None
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
         raise NotAnUpdate("no integer update_id")
+    if not 0 <= update_id < 2**63:
+        raise NotAnUpdate("update_id out of range")
     try:
         update = Update.de_json(data, bots.parser(slug))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError) as exc:
+        # OverflowError/OSError: a date field outside what the platform's clock can represent.
         raise NotAnUpdate(type(exc).__name__) from exc
     if update is None:
         raise NotAnUpdate("empty")
@@ -51,16 +55,24 @@ def do_apply(slug: str, update: Update) -> bool:
                 return False
             dialogue.handle(slug, update)
         return True
+    except (IntegrityError, DataError) as exc:
+        # Data the database refuses will be refused again on every redelivery: like a bug below,
+        # remember the update as seen instead of making Telegram retry it forever.
+        return _seen_after_failure(slug, update, exc)
     except DatabaseError:
-        raise  # not committed: no ack, Telegram delivers it again
+        raise  # not committed (the database is away): no ack, Telegram delivers it again
     except Exception as exc:
         # A bug must not make Telegram redeliver the same update forever: remember it as seen.
-        log.error(
-            "telegram.update_failed", bot=slug, update_id=update.update_id, error=type(exc).__name__
-        )
-        with transaction.atomic():
-            TelegramUpdate.objects.get_or_create(bot=bots.bot_id(slug), update_id=update.update_id)
-        return True
+        return _seen_after_failure(slug, update, exc)
+
+
+def _seen_after_failure(slug: str, update: Update, exc: Exception) -> bool:
+    log.error(
+        "telegram.update_failed", bot=slug, update_id=update.update_id, error=type(exc).__name__
+    )
+    with transaction.atomic():
+        TelegramUpdate.objects.get_or_create(bot=bots.bot_id(slug), update_id=update.update_id)
+    return True
 
 
 def _executor() -> ThreadPoolExecutor | None:

@@ -96,6 +96,8 @@ def erase_deadline() -> datetime:
 
 
 def do_remember_trace(chat: TelegramChat, message_id: int, due: datetime | None = None) -> None:
+    if not isinstance(message_id, int) or isinstance(message_id, bool):
+        return  # a malformed update: there is no message to delete later
     ChatTrace.objects.create(chat=chat, message_id=message_id, erase_due=due or erase_deadline())
 
 
