@@ -3,6 +3,7 @@ logs (at DEBUG level), in error pages, or anywhere but ciphertext."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -59,3 +60,20 @@ def test_no_sentinel_in_logs(tmp_path: Path) -> None:
     assert password and password.group(1) not in log  # the password never reaches a log
     assert SENTINEL not in log
     assert SENTINEL.lower() not in log.lower()
+
+
+@pytest.mark.django_db
+def test_a_seized_data_directory_and_environment_reveal_no_applicant(tmp_path: Path) -> None:
+    """Everything a seizure of the (SQLite) server yields: its data directory (database, WAL,
+    master key, secrets), its environment and its output. No sentinel appears in any of it."""
+    if connection.vendor == "postgresql":
+        pytest.skip("the SQLite run holds the database inside the data directory")
+    with running_platform(tmp_path, None, {"SAFEPASSAGE_LOG_LEVEL": "DEBUG"}) as platform:
+        _flood(platform.url)
+        seized = [platform.output.read_bytes()]
+    seized += [p.read_bytes() for p in (tmp_path / "var").rglob("*") if p.is_file()]
+    seized.append("\n".join(f"{k}={v}" for k, v in os.environ.items()).encode())
+    assert len(seized) >= 4 and sum(map(len, seized)) > 50_000
+    for blob in seized:
+        for needle in (SENTINEL.encode(), SENTINEL.encode("utf-16-le"), SENTINEL.lower().encode()):
+            assert needle not in blob
