@@ -11,6 +11,7 @@ from django.utils.html import escape
 from safepassage.cases.models import Case
 from safepassage.conversations import catalog
 from safepassage.privacy.keyring import Keyring
+from tests.browser_support import browser, platform  # noqa: F401 (fixtures of the browser tests)
 from tests.telegram_support import fake  # noqa: F401 (a fixture for the Telegram tests)
 
 DEMO_APPLICANT = {  # example data, labelled as such: no real person

@@ -10,92 +10,48 @@ Chromium's virtual authenticator.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from safepassage.conversations import catalog
+from tests.browser_support import (
+    ARTIFACTS,
+    click,
+    say,
+    skip_without_chromium,
+)
 from tests.conftest import DEMO_APPLICANT
-from tests.server import Platform, fresh_postgres_database, running_platform
+from tests.server import Platform
 
-CHROMIUM = os.environ.get("SAFEPASSAGE_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 pytestmark = pytest.mark.browser
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("SAFEPASSAGE_REQUIRE_BROWSER"):
-        raise RuntimeError(f"chromium not found at {CHROMIUM}; CI must install it")
-    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+skip_without_chromium()
 
 from playwright.sync_api import (  # noqa: E402
     Browser,
     BrowserContext,
     Page,
     expect,
-    sync_playwright,
 )
 
 from tests.console_browser import log_in_and_enrol_totp, log_in_with_totp  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    if connection.vendor == "postgresql":
-        with fresh_postgres_database() as url, running_platform(tmp_path, url) as running:
-            yield running
-    else:
-        with running_platform(tmp_path) as running:
-            yield running
-
-
-def _click(page: Page, lang: str, msgid: str) -> None:
-    page.get_by_role("button", name=catalog.text(lang, msgid), exact=True).click()
-
-
-def _say(page: Page, text: str, lang: str) -> None:
-    page.locator("form:not(.nav) input[name=text], form:not(.nav) textarea[name=text]").first.fill(
-        text
-    )
-    _click(page, lang, "chat.send")
-
-
 def _apply(page: Page, base: str, lang: str, readiness: str) -> str:
     page.goto(f"{base}/chat/{lang}/")
-    _click(page, lang, "apply.who.self")
-    _click(page, lang, "apply.whereabouts.front")
-    _click(page, lang, f"apply.readiness.{readiness}")
-    _say(page, DEMO_APPLICANT["sector"], lang)
-    _say(page, DEMO_APPLICANT["unit"], lang)
-    _say(page, DEMO_APPLICANT["name"], lang)
-    _click(page, lang, "nav.skip")
-    _click(page, lang, "apply.company.group")
-    _say(page, "3", lang)
+    click(page, lang, "apply.who.self")
+    click(page, lang, "apply.whereabouts.front")
+    click(page, lang, f"apply.readiness.{readiness}")
+    say(page, DEMO_APPLICANT["sector"], lang)
+    say(page, DEMO_APPLICANT["unit"], lang)
+    say(page, DEMO_APPLICANT["name"], lang)
+    click(page, lang, "nav.skip")
+    click(page, lang, "apply.company.group")
+    say(page, "3", lang)
     page.get_by_label(catalog.text(lang, "apply.wishes.record_as_captured")).check()
     page.get_by_label(catalog.text(lang, "apply.wishes.medical")).check()
-    _click(page, lang, "chat.continue")
-    _click(page, lang, "apply.summary.confirm")
+    click(page, lang, "chat.continue")
+    click(page, lang, "apply.summary.confirm")
     return page.locator("#reference").inner_text()
 
 
@@ -161,7 +117,7 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     row.get_by_role("button", name="Send").click()
     operator.wait_for_load_state()
 
-    _click(korean, "ko", "chat.continue")
+    click(korean, "ko", "chat.continue")
     korean.goto(f"{base}/chat/ko/")
     assert catalog.text("ko", "canned.signal") in korean.inner_text("body")
 
