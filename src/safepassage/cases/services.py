@@ -228,15 +228,16 @@ def transcript(case: Case, ring: Keyring) -> list[TranscriptEntry]:
 
 def applicant_thread(case: Case) -> list[TranscriptEntry]:
     """What the applicant may see again: replies not yet sealed (noting that they were seen)."""
-    entries = []
-    now = timezone.now()
+    entries, first_seen = [], []
     for m in case.messages.filter(direction=Direction.OUTBOUND).order_by("created_at", "id"):
         text = sealed.open_message_for_server(case, m)
         if text is None:
             continue
         if m.shown_at is None:
-            Message.objects.filter(pk=m.pk).update(shown_at=now)
+            first_seen.append(m.pk)
         entries.append(TranscriptEntry(m.direction, text, m.created_at, None, m.channel))
+    if first_seen:
+        Message.objects.filter(pk__in=first_seen).update(shown_at=timezone.now())
     return entries
 
 

@@ -64,12 +64,10 @@ def first_prompt(language: str) -> engine.Prompt:
 def check_first_reply(language: str, reply: engine.Reply) -> str | None:
     """The re-ask for a first reply that does not fit, computed without storing anything, so
     that malformed or hostile first posts leave no row behind."""
-    flow = flows.get()
-    state = engine.start(flow, language)
-    outcome = engine.advance(flow, state, {}, reply, language)
     if reply.action != "answer":
         return None
-    return outcome.reask
+    flow = flows.get()
+    return engine.advance(flow, engine.start(flow, language), {}, reply, language).reask
 
 
 def do_begin(

@@ -125,14 +125,18 @@ def do_create_program_key(user: User, password: str) -> ProgramKey:
         return key
 
 
+def _wrap_ring(user: User, password: str, ring: Keyring) -> None:
+    for key in ProgramKey.objects.filter(pk__in=ring.private_keys):
+        _wrap_for(user, password, key, ring.private_keys[key.pk])
+
+
 def do_wrap_for(user: User, password: str, ring: Keyring) -> int:
     """Wrap every key of ``ring`` (a keyring unlocked in the session of the member acting) for
     ``user`` under ``password``, replacing the wraps ``user`` had. No server secret can do this:
     it needs a keyring someone unlocked with their own password."""
     with transaction.atomic():
         StaffKey.objects.filter(user=user).delete()
-        for key in ProgramKey.objects.filter(pk__in=ring.private_keys):
-            _wrap_for(user, password, key, ring.private_keys[key.pk])
+        _wrap_ring(user, password, ring)
     return len(ring.private_keys)
 
 
@@ -143,8 +147,7 @@ def do_grant(by: User, by_password: str, to: User, to_password: str) -> int:
     if not keyring:
         raise KeyringError("the granting member's password does not unlock any program key")
     with transaction.atomic():
-        for key in ProgramKey.objects.filter(pk__in=keyring.private_keys):
-            _wrap_for(to, to_password, key, keyring.private_keys[key.pk])
+        _wrap_ring(to, to_password, keyring)
         audit.record(by, "keys.grant", detail=f"to user {to.pk}")
     return len(keyring.private_keys)
 
@@ -178,8 +181,7 @@ def do_change_password(user: User, old_password: str, new_password: str) -> None
         user.set_password(new_password)
         user.save(update_fields=["password"])
         end_sessions(user)
-        for key in ProgramKey.objects.filter(pk__in=keyring.private_keys):
-            _wrap_for(user, new_password, key, keyring.private_keys[key.pk])
+        _wrap_ring(user, new_password, keyring)
         audit.record(user, "keys.rewrap", detail="password change")
 
 
