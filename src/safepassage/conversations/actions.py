@@ -76,7 +76,7 @@ def do_begin(
     """Start a draft. ``identity`` is a channel pseudonym (privacy.fields.channel_pseudonym)
     for channels that recognise a returning applicant (Telegram), never a raw user id."""
     flow = flows.get()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # see do_reply
         case = cases.do_create_case(channel, language, campaign)
         if identity is not None:
             ChannelIdentity.objects.update_or_create(
@@ -110,12 +110,29 @@ def _split(flow: flows.Flow, answers: dict[str, Any]) -> tuple[dict[str, Any], d
     return triage, sealed
 
 
-def do_reply(conversation_id: Any, reply: engine.Reply, channel: str) -> Turn:
-    """Apply one applicant reply. Replies of one conversation are serialised by a row lock."""
-    with transaction.atomic():
-        conversation = (
-            Conversation.objects.select_for_update().select_related("case").get(pk=conversation_id)
-        )
+def do_reply(
+    conversation_id: Any,
+    reply: engine.Reply,
+    channel: str,
+    *,
+    locked: Conversation | None = None,
+) -> Turn:
+    """Apply one applicant reply. Replies of one conversation are serialised by a row lock:
+    taken here, or already held by the caller's transaction for ``locked`` (Telegram's batches
+    lock every conversation they touch in one statement).
+
+    No savepoint: inside a caller's transaction (a batch of Telegram updates) a failure here
+    fails the whole transaction, which the caller retries update by update; a savepoint per
+    reply would cost two round trips to the database for nothing."""
+    with transaction.atomic(savepoint=False):
+        if locked is not None and locked.pk == conversation_id:
+            conversation = locked
+        else:
+            conversation = (
+                Conversation.objects.select_for_update()
+                .select_related("case")
+                .get(pk=conversation_id)
+            )
         case = conversation.case
         flow = _flow(conversation)
         state = state_of(conversation)

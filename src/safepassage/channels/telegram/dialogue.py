@@ -6,6 +6,10 @@ edits, stickers and anything the current step cannot take get a calm reply, neve
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
 from django.utils import timezone
 from telegram import Message as TgMessage
 from telegram import Update, User
@@ -23,6 +27,42 @@ from safepassage.privacy.fields import channel_pseudonym
 
 TEXT_STEPS = {"text", "number", "thread"}
 COMMANDS = {"/start", "/lang", "/restart", "/delete", "/help"}
+
+
+_batch = threading.local()
+
+
+@contextmanager
+def batch(updates: Sequence[tuple[str, Update]]) -> Iterator[None]:
+    """Handle a batch of updates (inside one transaction) with their chats loaded in one query
+    and their conversations locked in one more, instead of two queries per update."""
+    wanted: dict[str, set[str]] = {}
+    for slug, update in updates:
+        user = update.effective_user
+        if user is not None:
+            wanted.setdefault(slug, set()).add(channel_pseudonym(CHANNEL, str(user.id)))
+    chats: dict[tuple[str, str], TelegramChat] = {}
+    for slug, pseudonyms in wanted.items():
+        for chat in TelegramChat.objects.filter(bot=slug, pseudonym__in=pseudonyms):
+            chats[(slug, chat.pseudonym)] = chat
+    ids = sorted({chat.conversation_id for chat in chats.values() if chat.conversation_id})
+    # In id order, so that two batches sharing a conversation cannot deadlock on each other.
+    found = Conversation.objects.select_for_update().select_related("case").filter(pk__in=ids)
+    locked = {conversation.pk: conversation for conversation in found.order_by("pk")}
+    for chat in chats.values():
+        if chat.conversation_id in locked:
+            chat.conversation = locked[chat.conversation_id]
+    _batch.chats, _batch.locked = chats, locked
+    try:
+        yield
+    finally:
+        _batch.chats, _batch.locked = None, None
+
+
+def _reply(chat: TelegramChat, conversation: Conversation, reply: engine.Reply) -> None:
+    locked: dict[object, Conversation] = getattr(_batch, "locked", None) or {}
+    turn = actions.do_reply(conversation.pk, reply, CHANNEL, locked=locked.get(conversation.pk))
+    _after(chat, turn)
 
 
 def handle(slug: str, update: Update) -> None:
@@ -55,15 +95,20 @@ def _membership(slug: str, update: Update) -> None:
 
 def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
     pseudonym = channel_pseudonym(CHANNEL, str(user.id))
-    chat = (
-        TelegramChat.objects.select_related("conversation__case")
-        .filter(bot=slug, pseudonym=pseudonym)
-        .first()
-    )
+    known: dict[tuple[str, str], TelegramChat] | None = getattr(_batch, "chats", None)
+    chat = known.get((slug, pseudonym)) if known is not None else None
+    if chat is None:
+        chat = (
+            TelegramChat.objects.select_related("conversation__case")
+            .filter(bot=slug, pseudonym=pseudonym)
+            .first()
+        )
     if chat is None:
         chat = TelegramChat.objects.create(
             bot=slug, pseudonym=pseudonym, chat_sealed=outbox.seal_chat_id(chat_id)
         )
+        if known is not None:
+            known[(slug, pseudonym)] = chat
     elif chat.blocked_at is not None or chat.forget:
         chat.blocked_at, chat.forget = None, False
         chat.save(update_fields=["blocked_at", "forget"])
@@ -156,7 +201,7 @@ def _command(chat: TelegramChat, user: User, command: str, argument: str) -> Non
         outbox.do_send_text(chat, text, markup, case=conversation.case)
     elif command in {"/restart", "/delete"}:
         reply = engine.Reply(action="restart" if command == "/restart" else "delete")
-        _after(chat, actions.do_reply(conversation.pk, reply, CHANNEL))
+        _reply(chat, conversation, reply)
     else:
         _send_current(chat)
 
@@ -187,7 +232,7 @@ def _message(chat: TelegramChat, user: User, message: TgMessage) -> None:
         decimals = config.get().telegram_location_decimals
         lat, lon = message.location.latitude, message.location.longitude
         answer = f"{lat:.{decimals}f}, {lon:.{decimals}f}"
-        _after(chat, actions.do_reply(conversation.pk, engine.Reply(text=answer), CHANNEL))
+        _reply(chat, conversation, engine.Reply(text=answer))
         return
     if message.photo or message.voice or message.document:
         outbox.do_send_text(chat, _text(chat, attachments.do_accept(chat, message)))
@@ -196,7 +241,7 @@ def _message(chat: TelegramChat, user: User, message: TgMessage) -> None:
         notice = "chat.tg.use_buttons" if message.text is not None else "chat.tg.unsupported"
         _send_current(chat, notice=notice)
         return
-    _after(chat, actions.do_reply(conversation.pk, engine.Reply(text=message.text), CHANNEL))
+    _reply(chat, conversation, engine.Reply(text=message.text))
 
 
 def _pressed(chat: TelegramChat, user: User, update: Update) -> None:
@@ -239,7 +284,7 @@ def _pressed(chat: TelegramChat, user: User, update: Update) -> None:
         reply = engine.Reply(action="back" if pressed.value == "back" else "skip")
     else:
         reply = engine.Reply(choice=pressed.value)
-    _after(chat, actions.do_reply(conversation.pk, reply, CHANNEL))
+    _reply(chat, conversation, reply)
 
 
 def _toggle(chat: TelegramChat, turn: actions.Turn, value: str, message_id: int | None) -> None:
@@ -258,6 +303,7 @@ def _toggle(chat: TelegramChat, turn: actions.Turn, value: str, message_id: int 
 def _after(chat: TelegramChat, turn: actions.Turn) -> None:
     """What the applicant sees after a reply was applied."""
     if turn.deleted:
+        outbox.flush()
         OutboxMessage.objects.filter(
             chat=chat, status=OutboxStatus.QUEUED, method=outbox.SEND
         ).delete()

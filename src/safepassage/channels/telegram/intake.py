@@ -8,8 +8,7 @@ the redelivered ``update_id`` is found and dropped.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
@@ -19,9 +18,12 @@ from safepassage import config
 from safepassage.channels.models import TelegramUpdate
 from safepassage.channels.telegram import bots, dialogue
 
+if TYPE_CHECKING:
+    from safepassage.channels.telegram.batch import Applier
+
 log = structlog.get_logger(__name__)
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+_batches: Applier | None = None
+_lock = threading.Lock()
 
 
 class NotAnUpdate(ValueError):
@@ -75,32 +77,36 @@ def _seen_after_failure(slug: str, update: Update, exc: Exception) -> bool:
     return True
 
 
-def _executor() -> ThreadPoolExecutor | None:
-    global _pool
+def _threads() -> int:
     size = config.get().telegram_intake_threads
     if size < 0:
-        size = 8 if connection.vendor == "postgresql" else 1
-    if size == 0:
-        return None
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="tg-intake")
-        return _pool
+        return 2 if connection.vendor == "postgresql" else 1
+    return size
 
 
-def _on_intake_thread(slug: str, update: Update) -> bool:
-    try:
-        return do_apply(slug, update)
-    except DatabaseError:
-        connection.close()  # this thread's connection may be dead: open a new one next time
-        raise
+def applier() -> Applier:
+    """The group-commit applier (at least one thread: the ASGI lane has none of its own)."""
+    from safepassage.channels.telegram import batch  # it applies through do_apply, above
+
+    global _batches
+    with _lock:
+        if _batches is None:
+            _batches = batch.Applier(max(_threads(), 1))
+        return _batches
+
+
+def stop_applier() -> None:
+    global _batches
+    with _lock:
+        if _batches is not None:
+            _batches.stop()
+            _batches = None
 
 
 def do_apply_from_webhook(slug: str, update: Update) -> bool:
-    """Apply on a long-lived intake thread. Its database connection outlives the request (no
-    connect per update), and on SQLite one thread writes in turn instead of many threads
-    sleeping on the write lock. The request still waits for the commit before answering."""
-    pool = _executor()
-    if pool is None:
+    """Apply on a long-lived applier thread, together with the updates that arrived at the same
+    moment (:mod:`batch`). The request still waits for the commit before answering.
+    ``TELEGRAM_INTAKE_THREADS=0`` applies on the caller's thread instead (tests)."""
+    if _threads() == 0:
         return do_apply(slug, update)
-    return pool.submit(_on_intake_thread, slug, update).result()
+    return applier().submit(slug, update).result()

@@ -8,7 +8,10 @@ console (:func:`outbox_states`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +47,41 @@ def payload_of(row: OutboxMessage) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+@dataclass
+class _Deferred:
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    traces: list[ChatTrace] = field(default_factory=list)
+
+
+_local = threading.local()
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Within this block (inside a transaction) outbox rows and traces are collected and
+    written with one statement each when it ends, in the order they were queued. A batch of
+    Telegram updates writes its replies this way; the rows commit with the batch or not at
+    all, exactly as when each was written at once."""
+    _local.pending = _Deferred()
+    try:
+        yield
+        flush()
+    finally:
+        _local.pending = None
+
+
+def flush() -> None:
+    """Write what :func:`deferred` collected so far (before anything reads those tables)."""
+    pending: _Deferred | None = getattr(_local, "pending", None)
+    if pending is None:
+        return
+    if pending.outbox:
+        OutboxMessage.objects.bulk_create(pending.outbox)
+    if pending.traces:
+        ChatTrace.objects.bulk_create(pending.traces)
+    pending.outbox, pending.traces = [], []
+
+
 def _queue(
     chat: TelegramChat,
     method: str,
@@ -54,7 +92,7 @@ def _queue(
     erasable: bool = False,
 ) -> OutboxMessage:
     sealed = crypto.seal_channel_address(PAYLOAD_PURPOSE, json.dumps(payload, ensure_ascii=False))
-    return OutboxMessage.objects.create(
+    row = OutboxMessage(
         chat=chat,
         method=method,
         payload_sealed=sealed,
@@ -63,6 +101,12 @@ def _queue(
         case=case,
         message=message,
     )
+    pending: _Deferred | None = getattr(_local, "pending", None)
+    if pending is not None and message is None:
+        pending.outbox.append(row)
+    else:
+        row.save(force_insert=True)
+    return row
 
 
 def do_send_text(
@@ -98,11 +142,17 @@ def erase_deadline() -> datetime:
 def do_remember_trace(chat: TelegramChat, message_id: int, due: datetime | None = None) -> None:
     if not isinstance(message_id, int) or isinstance(message_id, bool):
         return  # a malformed update: there is no message to delete later
-    ChatTrace.objects.create(chat=chat, message_id=message_id, erase_due=due or erase_deadline())
+    trace = ChatTrace(chat=chat, message_id=message_id, erase_due=due or erase_deadline())
+    pending: _Deferred | None = getattr(_local, "pending", None)
+    if pending is not None:
+        pending.traces.append(trace)
+    else:
+        trace.save(force_insert=True)
 
 
 def do_erase_traces(chat: TelegramChat, *, keep: set[int] | None = None) -> int:
     """Queue deleteMessage for every message we know of in this chat (ours and theirs)."""
+    flush()
     count = 0
     for trace in ChatTrace.objects.filter(chat=chat).order_by("id"):
         if keep and trace.message_id in keep:

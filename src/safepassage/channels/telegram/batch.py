@@ -1,0 +1,161 @@
+"""Group commit for intake: updates that arrive together are applied in one transaction.
+
+Telegram counts an update delivered only when we answer 200 (or, polling, when a later offset
+is asked for), so every update waits for its commit. Committing each one alone costs a
+transaction per update; an applier thread instead takes every update waiting at that moment
+(up to ``MAX_BATCH``), remembers their ids in one statement, applies them in arrival order in
+one transaction, commits once and releases all their waiters.
+
+A failure inside a batch (a bug, data the database refuses, a duplicate committed by another
+process in the meantime) rolls the whole batch back and applies its updates one by one with
+:func:`intake.do_apply`, so one bad update costs its neighbours time, never their effect. A
+database that is away fails every waiter: none is acknowledged, and Telegram delivers again.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import structlog
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
+from telegram import Update
+
+from safepassage.channels.models import TelegramUpdate
+from safepassage.channels.telegram import bots, dialogue, intake, outbox
+
+log = structlog.get_logger(__name__)
+MAX_BATCH = 64
+
+
+@dataclass
+class Pending:
+    slug: str
+    update: Update
+    done: Future[bool] = field(default_factory=Future)
+
+
+class _Rollback(Exception):
+    """Raised inside the batch transaction to undo it (the cause is chained)."""
+
+
+def apply_all(items: list[Pending]) -> None:
+    """Apply ``items`` in one transaction and settle each one's future: True when applied,
+    False when it was a redelivery; the database's exception when nothing could be stored."""
+    try:
+        results = _in_one_transaction(items)
+    except _Rollback:
+        results = None
+    except DatabaseError as exc:
+        if _connection_usable():
+            results = None  # refused data or a racing duplicate: sort it out one by one
+        else:
+            connection.close()
+            for item in items:
+                item.done.set_exception(exc)
+            return
+    if results is None:
+        _one_by_one(items)
+        return
+    for item, applied in zip(items, results, strict=True):
+        item.done.set_result(applied)
+
+
+def _in_one_transaction(items: list[Pending]) -> list[bool]:
+    keys = [(bots.bot_id(item.slug), item.update.update_id) for item in items]
+    with transaction.atomic():
+        wanted = Q()
+        for bot, update_id in set(keys):
+            wanted |= Q(bot=bot, update_id=update_id)
+        seen = set(TelegramUpdate.objects.filter(wanted).values_list("bot", "update_id"))
+        fresh: list[bool] = []
+        for key in keys:
+            fresh.append(key not in seen)
+            seen.add(key)  # the same update twice in one batch: the second is a redelivery
+        new_rows = zip(keys, fresh, strict=True)
+        TelegramUpdate.objects.bulk_create(
+            [TelegramUpdate(bot=bot, update_id=uid) for (bot, uid), new in new_rows if new]
+        )
+        todo = [(i.slug, i.update) for i, new in zip(items, fresh, strict=True) if new]
+        try:
+            with dialogue.batch(todo), outbox.deferred():
+                for slug, update in todo:
+                    dialogue.handle(slug, update)
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            raise _Rollback from exc
+    return fresh
+
+
+def _one_by_one(items: list[Pending]) -> None:
+    for item in items:
+        try:
+            item.done.set_result(intake.do_apply(item.slug, item.update))
+        except DatabaseError as exc:
+            connection.close()
+            item.done.set_exception(exc)
+
+
+def _connection_usable() -> bool:
+    try:
+        return connection.connection is not None and connection.is_usable()
+    except DatabaseError:
+        return False
+
+
+class Applier:
+    """Applier threads sharing one queue. Each thread keeps its own database connection."""
+
+    def __init__(self, threads: int) -> None:
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"tg-intake-{n}", daemon=True)
+            for n in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, slug: str, update: Update) -> Future[bool]:
+        item = Pending(slug, update)
+        self._queue.put(item)
+        return item.done
+
+    def stop(self) -> None:
+        """Finish what was submitted, close the threads' connections, end the threads."""
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            while (batch := self._next_batch()) is not None:
+                try:
+                    apply_all(batch)
+                except Exception as exc:  # never leave a waiter hanging
+                    log.error("telegram.batch_failed", error=type(exc).__name__)
+                    for item in batch:
+                        if not item.done.done():
+                            item.done.set_exception(exc)
+        finally:
+            connection.close()
+
+    def _next_batch(self) -> list[Pending] | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # the stop signal is for after this batch
+                break
+            batch.append(item)
+        return batch
