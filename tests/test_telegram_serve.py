@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,15 +15,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
+import pytest
+from django.db import connection
+
 from safepassage.conversations import catalog
 from safepassage.testing.fake_telegram import FakeTelegram
-from tests.server import free_port, wait_healthy
+from tests.server import free_port, fresh_postgres_database, wait_healthy
 from tests.telegram_support import SECRET, TOKEN
 
 
 @contextmanager
 def serve(
-    tmp_path: Path, fake: FakeTelegram, port: int, webhook: bool
+    tmp_path: Path,
+    fake: FakeTelegram,
+    port: int,
+    webhook: bool,
+    database: str = "",
+    processes: int = 1,
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SAFEPASSAGE_DATA_DIR"}}
     env.update(
@@ -30,7 +40,10 @@ def serve(
         TELEGRAM_BOTS=f"main={TOKEN}",
         TELEGRAM_WEBHOOK_SECRET=SECRET,
         TELEGRAM_API_BASE=fake.base_url,
+        SAFEPASSAGE_WEB_PROCESSES=str(processes),
     )
+    if database:
+        env["DATABASE_URL"] = database
     if webhook:
         env["TELEGRAM_WEBHOOK_URL"] = f"http://127.0.0.1:{port}"
     with (tmp_path / "serve.log").open("a") as log:
@@ -53,9 +66,36 @@ def serve(
                 process.kill()
 
 
-def rows(tmp_path: Path, sql: str) -> int:
+def rows(tmp_path: Path, sql: str, database: str = "") -> int:
+    if database:
+        with psycopg.connect(database) as conn:
+            found = conn.execute(sql).fetchone()
+            return int(found[0]) if found else 0
     with sqlite3.connect(tmp_path / "var" / "safepassage.sqlite3") as db:
         return int(db.execute(sql).fetchone()[0])
+
+
+def port_closes(port: int, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@contextmanager
+def database_for(kind: str) -> Iterator[str]:
+    """'' for SQLite in the data dir; a fresh PostgreSQL database when this run uses one."""
+    if kind == "sqlite":
+        yield ""
+        return
+    if connection.vendor != "postgresql":
+        pytest.skip("the PostgreSQL run covers several web processes")
+    with fresh_postgres_database() as url:
+        yield url
 
 
 def test_long_polling_application_in_russian(tmp_path: Path) -> None:
@@ -186,12 +226,20 @@ def test_webhook_application_in_korean_and_the_operator_reply(tmp_path: Path) ->
     )
 
 
-def test_sigkill_mid_stream_applies_every_update_exactly_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("kind", "processes"), [("sqlite", 1), ("postgres", 2)])
+def test_sigkill_mid_stream_applies_every_update_exactly_once(
+    tmp_path: Path, kind: str, processes: int
+) -> None:
+    with database_for(kind) as database:
+        kill_mid_stream(tmp_path, database, processes)
+
+
+def kill_mid_stream(tmp_path: Path, database: str, processes: int) -> None:
     port = free_port()
     total = 1000
     with FakeTelegram([TOKEN], enforce_limits=False) as fake:
         bot = fake.bots[TOKEN]
-        with serve(tmp_path, fake, port, webhook=True) as process:
+        with serve(tmp_path, fake, port, True, database, processes) as process:
             for i in range(total):
                 fake.send_text(TOKEN, FakeTelegram.applicant(5120000000 + i, "ko"), "/start")
             deadline = time.monotonic() + 60
@@ -202,13 +250,17 @@ def test_sigkill_mid_stream_applies_every_update_exactly_once(tmp_path: Path) ->
         acked_before = len(bot.acked)
         assert 0 < acked_before < total, "the kill must land mid-stream"
         time.sleep(1.0)  # the fake keeps trying and failing while the server is down
-        with serve(tmp_path, fake, port, webhook=True):
+        # The web processes died with the one that started them: nothing answers any more.
+        assert port_closes(port), "a web process outlived `safepassage serve`"
+        with serve(tmp_path, fake, port, True, database, processes):
             deadline = time.monotonic() + 120
             while len(set(bot.acked)) < total and time.monotonic() < deadline:
                 time.sleep(0.1)
         assert len(set(bot.acked)) == total
-    assert rows(tmp_path, "SELECT count(*) FROM channels_telegramupdate") == total
-    assert rows(tmp_path, "SELECT count(*) FROM cases_case") == total
+    assert rows(tmp_path, "SELECT count(*) FROM channels_telegramupdate", database) == total
+    assert rows(tmp_path, "SELECT count(*) FROM cases_case", database) == total
     # One first question per applicant: an update applied twice would have queued a second.
-    assert rows(tmp_path, "SELECT count(*) FROM channels_outboxmessage") == total
-    assert rows(tmp_path, "SELECT count(DISTINCT chat_id) FROM channels_outboxmessage") == total
+    outbox = "SELECT count(*) FROM channels_outboxmessage"
+    assert rows(tmp_path, outbox, database) == total
+    chats = "SELECT count(DISTINCT chat_id) FROM channels_outboxmessage"
+    assert rows(tmp_path, chats, database) == total

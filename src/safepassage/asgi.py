@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
+import signal
+import sys
 
 from django.core.asgi import get_asgi_application
 
+
+def _die_with_parent() -> None:
+    """In one of several web processes (uvicorn's workers): ask Linux to end this process when
+    the process that started it dies, even by SIGKILL, so that no orphan keeps the port (and
+    answers webhooks) after ``safepassage serve`` was killed."""
+    if multiprocessing.parent_process() is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before the request above was made
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_die_with_parent()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "safepassage.settings")
 django_application = get_asgi_application()
 

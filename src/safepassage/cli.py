@@ -90,7 +90,8 @@ def serve(host: str, port: int) -> int:
     cfg = config.get()
     print(
         f"Safe Passage on http://{host}:{port}/chat/ (data in {cfg.data_dir},"
-        f" database {'PostgreSQL' if cfg.is_postgres else 'SQLite'})",
+        f" database {'PostgreSQL' if cfg.is_postgres else 'SQLite'},"
+        f" {cfg.web_process_count} web process(es))",
         flush=True,
     )
     import threading
@@ -109,6 +110,7 @@ def serve(host: str, port: int) -> int:
         log_level="warning",
         lifespan="off",
         server_header=False,
+        workers=cfg.web_process_count,
     )
     stop.set()
     return 0

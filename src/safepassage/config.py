@@ -48,13 +48,22 @@ class Config:
     telegram_erase_after_seconds: int = 24 * 60 * 60
     telegram_max_file_bytes: int = 10 * 1024 * 1024
     telegram_location_decimals: int = 1  # 0.1 degree: about 11 km, enough to route a case
-    # Webhook updates are applied on this many long-lived threads with persistent database
-    # connections (-1: 1 on SQLite, 8 on PostgreSQL; 0: in the request's own thread).
+    # Webhook updates are applied in batches on this many long-lived threads per process, each
+    # with its own database connection (-1: one; 0: in the request's own thread).
     telegram_intake_threads: int = -1
+    # Web server processes (-1: 1 on SQLite, which has one writer anyway; on PostgreSQL one per
+    # CPU, at most 8).
+    web_processes: int = -1
 
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def web_process_count(self) -> int:
+        if self.web_processes > 0:
+            return self.web_processes
+        return min(os.cpu_count() or 1, 8) if self.is_postgres else 1
 
 
 def _bool(value: str | None, default: bool = False) -> bool:
@@ -127,6 +136,7 @@ def load(environ: dict[str, str] | None = None) -> Config:
         telegram_erase_after_seconds=int(env.get("TELEGRAM_ERASE_AFTER_SECONDS") or 86400),
         telegram_max_file_bytes=int(env.get("TELEGRAM_MAX_FILE_BYTES") or 10 * 1024 * 1024),
         telegram_intake_threads=int(env.get("TELEGRAM_INTAKE_THREADS") or -1),
+        web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
     )
 
 

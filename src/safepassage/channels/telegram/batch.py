@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import structlog
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
 from telegram import Update
 
 from safepassage.channels.models import TelegramUpdate
@@ -29,6 +29,9 @@ from safepassage.channels.telegram import bots, dialogue, intake, outbox
 
 log = structlog.get_logger(__name__)
 MAX_BATCH = 64
+# After the first update, wait this long for others: without it a batch holds only what
+# arrived during the previous commit, often one or two updates.
+GATHER_SECONDS = 0.002
 
 
 @dataclass
@@ -67,10 +70,13 @@ def apply_all(items: list[Pending]) -> None:
 def _in_one_transaction(items: list[Pending]) -> list[bool]:
     keys = [(bots.bot_id(item.slug), item.update.update_id) for item in items]
     with transaction.atomic():
-        wanted = Q()
-        for bot, update_id in set(keys):
-            wanted |= Q(bot=bot, update_id=update_id)
-        seen = set(TelegramUpdate.objects.filter(wanted).values_list("bot", "update_id"))
+        by_bot: dict[str, set[int]] = {}
+        for bot, update_id in keys:
+            by_bot.setdefault(bot, set()).add(update_id)
+        seen: set[tuple[str, int]] = set()
+        for bot, update_ids in by_bot.items():
+            found = TelegramUpdate.objects.filter(bot=bot, update_id__in=update_ids)
+            seen.update(found.values_list("bot", "update_id"))
         fresh: list[bool] = []
         for key in keys:
             fresh.append(key not in seen)
@@ -149,9 +155,10 @@ class Applier:
         if first is None:
             return None
         batch = [first]
+        gather_until = time.monotonic() + GATHER_SECONDS
         while len(batch) < MAX_BATCH:
             try:
-                item = self._queue.get_nowait()
+                item = self._queue.get(timeout=max(gather_until - time.monotonic(), 0))
             except queue.Empty:
                 break
             if item is None:

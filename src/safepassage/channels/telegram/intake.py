@@ -11,7 +11,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from telegram import Update
 
 from safepassage import config
@@ -79,9 +79,7 @@ def _seen_after_failure(slug: str, update: Update, exc: Exception) -> bool:
 
 def _threads() -> int:
     size = config.get().telegram_intake_threads
-    if size < 0:
-        return 2 if connection.vendor == "postgresql" else 1
-    return size
+    return 1 if size < 0 else size
 
 
 def applier() -> Applier:
