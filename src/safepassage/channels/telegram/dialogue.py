@@ -52,11 +52,17 @@ def batch(updates: Sequence[tuple[str, Update]]) -> Iterator[None]:
     for chat in chats.values():
         if chat.conversation_id in locked:
             chat.conversation = locked[chat.conversation_id]
-    _batch.chats, _batch.locked = chats, locked
+    # Applicants without a conversation here may be known from another bot (one query for all).
+    unplaced = {p for slug, ps in wanted.items() for p in ps if (slug, p) not in chats}
+    unplaced |= {chat.pseudonym for chat in chats.values() if chat.conversation_id is None}
+    found_identities = ChannelIdentity.objects.filter(channel=CHANNEL, pseudonym__in=unplaced)
+    identities = {identity.pseudonym: identity for identity in found_identities}
+    _batch.chats, _batch.locked, _batch.identities = chats, locked, identities
+    _batch.begun = set()  # pseudonyms whose identity this batch wrote: read those afresh
     try:
         yield
     finally:
-        _batch.chats, _batch.locked = None, None
+        _batch.chats, _batch.locked, _batch.identities, _batch.begun = None, None, None, None
 
 
 def _reply(chat: TelegramChat, conversation: Conversation, reply: engine.Reply) -> None:
@@ -97,7 +103,7 @@ def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
     pseudonym = channel_pseudonym(CHANNEL, str(user.id))
     known: dict[tuple[str, str], TelegramChat] | None = getattr(_batch, "chats", None)
     chat = known.get((slug, pseudonym)) if known is not None else None
-    if chat is None:
+    if chat is None and known is None:  # a batch loaded every chat of its updates already
         chat = (
             TelegramChat.objects.select_related("conversation__case")
             .filter(bot=slug, pseudonym=pseudonym)
@@ -114,7 +120,11 @@ def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
         chat.save(update_fields=["blocked_at", "forget"])
     if chat.conversation_id is None:
         # A spare bot, or a new chat of a known applicant: the same case, found by pseudonym.
-        identity = ChannelIdentity.objects.filter(channel=CHANNEL, pseudonym=pseudonym).first()
+        identities: dict[str, ChannelIdentity] | None = getattr(_batch, "identities", None)
+        if identities is None or pseudonym in _batch.begun:
+            identity = ChannelIdentity.objects.filter(channel=CHANNEL, pseudonym=pseudonym).first()
+        else:
+            identity = identities.get(pseudonym)
         if identity is not None:
             found = (
                 Conversation.objects.filter(case__contact_id=identity.contact_id)
@@ -143,6 +153,8 @@ def _text(chat: TelegramChat, msgid: str) -> str:
 
 def _begin(chat: TelegramChat, language: str, campaign: Campaign | None = None) -> Conversation:
     conversation = actions.do_begin(CHANNEL, language, campaign, identity=chat.pseudonym)
+    if getattr(_batch, "begun", None) is not None:
+        _batch.begun.add(chat.pseudonym)
     chat.conversation = conversation
     chat.selection = []
     chat.save(update_fields=["conversation", "selection"])
