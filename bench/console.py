@@ -125,7 +125,7 @@ def _seed() -> None:
                     for name, value in (("name", f"DEMO-NAME {i}"), ("unit", "DEMO-UNIT"))
                 },
             )
-            services.refresh_reply_due(case)
+            services.refresh_reply_due(case, waiting=True)
             cases.append(case)
             for m in range(MESSAGES_PER_CASE):
                 message = Message(

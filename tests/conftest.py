@@ -57,6 +57,15 @@ class ChatDriver:
     def nav(self, action: str) -> str:
         return self.post({"nav": action})
 
+    def case(self) -> Case:
+        """The case of this chat, found through its session as the web chat finds it."""
+        from safepassage.channels.webchat.views import SESSION_CONVERSATION
+        from safepassage.conversations.models import Conversation
+
+        conversation_id = self.client.session.get(SESSION_CONVERSATION)
+        assert conversation_id, "this chat has no conversation"
+        return Conversation.objects.select_related("case").get(pk=conversation_id).case
+
     def credentials(self) -> tuple[str, str]:
         ref = re.search(r'id="reference">([^<]+)<', self.last)
         pw = re.search(r'id="passphrase">([^<]+)<', self.last)
@@ -126,9 +135,15 @@ def ring(program_key: None) -> Keyring:
 
 
 def latest_case() -> Case:
-    case = Case.objects.order_by("-created_at").first()
-    assert case is not None
-    return case
+    """The newest case. Cases store only the day they were created (privacy.coarse_time), so
+    this refuses to guess between two of the same day: ask the chat for its own case instead
+    (``ChatDriver.case``)."""
+    newest = list(Case.objects.order_by("-created_at")[:2])
+    assert newest, "no case"
+    assert len(newest) == 1 or newest[0].created_at != newest[1].created_at, (
+        "several cases created the same day: use ChatDriver.case()"
+    )
+    return newest[0]
 
 
 def t(lang: str, msgid: str) -> str:

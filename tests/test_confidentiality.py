@@ -12,7 +12,7 @@ from django.test import Client
 
 from safepassage.cases import services
 from safepassage.privacy.keyring import Keyring
-from tests.conftest import ChatDriver, latest_case
+from tests.conftest import ChatDriver
 
 SEEDED = [
     {
@@ -79,7 +79,7 @@ def test_raw_database_bytes_hold_no_applicant(tmp_path: Path, ring: Keyring) -> 
         references.append(chat.apply(applicant=person, readiness="now")[0])
         chat.choose("continue")
         chat.say(MESSAGE)
-        stored = services.answers_for_staff(latest_case(), ring)["name"]
+        stored = services.answers_for_staff(chat.case(), ring)["name"]
         assert stored == person["name"]  # stored, and readable with a staff key
     raw = _database_bytes(tmp_path)
     assert len(raw) > 10_000

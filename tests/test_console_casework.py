@@ -29,8 +29,9 @@ def supervisor(staff: Callable[..., Client]) -> Client:
 
 
 def _case(lang: str = "ru", **kwargs: object) -> Case:
-    ChatDriver(Client(), lang).apply(**kwargs)  # type: ignore[arg-type]
-    return latest_case()
+    chat = ChatDriver(Client(), lang)
+    chat.apply(**kwargs)  # type: ignore[arg-type]
+    return chat.case()
 
 
 def _move(client: Client, case: Case, target: str, **extra: str) -> object:
@@ -119,7 +120,7 @@ def test_merging_two_cases_of_one_person_is_recorded_and_reversible(
     first = _case("ru")
     chat = ChatDriver(Client(), "ru")
     second_ref, _ = chat.apply()
-    second = latest_case()
+    second = chat.case()
     chat.choose("continue")
     chat.say("DEMO: second channel message")
     assert (

@@ -15,14 +15,15 @@ from django.utils import timezone
 from safepassage.cases.models import Case
 from safepassage.console import presenters
 from safepassage.console.models import Role
-from tests.conftest import ChatDriver, latest_case, make_staff, staff_login
+from tests.conftest import ChatDriver, make_staff, staff_login
 
 pytestmark = pytest.mark.django_db
 
 
 def _apply(lang: str, readiness: str, **kwargs: object) -> tuple[Case, str]:
-    reference, _ = ChatDriver(Client(), lang).apply(readiness=readiness, **kwargs)  # type: ignore[arg-type]
-    return latest_case(), reference
+    chat = ChatDriver(Client(), lang)
+    reference, _ = chat.apply(readiness=readiness, **kwargs)  # type: ignore[arg-type]
+    return chat.case(), reference
 
 
 def _row_ids(html: str) -> list[str]:

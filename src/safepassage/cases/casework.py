@@ -235,7 +235,7 @@ def do_log_call(case: Case, operator: User, details: CallDetails) -> CallLog:
         if details.direction == "in" and (wrote is None or details.started_at > wrote):
             fresh.last_applicant_at = details.started_at
         fresh.last_operator_at = timezone.now()
-        services.refresh_reply_due(fresh)
+        services.refresh_reply_due(fresh, waiting=False)  # a call is contact: nothing waits
         _bump(fresh, ["last_applicant_at", "last_operator_at", "reply_due_at"])
         audit.record(operator, "case.call", case.pk)
         return call

@@ -7,6 +7,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from safepassage.privacy.coarse_time import CoarseDateTimeField
+
 
 class Channel(models.TextChoices):
     WEBCHAT = "webchat", "Web chat"
@@ -37,7 +39,7 @@ class Contact(models.Model):
     """One person, possibly reaching us over several channels."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = CoarseDateTimeField(auto_now_add=True, precision="day")  # attribution: a day
     campaign = models.ForeignKey(
         "campaigns.Campaign",
         null=True,
@@ -82,11 +84,13 @@ class Case(models.Model):
     triage = models.JSONField(default=dict, blank=True)
     sealed_answers = models.BinaryField(null=True, blank=True)
     urgency = models.IntegerField(default=0, db_index=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    submitted_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    ready_now_at = models.DateTimeField(null=True, blank=True)
-    last_applicant_at = models.DateTimeField(null=True, blank=True)
+    # Applicant-side times, stored no finer than the workflow needs (docs/threat-model.md):
+    # response targets count in minutes, draft retention in hours, first contact in days.
+    created_at = CoarseDateTimeField(auto_now_add=True, precision="day")
+    updated_at = CoarseDateTimeField(auto_now=True, precision="hour")
+    submitted_at = CoarseDateTimeField(null=True, blank=True, db_index=True, precision="minute")
+    ready_now_at = CoarseDateTimeField(null=True, blank=True, precision="minute")
+    last_applicant_at = CoarseDateTimeField(null=True, blank=True, precision="minute")
     # Console work (issue 4): who holds the case, when a reply is due, and the workflow's data.
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -95,8 +99,10 @@ class Case(models.Model):
         on_delete=models.SET_NULL,
         related_name="assigned_cases",
     )
-    reply_due_at = models.DateTimeField(null=True, blank=True)
-    last_operator_at = models.DateTimeField(null=True, blank=True)
+    # Due = last applicant message + target: as fine as last_applicant_at and no finer. The
+    # last reply or call marks contact with the applicant, so it is kept to the minute too.
+    reply_due_at = CoarseDateTimeField(null=True, blank=True, precision="minute")
+    last_operator_at = CoarseDateTimeField(null=True, blank=True, precision="minute")
     version = models.PositiveIntegerField(default=1)  # bumped on every staff change: stale forms
     next_check_in = models.DateField(null=True, blank=True)
     head_count = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -135,9 +141,10 @@ class Message(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    # When the applicant first saw this reply; it is sealed for staff 24 hours later.
-    shown_at = models.DateTimeField(null=True, blank=True)
+    created_at = CoarseDateTimeField(auto_now_add=True, db_index=True, precision="minute")
+    # When the applicant first saw this reply; it is sealed for staff 24 hours later (the hour
+    # is enough: sealing up to an hour early only shortens what the server can read).
+    shown_at = CoarseDateTimeField(null=True, blank=True, precision="hour")
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -206,7 +213,7 @@ class CallLog(models.Model):
     )
     direction = models.CharField(max_length=3, choices=CallDirection.choices)
     caller = models.CharField(max_length=12, choices=Caller.choices)
-    started_at = models.DateTimeField()
+    started_at = CoarseDateTimeField(precision="minute")  # a call with the applicant
     duration_seconds = models.PositiveIntegerField(default=0)
     language = models.CharField(max_length=8)
     outcome = models.CharField(max_length=12, choices=CallOutcome.choices)

@@ -30,6 +30,7 @@ from safepassage.cases.models import (
 from safepassage.channels import delivery
 from safepassage.channels.models import Attempt
 from safepassage.privacy import audit, fields, references, staff_fields
+from safepassage.privacy.coarse_time import coarsen
 from safepassage.privacy.keyring import Keyring
 
 REFERENCE_FIELD = "reference"
@@ -79,7 +80,7 @@ def do_save_answers(
     sealed.save_answers(case, sealed_answers)
     case.urgency = triage.urgency(case.triage, case.ready_now_at is not None)
     case.last_applicant_at = timezone.now()
-    refresh_reply_due(case)
+    refresh_reply_due(case, waiting=True)
     case.save(
         update_fields=[
             "triage",
@@ -92,11 +93,23 @@ def do_save_answers(
     )
 
 
-def refresh_reply_due(case: Case) -> None:
+def refresh_reply_due(case: Case, *, waiting: bool | None = None) -> None:
     """When the applicant's last words need an answer by, from the case's urgency; None when
-    an operator has answered since (or the case is closed)."""
+    staff have answered since (or the case is closed).
+
+    ``waiting`` says what just happened: True, the applicant wrote; False, staff answered (a
+    reply, a call); None, nobody spoke (a status change). It is not read off the two times:
+    both are stored to the minute (privacy.coarse_time), so within one minute they cannot say
+    who spoke last. A status change keeps what the case says now (a reply is due or not), and
+    compares the times only when no reply is due.
+    """
     wrote = case.last_applicant_at
-    waiting = wrote is not None and (case.last_operator_at is None or wrote > case.last_operator_at)
+    if waiting is None:
+        answered = case.last_operator_at
+        waiting = case.reply_due_at is not None or (
+            wrote is not None
+            and (answered is None or coarsen(wrote, "minute") > coarsen(answered, "minute"))
+        )
     if wrote and waiting and case.status not in (Status.DRAFT, Status.SURRENDERED, Status.CLOSED):
         case.reply_due_at = wrote + triage.response_target(case.urgency)
     else:
@@ -127,7 +140,7 @@ def do_submit(case: Case) -> Credentials | None:
     case.passphrase_hash = references.hash_passphrase(passphrase)
     case.status = Status.NEW
     case.submitted_at = case.last_applicant_at = timezone.now()
-    refresh_reply_due(case)
+    refresh_reply_due(case, waiting=True)
     case.save()
     _count("submitted", case)
     return Credentials(references.display(reference), references.display(passphrase))
@@ -148,7 +161,7 @@ def do_mark_ready_now(case: Case) -> None:
     case.ready_now_at = timezone.now()
     case.urgency = triage.urgency(case.triage, True)
     case.last_applicant_at = case.ready_now_at
-    refresh_reply_due(case)
+    refresh_reply_due(case, waiting=True)
     case.save(
         update_fields=["ready_now_at", "urgency", "last_applicant_at", "reply_due_at", "updated_at"]
     )
@@ -169,7 +182,7 @@ def do_add_message(
     message.save(update_fields=["body_sealed"])
     if direction == Direction.INBOUND:
         case.last_applicant_at = timezone.now()
-        refresh_reply_due(case)
+        refresh_reply_due(case, waiting=True)
         case.save(update_fields=["last_applicant_at", "reply_due_at", "updated_at"])
     return message
 
@@ -180,7 +193,7 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
         channel = (
             case.messages.filter(direction=Direction.INBOUND)
             .values_list("channel", flat=True)
-            .order_by("-created_at")
+            .order_by("-created_at", "-id")  # times are minutes: the id breaks ties
             .first()
             or case.channel
         )
@@ -198,7 +211,7 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
                 detail="first reply",
             )
         case.last_operator_at = timezone.now()
-        refresh_reply_due(case)
+        refresh_reply_due(case, waiting=False)
         case.version += 1
         case.save(
             update_fields=["status", "last_operator_at", "reply_due_at", "version", "updated_at"]
@@ -293,7 +306,7 @@ def find_by_credentials(reference: str, passphrase: str) -> Case | None:
 
 
 def queue() -> Any:
-    return Case.objects.exclude(status=Status.DRAFT).order_by("-submitted_at")
+    return Case.objects.exclude(status=Status.DRAFT).order_by("-submitted_at", "-id")
 
 
 CHANNEL_LABELS = dict(Channel.choices)

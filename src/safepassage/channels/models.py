@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from django.db import models
 
+from safepassage.privacy.coarse_time import CoarseDateTimeField
+
 
 class Attempt(models.Model):
     """One try at something rate-limited, keyed by a digest (never the raw value)."""
 
     key = models.CharField(max_length=80, db_index=True)
+    # Exact: the login throttle counts failures within a minute; rows live one hour.
     at = models.DateTimeField(db_index=True)
 
     def __str__(self) -> str:
@@ -20,7 +23,8 @@ class TelegramUpdate(models.Model):
 
     bot = models.CharField(max_length=40)  # the bot's numeric id (update ids are per bot)
     update_id = models.BigIntegerField()
-    received_at = models.DateTimeField(auto_now_add=True)
+    # Only ages the row out (kept 48 h; Telegram redelivers for 24 h): the hour is enough.
+    received_at = CoarseDateTimeField(auto_now_add=True, precision="hour")
 
     class Meta:
         constraints = [
@@ -46,10 +50,12 @@ class TelegramChat(models.Model):
         related_name="+",
     )
     selection = models.JSONField(default=list, blank=True)  # multi-select ticks in progress
-    blocked_at = models.DateTimeField(null=True, blank=True)
+    blocked_at = CoarseDateTimeField(null=True, blank=True, precision="day")  # only: is it set
+    # Scheduling (1 message per chat per second): exact while in the future; the sender's
+    # housekeeping clears it once past, so it does not keep the time of the last message.
     next_send_at = models.DateTimeField(null=True, blank=True)
     forget = models.BooleanField(default=False)  # erase this row once its last message left
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = CoarseDateTimeField(auto_now_add=True, precision="day")
 
     class Meta:
         constraints = [
@@ -81,6 +87,8 @@ class OutboxMessage(models.Model):
     )
     reason = models.CharField(max_length=120, blank=True)  # never personal data
     attempts = models.IntegerField(default=0)
+    # Scheduling: exact while the row waits; the sender floors not_before to the minute and
+    # clears lease_until once the row is sent or failed (telegram.sender).
     not_before = models.DateTimeField(db_index=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     erasable = models.BooleanField(default=False)  # holds answers or instructions
@@ -90,8 +98,9 @@ class OutboxMessage(models.Model):
     message = models.ForeignKey(
         "cases.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    # Written in the transaction of the applicant's update: the minute, as for messages.
+    created_at = CoarseDateTimeField(auto_now_add=True, precision="minute")
+    sent_at = CoarseDateTimeField(null=True, blank=True, precision="minute")
 
     class Meta:
         indexes = [models.Index(fields=["status", "not_before"], name="outbox_due")]
@@ -105,7 +114,8 @@ class ChatTrace(models.Model):
 
     chat = models.ForeignKey(TelegramChat, on_delete=models.CASCADE, related_name="traces")
     message_id = models.BigIntegerField()
-    erase_due = models.DateTimeField(db_index=True)
+    # The applicant's message time + 24 h; floored, so a message goes up to a minute early.
+    erase_due = CoarseDateTimeField(db_index=True, precision="minute")
 
     def __str__(self) -> str:
         return f"trace {self.pk}"
@@ -126,7 +136,7 @@ class Attachment(models.Model):
     file_sealed = models.BinaryField(null=True, blank=True)  # the (re-encoded) bytes
     content_type = models.CharField(max_length=80, blank=True)
     size = models.IntegerField(default=0)
-    received_at = models.DateTimeField(auto_now_add=True)
+    received_at = CoarseDateTimeField(auto_now_add=True, precision="minute")
 
     def __str__(self) -> str:
         return f"attachment {self.pk} ({self.kind})"

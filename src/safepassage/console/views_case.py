@@ -76,7 +76,7 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
     handover = case.handovers.filter(active=True).first()
     last_channel = (
         case.messages.filter(direction="in")
-        .order_by("-created_at")
+        .order_by("-created_at", "-id")
         .values_list("channel", flat=True)
         .first()
         or case.channel

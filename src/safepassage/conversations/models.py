@@ -6,13 +6,15 @@ import uuid
 
 from django.db import models
 
+from safepassage.privacy.coarse_time import CoarseDateTimeField
+
 
 class Conversation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     case = models.OneToOneField("cases.Case", on_delete=models.CASCADE, related_name="conversation")
     flow = models.CharField(max_length=40, default="application")
     state = models.JSONField(default=dict)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = CoarseDateTimeField(auto_now=True, precision="hour")  # every applicant step
 
     def __str__(self) -> str:
         return f"conversation {self.id}"

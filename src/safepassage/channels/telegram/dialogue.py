@@ -126,9 +126,11 @@ def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
         else:
             identity = identities.get(pseudonym)
         if identity is not None:
+            # A contact has one case today; updated_at is stored to the hour, so the id keeps
+            # the choice stable should it ever have several.
             found = (
                 Conversation.objects.filter(case__contact_id=identity.contact_id)
-                .order_by("-updated_at")
+                .order_by("-updated_at", "-id")
                 .first()
             )
             if found is not None:

@@ -19,12 +19,13 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Min, Q
+from django.db.models.functions import Trunc
 from django.utils import timezone
 from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
@@ -54,6 +55,9 @@ MAX_BACKOFF = 300.0
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
 DEFERRED = object()
 REPLAY_MEMORY = timedelta(hours=48)
+# A finished row keeps when it was due only to the minute: for a prompt that is when the
+# applicant wrote (docs/threat-model.md, "Timestamps"). Exact only while it schedules.
+DONE_NOT_BEFORE = Trunc("not_before", "minute", tzinfo=UTC)
 WINDOW_CALLS = 30  # Telegram's per-bot limit: 30 calls in any one second
 
 
@@ -224,6 +228,7 @@ class Sender:
                 payload_sealed=None,
                 reason="",
                 lease_until=None,
+                not_before=DONE_NOT_BEFORE,
             )
             if row.method in PER_CHAT_LIMITED:
                 TelegramChat.objects.filter(pk=row.chat_id).update(next_send_at=now + CHAT_GAP)
@@ -246,7 +251,11 @@ class Sender:
 
     def _fail(self, row: OutboxMessage, reason: str) -> None:
         OutboxMessage.objects.filter(pk=row.pk).update(
-            status=OutboxStatus.FAILED, reason=reason, payload_sealed=None, lease_until=None
+            status=OutboxStatus.FAILED,
+            reason=reason,
+            payload_sealed=None,
+            lease_until=None,
+            not_before=DONE_NOT_BEFORE,
         )
         log.info("telegram.outbox_failed", bot=self.slug, method=row.method, reason=reason[:60])
 
@@ -258,6 +267,7 @@ class Sender:
                 reason="blocked by the user",
                 payload_sealed=None,
                 lease_until=None,
+                not_before=DONE_NOT_BEFORE,
             )
 
     # -- the loop ---------------------------------------------------------------------------
@@ -268,6 +278,11 @@ class Sender:
         TelegramUpdate.objects.filter(
             bot=bots.bot_id(self.slug), received_at__lt=timezone.now() - REPLAY_MEMORY
         ).delete()
+        # A per-chat gap that has passed schedules nothing; cleared, it no longer tells when
+        # the chat's last message went out.
+        TelegramChat.objects.filter(bot=self.slug, next_send_at__lt=timezone.now()).update(
+            next_send_at=None
+        )
         for chat in TelegramChat.objects.filter(bot=self.slug, forget=True):
             # Forgotten once its last message left and our messages in it were deleted.
             if not chat.outbox.filter(status__in=UNSENT).exists() and not chat.traces.exists():
