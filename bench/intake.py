@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -120,6 +121,8 @@ def ours(kind: str, api_base: str, users: int, concurrency: int, first: int) -> 
             server.terminate()
             server.wait(timeout=20)
             log.close()
+        found = re.search(r"(\d+) web process", (Path(data) / "serve.log").read_text())
+        result["processes"] = float(found.group(1)) if found else 0.0
     return result
 
 
@@ -191,7 +194,7 @@ def main() -> int:
         else:
             note = (
                 f"acked after commit; {int(r['committed'])} of {total} committed,"
-                f" {int(r['errors'])} errors"
+                f" {int(r['errors'])} errors; {int(r['processes'])} web process(es)"
             )
         print(f"{name:32} {r['per_second']:10.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f}  {note}")
     base = results["python-telegram-bot baseline"]
