@@ -50,6 +50,7 @@ EXPECTED: dict[str, str] = {
     "inbox": CASE_WORK,
     "inbox_rows": CASE_WORK,
     "take_next": CASE_WORK,
+    "find_case": CASE_WORK,
     "workload": SUPERVISOR,
     "case": CASE_WORK,
     "reply": CASE_WORK,

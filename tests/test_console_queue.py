@@ -67,22 +67,50 @@ def test_overdue_cases_are_shown_and_filtered(staff: Callable[..., Client]) -> N
     assert _row_ids(html) == [str(late.pk)] and "overdue 90 min" in html
 
 
-def test_filters_and_search_by_reference(staff: Callable[..., Client]) -> None:
-    ko_case, ko_ref = _apply("ko", "days")
+def test_filters(staff: Callable[..., Client]) -> None:
+    ko_case, _ = _apply("ko", "days")
     ru_case, _ = _apply("ru", "days")
     operator = staff(Role.OPERATOR)
     assert _row_ids(operator.get("/console/queue/?language=ko").content.decode()) == [
         str(ko_case.pk)
     ]
-    search = operator.get("/console/queue/", {"ref": ko_ref.lower().replace("-", " ")})
-    assert _row_ids(search.content.decode()) == [str(ko_case.pk)]
-    assert _row_ids(operator.get("/console/queue/?ref=XXXX").content.decode()) == []
     assert set(_row_ids(operator.get("/console/queue/?channel=webchat").content.decode())) == {
         str(ko_case.pk),
         str(ru_case.pk),
     }
     assert _row_ids(operator.get("/console/queue/?mine=1").content.decode()) == []
     assert _row_ids(operator.get("/console/queue/?status=closed").content.decode()) == []
+
+
+def test_search_by_reference_opens_the_case_without_the_reference_in_any_url(
+    staff: Callable[..., Client],
+) -> None:
+    ko_case, ko_ref = _apply("ko", "days")
+    _apply("ru", "days")
+    operator = staff(Role.OPERATOR)
+    queue_page = operator.get("/console/queue/").content.decode()
+    assert 'method="post" action="/console/queue/find/"' in queue_page
+    # Typed loosely (lower case, spaces), the reference still finds its case.
+    typed = ko_ref.lower().replace("-", " ")
+    found = operator.post("/console/queue/find/", {"ref": typed})
+    assert found.status_code == 302 and found["Location"] == f"/console/cases/{ko_case.pk}/"
+    not_found = operator.post("/console/queue/find/", {"ref": "XXXX"}, follow=True)
+    assert "No case has that reference." in not_found.content.decode()
+    urls = [found["Location"], *(url for url, _ in not_found.redirect_chain)]
+    assert all(ko_ref.lower() not in url.lower() and "XXXX" not in url for url in urls)
+    # A reference in the query string is not a search any more: nothing builds such URLs.
+    old_style = operator.get("/console/queue/", {"ref": ko_ref}).content.decode()
+    assert len(_row_ids(old_style)) == 2
+
+
+def test_search_by_reference_finds_only_cases_the_operator_may_open(
+    staff: Callable[..., Client],
+) -> None:
+    case, reference = _apply("ru", "days")
+    other = make_staff("other_op_search", Role.OPERATOR)
+    Case.objects.filter(pk=case.pk).update(assigned_to=other)
+    response = staff(Role.OPERATOR).post("/console/queue/find/", {"ref": reference})
+    assert response["Location"] == "/console/queue/?found=none"
 
 
 def test_take_next_gives_the_most_urgent_unassigned_case(staff: Callable[..., Client]) -> None:

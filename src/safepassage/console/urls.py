@@ -34,6 +34,7 @@ urlpatterns = [
     path("queue/", views_queue.inbox, name="inbox"),
     path("queue/rows/", views_queue.inbox_rows, name="inbox_rows"),
     path("queue/next/", views_queue.take_next, name="take_next"),
+    path("queue/find/", views_queue.find_case, name="find_case"),
     path("queue/workload/", views_queue.workload, name="workload"),
     path("cases/<uuid:case_id>/", views_case.case_detail, name="case"),
     path("cases/<uuid:case_id>/reply/", views_case.reply, name="reply"),

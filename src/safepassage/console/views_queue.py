@@ -19,6 +19,7 @@ from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console import access, presenters
 from safepassage.console.guard import home_for, staff_view
 from safepassage.console.models import Role, StaffProfile
+from safepassage.web.forms import clean_text
 
 QUEUE_LIMIT = 100
 SCRIPT = Path(__file__).resolve().parent / "static" / "console.js"
@@ -41,7 +42,6 @@ def _filters(request: HttpRequest) -> queue.Filters:
         campaign=(get.get("campaign") or "")[:40],
         mine=get.get("mine") == "1",
         overdue=get.get("overdue") == "1",
-        reference=(get.get("ref") or "")[:64],
     )
 
 
@@ -74,6 +74,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
     context = _queue_context(request)
     if request.GET.get("taken") == "none":
         context["notice"] = _("No unassigned open case is waiting.")
+    elif request.GET.get("found") == "none":
+        context["notice"] = _("No case has that reference.")
     return render(request, "console/inbox.html", context)
 
 
@@ -92,6 +94,24 @@ def take_next(request: HttpRequest) -> HttpResponse:
     if case is None:
         return HttpResponseRedirect(reverse("console:inbox") + "?taken=none")
     return HttpResponseRedirect(reverse("console:case", args=[case.pk]))
+
+
+@require_POST
+@staff_view("queue")
+def find_case(request: HttpRequest) -> HttpResponse:
+    """Search by reference. Posted, and answered with the case's opaque URL, so that a
+    reference (sealed from the server itself) never sits in a URL or the browser's history."""
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    reference = (clean_text(request.POST.get("ref")) or "")[:64]
+    found = None
+    if reference:
+        mine = access.visible_cases(request.user)
+        matches = queue.apply(mine, queue.Filters(reference=reference), request.user)
+        found = queue.ordered(matches).first()
+    if found is None:
+        return HttpResponseRedirect(reverse("console:inbox") + "?found=none")
+    return HttpResponseRedirect(reverse("console:case", args=[found.pk]))
 
 
 def script(request: HttpRequest) -> HttpResponse:
