@@ -1,6 +1,6 @@
 """Long polling (no public address needed) and the background threads of ``safepassage serve``.
 
-The offset sent to ``getUpdates`` moves past an update only after :func:`intake.do_apply`
+The offset sent to ``getUpdates`` moves past an update only after :func:`batch.apply_all`
 committed it: Telegram confirms an update when a later offset is requested, so an update is
 never confirmed before it is stored.
 """
@@ -16,7 +16,7 @@ from django.db import close_old_connections
 from telegram.error import RetryAfter, TelegramError
 
 from safepassage import config
-from safepassage.channels.telegram import bots, intake
+from safepassage.channels.telegram import batch, bots
 from safepassage.channels.telegram.sender import Sender, retry_seconds
 from safepassage.conversations import catalog
 
@@ -43,15 +43,18 @@ def poll(slug: str, stop: threading.Event, timeout: int = 25) -> None:
                 log.warning("telegram.poll_error", bot=slug, error=type(exc).__name__)
                 stop.wait(3.0)
                 continue
-            for update in updates:
-                try:
-                    intake.do_apply(slug, update)
-                except Exception as exc:  # database away: do not move the offset; retry
-                    log.error("telegram.poll_apply_failed", bot=slug, error=type(exc).__name__)
+            # One batch, one transaction (batch.py); the offset moves past an update only once
+            # it is committed, and stops before the first that is not (the database is away).
+            pending = [batch.Pending(slug, update) for update in updates]
+            batch.apply_all(pending)
+            for item in pending:
+                failure = item.done.exception()
+                if failure is not None:
+                    log.error("telegram.poll_apply_failed", bot=slug, error=type(failure).__name__)
                     close_old_connections()
                     stop.wait(2.0)
                     break
-                offset = update.update_id + 1
+                offset = item.update.update_id + 1
     finally:
         with contextlib.suppress(TelegramError):
             loop.run_until_complete(bot.shutdown())
