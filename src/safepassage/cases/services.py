@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
+from safepassage import fastsave
 from safepassage.analytics import counters
 from safepassage.campaigns.models import Campaign
 from safepassage.cases import sealed, triage
@@ -81,15 +82,9 @@ def do_save_answers(
     case.urgency = triage.urgency(case.triage, case.ready_now_at is not None)
     case.last_applicant_at = timezone.now()
     refresh_reply_due(case, waiting=True)
-    case.save(
-        update_fields=[
-            "triage",
-            "sealed_answers",
-            "urgency",
-            "last_applicant_at",
-            "reply_due_at",
-            "updated_at",
-        ]
+    fastsave.update_fields(
+        case,
+        ["triage", "sealed_answers", "urgency", "last_applicant_at", "reply_due_at", "updated_at"],
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
+from safepassage import fastsave
 from safepassage.campaigns.models import Campaign
 from safepassage.cases import services as cases
 from safepassage.cases.models import Case, ChannelIdentity, Direction
@@ -168,6 +169,6 @@ def do_reply(
                 return turn
 
         conversation.state = new_state.to_json()
-        conversation.save(update_fields=["state", "updated_at"])
+        fastsave.update_fields(conversation, ["state", "updated_at"])
         turn.prompt = engine.prompt(flow, new_state, outcome.answers)
         return turn

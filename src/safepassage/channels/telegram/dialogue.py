@@ -14,7 +14,7 @@ from django.utils import timezone
 from telegram import Message as TgMessage
 from telegram import Update, User
 
-from safepassage import config
+from safepassage import config, fastsave
 from safepassage.campaigns import services as campaigns
 from safepassage.campaigns.models import Campaign
 from safepassage.cases.models import ChannelIdentity
@@ -159,7 +159,7 @@ def _begin(chat: TelegramChat, language: str, campaign: Campaign | None = None) 
         _batch.begun.add(chat.pseudonym)
     chat.conversation = conversation
     chat.selection = []
-    chat.save(update_fields=["conversation", "selection"])
+    fastsave.update_fields(chat, ["conversation", "selection"])
     return conversation
 
 
@@ -176,7 +176,7 @@ def _send_prompt(chat: TelegramChat, turn: actions.Turn, notice: str | None = No
         return
     if prompt.step.type == "multi":
         chat.selection = list(prompt.selected)
-        chat.save(update_fields=["selection"])
+        fastsave.update_fields(chat, ["selection"])
     text, markup = render.message(
         prompt,
         turn.language,
@@ -293,7 +293,7 @@ def _pressed(chat: TelegramChat, user: User, update: Update) -> None:
     if pressed.kind == render.CONTINUE:
         reply = engine.Reply(multi=tuple(chat.selection))
         chat.selection = []
-        chat.save(update_fields=["selection"])
+        fastsave.update_fields(chat, ["selection"])
     elif pressed.kind == render.NAV and pressed.value in {"back", "skip"}:
         reply = engine.Reply(action="back" if pressed.value == "back" else "skip")
     else:
@@ -308,7 +308,7 @@ def _toggle(chat: TelegramChat, turn: actions.Turn, value: str, message_id: int 
     if len(selection) == len(chat.selection):
         selection.append(value)
     chat.selection = selection
-    chat.save(update_fields=["selection"])
+    fastsave.update_fields(chat, ["selection"])
     if message_id is not None:
         markup = render.keyboard(turn.prompt, turn.language, chat.selection)
         outbox.do_edit_markup(chat, message_id, markup)
