@@ -171,3 +171,17 @@ def test_the_migration_seals_clear_keys_and_leaves_sealed_ones_alone() -> None:
     # Undoing the migration gives django-otp its hex key back.
     migration.open_sealed_keys(historical, None)
     assert _stored_key(before) == clear
+
+
+def test_an_unreadable_pending_enrolment_is_replaced_not_shown() -> None:
+    user = make_staff("late", Role.OPERATOR, totp=False)
+    assert isinstance(user, User)
+    stale = TOTPDevice.objects.create(user=user, name="TOTP", confirmed=False)  # clear hex key
+    client = Client()
+    client.post("/console/login/", {"username": "late", "password": STAFF_PASSWORD})
+    page = client.get("/console/login/enrol/")
+    assert page.status_code == 200
+    shown = base64.b32encode(bytes.fromhex(stale.key)).decode().rstrip("=")
+    assert shown not in page.content.decode().replace(" ", "")
+    assert not TOTPDevice.objects.filter(pk=stale.pk).exists()
+    _assert_sealed(_stored_key(user), bytes.fromhex(stale.key))
