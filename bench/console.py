@@ -161,9 +161,8 @@ def _client(username: str, role: str) -> object:
     from django.contrib.auth.models import User
     from django.test import Client
     from django_otp.oath import TOTP
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from safepassage.console.models import StaffProfile
+    from safepassage.console.models import SealedTOTPDevice, StaffProfile
 
     username = f"{username}_{uuid.uuid4().hex[:6]}"  # audit records keep earlier runs' users
     user = User.objects.create_user(username, password=BENCH_PASSWORD, is_staff=True)
@@ -172,7 +171,7 @@ def _client(username: str, role: str) -> object:
 
     holder = User.objects.get(username="bench_keyholder")
     keyring.do_grant(holder, BENCH_PASSWORD, user, BENCH_PASSWORD)  # the case page decrypts
-    device = TOTPDevice.objects.create(user=user, name="TOTP", confirmed=True)
+    device = SealedTOTPDevice.create_sealed(user, confirmed=True)
     client = Client()
     response = client.post("/console/login/", {"username": username, "password": BENCH_PASSWORD})
     assert response.status_code == 302, response.status_code

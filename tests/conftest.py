@@ -157,18 +157,18 @@ STAFF_PASSWORD = "correct horse battery staple"
 def totp_code(user: object) -> str:
     """The current code of ``user``'s confirmed TOTP device, as an authenticator app shows it."""
     from django_otp.oath import TOTP
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    from safepassage.console.models import SealedTOTPDevice
+
+    device = SealedTOTPDevice.objects.get(user=user, confirmed=True)
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     return f"{totp.token():06d}"
 
 
 def make_staff(username: str, role: str, sector: str = "", *, totp: bool = True) -> object:
     from django.contrib.auth.models import User
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from safepassage.console.models import StaffProfile
+    from safepassage.console.models import SealedTOTPDevice, StaffProfile
     from safepassage.console.staff import KEY_HOLDING_ROLES
     from safepassage.privacy import keyring
 
@@ -178,7 +178,7 @@ def make_staff(username: str, role: str, sector: str = "", *, totp: bool = True)
         holder = User.objects.get(username="keyholder")
         keyring.do_grant(holder, KEYHOLDER_PASSWORD, user, STAFF_PASSWORD)
     if totp:
-        TOTPDevice.objects.create(user=user, name="TOTP", confirmed=True)
+        SealedTOTPDevice.create_sealed(user, confirmed=True)
     return user
 
 

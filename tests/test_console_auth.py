@@ -9,10 +9,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from safepassage.console import auth
-from safepassage.console.models import Role
+from safepassage.console.models import Role, SealedTOTPDevice
 from safepassage.privacy import keyring
 from tests.conftest import STAFF_PASSWORD, make_staff, staff_login, totp_code
 
@@ -53,14 +52,14 @@ def test_new_account_enrols_totp_at_first_login() -> None:
     assert client.get("/console/login/verify/")["Location"] == "/console/login/enrol/"
     page = client.get("/console/login/enrol/").content.decode()
     assert 'id="totp-secret"' in page and "otpauth://totp/" in page
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = SealedTOTPDevice.objects.get(user=user, confirmed=False)
     wrong = client.post("/console/login/enrol/", {"code": "000000"})
     assert wrong.status_code == 400
     time.sleep(1.1)  # django-otp throttles a device for a second after a wrong code
     code = f"{TOTP(device.bin_key).token():06d}"
     assert client.post("/console/login/enrol/", {"code": code})["Location"] == "/console/queue/"
     assert client.get("/console/queue/").status_code == 200
-    assert TOTPDevice.objects.get(user=user).confirmed
+    assert SealedTOTPDevice.objects.get(user=user).confirmed
 
 
 @pytest.mark.no_program_key
@@ -73,7 +72,7 @@ def test_the_first_admin_from_serve_enrols_and_reaches_staff_admin() -> None:
     client = Client()
     assert _password(client, username, password).status_code == 302  # type: ignore[attr-defined]
     client.get("/console/login/enrol/")
-    device = TOTPDevice.objects.get(user__username=username, confirmed=False)
+    device = SealedTOTPDevice.objects.get(user__username=username, confirmed=False)
     response = client.post("/console/login/enrol/", {"code": f"{TOTP(device.bin_key).token():06d}"})
     assert response["Location"] == "/console/staff/"
     created = client.post("/console/staff/new/", {"username": "op1", "role": "operator"})
@@ -175,7 +174,7 @@ def test_changing_the_password_keeps_this_session_and_ends_the_others() -> None:
         "/console/account/password/",
         {"old_password": STAFF_PASSWORD, "new_password1": "x", "new_password2": "x"},
     )
-    assert short.status_code == 400 and TOTPDevice.objects.filter(user=user).exists()
+    assert short.status_code == 400 and SealedTOTPDevice.objects.filter(user=user).exists()
     changed = here.post(
         "/console/account/password/",
         {
@@ -198,7 +197,7 @@ def test_admin_resets_a_lost_factor() -> None:
     admin = staff_login("adm")
     page = admin.post(f"/console/staff/{user.pk}/reset/").content.decode()  # type: ignore[attr-defined]
     assert 'id="new-password"' in page
-    assert not TOTPDevice.objects.filter(user=user).exists()
+    assert not SealedTOTPDevice.objects.filter(user=user).exists()
     assert operator.get("/console/queue/")["Location"].startswith("/console/login/")
 
 

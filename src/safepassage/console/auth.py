@@ -17,10 +17,14 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from safepassage.channels.models import Attempt
-from safepassage.console.models import SecurityKey, StaffProfile, new_security_stamp
+from safepassage.console.models import (
+    SealedTOTPDevice,
+    SecurityKey,
+    StaffProfile,
+    new_security_stamp,
+)
 from safepassage.privacy import audit
 
 SESSION_MFA = "sp_mfa"
@@ -58,7 +62,7 @@ def stamp_of(user: User) -> str:
 
 def has_factor(user: User) -> bool:
     return (
-        TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        SealedTOTPDevice.objects.filter(user=user, confirmed=True).exists()
         or SecurityKey.objects.filter(user=user).exists()
     )
 
@@ -104,15 +108,23 @@ def touch(request: HttpRequest) -> None:
 # TOTP -------------------------------------------------------------------------------------
 
 
-def pending_totp(user: User) -> TOTPDevice:
-    """The unconfirmed TOTP device being enrolled (made on first call)."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+def pending_totp(user: User) -> SealedTOTPDevice:
+    """The unconfirmed TOTP device being enrolled (made on first call, its secret sealed).
+
+    One whose secret no longer opens (e.g. a clear key from before sealing that escaped the
+    migration) is replaced: nobody has confirmed it, so nothing is lost."""
+    device: SealedTOTPDevice | None = SealedTOTPDevice.objects.filter(
+        user=user, confirmed=False
+    ).first()
+    if device is not None and not device.readable():
+        device.delete()
+        device = None
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name="TOTP", confirmed=False)
+        device = SealedTOTPDevice.create_sealed(user, confirmed=False)
     return device
 
 
-def verify_totp(device: TOTPDevice, code: str) -> bool:
+def verify_totp(device: SealedTOTPDevice, code: str) -> bool:
     """Check a code; each code works once (django-otp keeps the last time step used).
 
     The row lock makes two simultaneous uses of one code see each other.
@@ -121,7 +133,7 @@ def verify_totp(device: TOTPDevice, code: str) -> bool:
     if len(token) != 6:
         return False
     with transaction.atomic():
-        locked = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+        locked = SealedTOTPDevice.objects.select_for_update().get(pk=device.pk)
         return bool(locked.verify_token(token))
 
 
@@ -130,13 +142,13 @@ def do_confirm_totp(user: User, code: str) -> bool:
     if not verify_totp(device, code):
         return False
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=user, confirmed=True).delete()
-        TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+        SealedTOTPDevice.objects.filter(user=user, confirmed=True).delete()
+        SealedTOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
         do_rotate_stamp(user)
         audit.record(user, "staff.factor_added", None, "totp")
     return True
 
 
 def check_totp(user: User, code: str) -> bool:
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    device = SealedTOTPDevice.objects.filter(user=user, confirmed=True).first()
     return device is not None and verify_totp(device, code)

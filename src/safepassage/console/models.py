@@ -1,11 +1,19 @@
-"""Staff accounts' console data: role, sector, language, and their WebAuthn security keys."""
+"""Staff accounts' console data: role, sector, language, their WebAuthn security keys, and
+their TOTP devices with the secret sealed at rest."""
 
 from __future__ import annotations
 
+import os
 import secrets
+from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from safepassage.privacy import crypto
+
+TOTP_SECRET_BYTES = 20  # django-otp's default, and what authenticator apps expect (RFC 4226)
 
 
 class Role(models.TextChoices):
@@ -50,3 +58,48 @@ class SecurityKey(models.Model):
 
     def __str__(self) -> str:
         return f"security key {self.pk}"
+
+
+class SealedTOTPDevice(TOTPDevice):  # type: ignore[misc]
+    """django-otp's TOTP device whose ``key`` column holds the secret sealed under a key derived
+    from the master key (``crypto.seal_totp_secret``) instead of in hex, so a stolen database or
+    backup mints no codes. django-otp reads the secret only through ``bin_key`` (verification,
+    the provisioning URI), so verification, drift, throttling and single use (``last_t``) are
+    django-otp's own. Our code creates, loads and verifies devices only through this class;
+    django-otp's own model would read the sealed value as hex and fail, never succeed."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "TOTP device (sealed)"
+
+    @classmethod
+    def create_sealed(cls, user: Any, *, confirmed: bool) -> SealedTOTPDevice:
+        """A new device with a fresh random secret, stored only sealed. The sealing binds the
+        row id, which exists only after the insert: both writes are one transaction, and the
+        placeholder is no secret."""
+        with transaction.atomic():
+            device = cls.objects.create(user=user, name="TOTP", confirmed=confirmed, key="")
+            device.key = crypto.seal_totp_secret(
+                os.urandom(TOTP_SECRET_BYTES), device.pk, device.user_id
+            )
+            device.save(update_fields=["key"])
+        return device  # type: ignore[no-any-return]
+
+    @property
+    def bin_key(self) -> bytes:
+        """The secret, opened (``crypto.DecryptionError`` if the row was tampered with)."""
+        return crypto.open_totp_secret(self.key, self.pk, self.user_id)
+
+    def readable(self) -> bool:
+        try:
+            _ = self.bin_key
+        except crypto.DecryptionError:
+            return False
+        return True
+
+    def verify_token(self, token: Any) -> bool:
+        # A secret that does not open (a row moved between accounts, a clear key written in,
+        # another master key) verifies nothing, rather than failing the login page.
+        if not self.readable():
+            return False
+        return bool(super().verify_token(token))

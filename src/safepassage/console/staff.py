@@ -61,10 +61,8 @@ def do_reset_access(actor: User, user: User, ring: Keyring | None = None) -> str
 
     The person enrols a new factor at their next login, with the password given in person.
     """
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
     from safepassage.console import auth
-    from safepassage.console.models import SecurityKey
+    from safepassage.console.models import SealedTOTPDevice, SecurityKey
 
     password = secrets.token_urlsafe(15)
     with transaction.atomic():
@@ -76,7 +74,7 @@ def do_reset_access(actor: User, user: User, ring: Keyring | None = None) -> str
             keyring.do_wrap_for(user, password, ring)
         else:
             StaffKey.objects.filter(user=user).delete()
-        TOTPDevice.objects.filter(user=user).delete()
+        SealedTOTPDevice.objects.filter(user=user).delete()
         SecurityKey.objects.filter(user=user).delete()
         auth.do_rotate_stamp(user)
         audit.record(actor, "staff.reset_access", None, f"user {user.pk}")

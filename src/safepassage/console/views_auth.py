@@ -11,10 +11,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from safepassage.console import auth, guard, webauthn_keys
-from safepassage.console.models import SecurityKey
+from safepassage.console.models import SealedTOTPDevice, SecurityKey
 from safepassage.privacy import audit
 from safepassage.web.forms import clean_text
 
@@ -53,7 +52,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     if not auth.has_factor(user):
         return HttpResponseRedirect(reverse("console:enrol"))
     context: dict[str, object] = {
-        "has_totp": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
+        "has_totp": SealedTOTPDevice.objects.filter(user=user, confirmed=True).exists(),
         "has_key": SecurityKey.objects.filter(user=user).exists(),
     }
     if request.method == "POST":
@@ -84,7 +83,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
     return render(request, "console/enrol.html", context)
 
 
-def _b32(device: TOTPDevice) -> str:
+def _b32(device: SealedTOTPDevice) -> str:
     import base64
 
     raw = base64.b32encode(device.bin_key).decode().rstrip("=")

@@ -11,11 +11,10 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from safepassage.console import auth, forms
 from safepassage.console.guard import staff_view
-from safepassage.console.models import Role, SecurityKey, StaffProfile
+from safepassage.console.models import Role, SealedTOTPDevice, SecurityKey, StaffProfile
 from safepassage.console.staff import (
     StaffRefused,
     do_change_password,
@@ -99,7 +98,7 @@ def _account_page(request: HttpRequest, status: int = 200, **extra: object) -> H
         "console/account.html",
         {
             "keys": SecurityKey.objects.filter(user=request.user),
-            "has_totp": TOTPDevice.objects.filter(user=request.user, confirmed=True).exists(),
+            "has_totp": SealedTOTPDevice.objects.filter(user=request.user, confirmed=True).exists(),
             "console_languages": settings.LANGUAGES,
             "profile": auth.profile_of(request.user),
             **extra,

@@ -7,11 +7,15 @@ Scheme (docs/threat-model.md):
   KEK); destroying the wrapped key destroys the case's data (crypto-shredding);
 - a field is AES-256-GCM under the case's data key, with the field's name and the case id as
   associated data, so a ciphertext moved to another field or case fails to open;
-- channel identifiers and references are stored as HMAC-SHA256 under derived keys.
+- channel identifiers and references are stored as HMAC-SHA256 under derived keys;
+- staff TOTP secrets are AES-256-GCM under their own derived key, bound to the device and its
+  user, so a copy of the database without the master key cannot mint second-factor codes.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -51,6 +55,7 @@ def _keys(master: bytes) -> dict[str, bytes]:
         "passphrase-v1",
         "audit-v1",
         "channel-address-v1",
+        "totp-secret-v1",
     )
     return {p: _derive(master, p) for p in purposes}
 
@@ -128,3 +133,39 @@ def seal_channel_address(purpose: str, plaintext: str) -> bytes:
 def open_channel_address(purpose: str, blob: bytes) -> str:
     key = _keys(_master())["channel-address-v1"]
     return _decrypt(key, bytes(blob), f"channel:{purpose}".encode()).decode("utf-8")
+
+
+# The marker of a sealed TOTP secret in django-otp's ``key`` column (a CharField of 80 that
+# django-otp fills with hex): the marker, then URL-safe base64 of version + nonce + ciphertext.
+TOTP_SEALED_PREFIX = "sp1:"
+TOTP_KEY_COLUMN_LENGTH = 80
+
+
+def _totp_aad(device_id: int, user_id: int) -> bytes:
+    return f"totp:{device_id}:{user_id}".encode()
+
+
+def seal_totp_secret(secret: bytes, device_id: int, user_id: int) -> str:
+    """The stored form of a staff member's TOTP secret; it opens only for this device row of
+    this user, so a ciphertext copied to another account's row is refused."""
+    blob = _encrypt(_keys(_master())["totp-secret-v1"], secret, _totp_aad(device_id, user_id))
+    stored = TOTP_SEALED_PREFIX + base64.urlsafe_b64encode(blob).decode("ascii")
+    if len(stored) > TOTP_KEY_COLUMN_LENGTH:
+        raise ValueError("TOTP secret too long for the key column (at most 28 bytes)")
+    return stored
+
+
+def open_totp_secret(stored: str, device_id: int, user_id: int) -> bytes:
+    """The secret behind ``seal_totp_secret``. A clear (hex) key is refused like a tampered one:
+    whoever could write one into the row must not choose the secret."""
+    if not is_sealed_totp_secret(stored):
+        raise DecryptionError("not a sealed TOTP secret")
+    try:
+        blob = base64.urlsafe_b64decode(stored[len(TOTP_SEALED_PREFIX) :].encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise DecryptionError("not a sealed TOTP secret") from exc
+    return _decrypt(_keys(_master())["totp-secret-v1"], blob, _totp_aad(device_id, user_id))
+
+
+def is_sealed_totp_secret(stored: str) -> bool:
+    return stored.startswith(TOTP_SEALED_PREFIX)
