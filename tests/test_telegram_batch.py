@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from safepassage.cases.models import Case, Status
+from safepassage.cases.models import Case, ChannelIdentity, Status
 from safepassage.channels.models import OutboxMessage, TelegramUpdate
 from safepassage.channels.telegram import batch, dialogue, intake
 from safepassage.conversations import catalog
 from safepassage.testing.fake_telegram import FakeTelegram
-from tests.telegram_support import Applicant
+from tests.telegram_support import SPARE_TOKEN, Applicant
 from tests.test_telegram_dialogue import apply
 
 pytestmark = pytest.mark.django_db
@@ -121,3 +121,22 @@ def test_a_failing_update_does_not_cost_its_neighbours(
         people[n].flush()
         assert people[n].last()["text"] == catalog.text("ru", "apply.who.prompt")
     assert people[1].messages() == []
+
+
+def test_a_spare_bot_in_a_batch_leads_to_the_same_case(fake: FakeTelegram, client: Client) -> None:
+    person = Applicant(fake, client, FakeTelegram.applicant(5120000020, "ru"))
+    start = take(fake, person, fake.send_text(person.token, person.user, "/start"))
+    batch.apply_all([pending(start)])
+    person.flush()
+    person.press("self")  # through the webhook: the case now has its first answer
+    spare = Applicant(fake, client, person.user, token=SPARE_TOKEN, slug="spare")
+    stranger = Applicant(fake, client, FakeTelegram.applicant(5120000021, "ru"))
+    again = take(fake, spare, fake.send_text(SPARE_TOKEN, person.user, "/start"))
+    new = take(fake, stranger, fake.send_text(stranger.token, stranger.user, "/start"))
+    items = [batch.Pending("spare", intake.parse("spare", again)), pending(new)]
+    batch.apply_all(items)
+    assert [item.done.result() for item in items] == [True, True]
+    # The known applicant is found through the other bot; the stranger gets a case of their own.
+    assert Case.objects.count() == 2 and ChannelIdentity.objects.count() == 2
+    spare.flush()
+    assert "front" in spare.buttons()  # the next question of the same case

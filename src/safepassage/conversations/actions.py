@@ -72,19 +72,38 @@ def check_first_reply(language: str, reply: engine.Reply) -> str | None:
 
 
 def do_begin(
-    channel: str, language: str, campaign: Campaign | None, identity: str | None = None
+    channel: str,
+    language: str,
+    campaign: Campaign | None,
+    identity: str | None = None,
+    *,
+    identity_known: bool | None = None,
 ) -> Conversation:
     """Start a draft. ``identity`` is a channel pseudonym (privacy.fields.channel_pseudonym)
-    for channels that recognise a returning applicant (Telegram), never a raw user id."""
+    for channels that recognise a returning applicant (Telegram), never a raw user id.
+    ``identity_known`` is what the caller already found out in this transaction (whether that
+    pseudonym has a row), so that the row is written without being looked up again."""
     flow = flows.get()
     with transaction.atomic(savepoint=False):  # see do_reply
         case = cases.do_create_case(channel, language, campaign)
         if identity is not None:
-            ChannelIdentity.objects.update_or_create(
-                channel=channel, pseudonym=identity, defaults={"contact": case.contact}
-            )
+            _attach_identity(channel, identity, case, identity_known)
         state = engine.start(flow, language)
         return Conversation.objects.create(case=case, flow=flow.id, state=state.to_json())
+
+
+def _attach_identity(channel: str, pseudonym: str, case: Case, known: bool | None) -> None:
+    found = ChannelIdentity.objects.filter(channel=channel, pseudonym=pseudonym)
+    if known is None:
+        ChannelIdentity.objects.update_or_create(
+            channel=channel, pseudonym=pseudonym, defaults={"contact": case.contact}
+        )
+    elif known:
+        found.update(contact=case.contact)
+    else:
+        # Unique on (channel, pseudonym): a row created meanwhile elsewhere fails the caller's
+        # transaction, which Telegram's batches then retry update by update (known=None).
+        ChannelIdentity.objects.create(channel=channel, pseudonym=pseudonym, contact=case.contact)
 
 
 def do_set_language(conversation: Conversation, language: str) -> None:

@@ -58,11 +58,13 @@ def batch(updates: Sequence[tuple[str, Update]]) -> Iterator[None]:
     found_identities = ChannelIdentity.objects.filter(channel=CHANNEL, pseudonym__in=unplaced)
     identities = {identity.pseudonym: identity for identity in found_identities}
     _batch.chats, _batch.locked, _batch.identities = chats, locked, identities
+    _batch.unplaced = unplaced
     _batch.begun = set()  # pseudonyms whose identity this batch wrote: read those afresh
     try:
         yield
     finally:
-        _batch.chats, _batch.locked, _batch.identities, _batch.begun = None, None, None, None
+        _batch.chats, _batch.locked, _batch.identities = None, None, None
+        _batch.unplaced, _batch.begun = None, None
 
 
 def _reply(chat: TelegramChat, conversation: Conversation, reply: engine.Reply) -> None:
@@ -154,8 +156,14 @@ def _text(chat: TelegramChat, msgid: str) -> str:
 
 
 def _begin(chat: TelegramChat, language: str, campaign: Campaign | None = None) -> Conversation:
-    conversation = actions.do_begin(CHANNEL, language, campaign, identity=chat.pseudonym)
-    if getattr(_batch, "begun", None) is not None:
+    identities: dict[str, ChannelIdentity] | None = getattr(_batch, "identities", None)
+    known = None
+    if identities is not None and chat.pseudonym in _batch.unplaced - _batch.begun:
+        known = chat.pseudonym in identities  # looked up when the batch began
+    conversation = actions.do_begin(
+        CHANNEL, language, campaign, identity=chat.pseudonym, identity_known=known
+    )
+    if identities is not None:
         _batch.begun.add(chat.pseudonym)
     chat.conversation = conversation
     chat.selection = []
