@@ -140,3 +140,58 @@ def test_a_spare_bot_in_a_batch_leads_to_the_same_case(fake: FakeTelegram, clien
     assert Case.objects.count() == 2 and ChannelIdentity.objects.count() == 2
     spare.flush()
     assert "front" in spare.buttons()  # the next question of the same case
+
+
+def earlier_question(person: Applicant) -> dict[str, Any]:
+    """A bot message with buttons, as the applicant's app holds it (its text is not read)."""
+    return {
+        "message_id": 900,
+        "date": 1_790_000_000,
+        "chat": {"id": person.chat_id, "type": "private", "first_name": "DEMO"},
+        "text": "DEMO question",
+    }
+
+
+def presses(person: Applicant, token: str, *data: str) -> list[dict[str, Any]]:
+    question = earlier_question(person)
+    fake = person.fake
+    return [take(fake, person, fake.press(token, person.user, question, d)) for d in data]
+
+
+def test_a_conversation_begun_in_a_batch_goes_on_in_it(fake: FakeTelegram, client: Client) -> None:
+    # A backlog (polling after an outage, or a burst Telegram delivers at once): the first
+    # message and the next two answers arrive in one batch.
+    person = Applicant(fake, client, FakeTelegram.applicant(5120000030, "ru"))
+    start = take(fake, person, fake.send_text(person.token, person.user, "/start"))
+    answers = presses(person, person.token, "c|who|self", "c|whereabouts|front")
+    items = [pending(u) for u in (start, *answers)]
+    batch.apply_all(items)
+    assert [item.done.result() for item in items] == [True, True, True]
+    assert Case.objects.get().triage == {"who": "self", "whereabouts": "front"}
+
+
+def test_a_conversation_found_through_a_spare_bot_goes_on_in_the_batch(
+    fake: FakeTelegram, client: Client
+) -> None:
+    person = Applicant(fake, client, FakeTelegram.applicant(5120000031, "ru"))
+    person.text("/start")
+    person.press("self")
+    spare = Applicant(fake, client, person.user, token=SPARE_TOKEN, slug="spare")
+    start = take(fake, spare, fake.send_text(SPARE_TOKEN, person.user, "/start"))
+    answers = presses(spare, SPARE_TOKEN, "c|whereabouts|front", "c|readiness|days")
+    items = [batch.Pending("spare", intake.parse("spare", u)) for u in (start, *answers)]
+    batch.apply_all(items)
+    assert [item.done.result() for item in items] == [True, True, True]
+    case = Case.objects.get()
+    assert case.triage["whereabouts"] == "front" and case.triage["readiness"] == "days"
+
+
+def test_a_waiter_that_gave_up_does_not_fail_its_batch(fake: FakeTelegram, client: Client) -> None:
+    # A webhook request cancelled while it waited (its client went away, or the lane's time
+    # limit): its update is still applied, and its neighbours are answered.
+    people = [Applicant(fake, client, FakeTelegram.applicant(5120000040 + n, "ru")) for n in (0, 1)]
+    items = [pending(take(fake, p, fake.send_text(p.token, p.user, "/start"))) for p in people]
+    assert items[0].done.cancel()
+    batch.apply_all(items)
+    assert items[1].done.result() is True
+    assert Case.objects.count() == 2 and TelegramUpdate.objects.count() == 2

@@ -15,13 +15,15 @@ def _die_with_parent() -> None:
     """In one of several web processes (uvicorn's workers): ask Linux to end this process when
     the process that started it dies, even by SIGKILL, so that no orphan keeps the port (and
     answers webhooks) after ``safepassage serve`` was killed."""
-    if multiprocessing.parent_process() is None or not sys.platform.startswith("linux"):
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL(None, use_errno=True)
     pr_set_pdeathsig = 1
-    libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before the request above was made
-        os.kill(os.getpid(), signal.SIGKILL)
+    if libc.prctl(pr_set_pdeathsig, signal.SIGKILL) != 0:
+        return  # not granted: the worker still runs, as uvicorn's workers do elsewhere
+    if os.getppid() != parent.pid:  # the parent died before the request above was made
+        os._exit(1)
 
 
 _die_with_parent()

@@ -63,7 +63,11 @@ class Config:
     def web_process_count(self) -> int:
         if self.web_processes > 0:
             return self.web_processes
-        return min(os.cpu_count() or 1, 8) if self.is_postgres else 1
+        if not self.is_postgres:
+            return 1
+        # The CPUs this process may use (a container's limit), where the platform tells.
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        return min(len(usable) if usable else (os.cpu_count() or 1), 8)
 
 
 def _bool(value: str | None, default: bool = False) -> bool:

@@ -93,17 +93,17 @@ def do_begin(
 
 
 def _attach_identity(channel: str, pseudonym: str, case: Case, known: bool | None) -> None:
-    found = ChannelIdentity.objects.filter(channel=channel, pseudonym=pseudonym)
     if known is None:
         ChannelIdentity.objects.update_or_create(
             channel=channel, pseudonym=pseudonym, defaults={"contact": case.contact}
         )
-    elif known:
-        found.update(contact=case.contact)
-    else:
-        # Unique on (channel, pseudonym): a row created meanwhile elsewhere fails the caller's
-        # transaction, which Telegram's batches then retry update by update (known=None).
-        ChannelIdentity.objects.create(channel=channel, pseudonym=pseudonym, contact=case.contact)
+        return
+    found = ChannelIdentity.objects.filter(channel=channel, pseudonym=pseudonym)
+    if known and found.update(contact=case.contact):
+        return  # (none updated: a purge earlier in this transaction took the row with it)
+    # Unique on (channel, pseudonym): a row created meanwhile elsewhere fails the caller's
+    # transaction, which Telegram's batches then retry update by update (known=None).
+    ChannelIdentity.objects.create(channel=channel, pseudonym=pseudonym, contact=case.contact)
 
 
 def do_set_language(conversation: Conversation, language: str) -> None:

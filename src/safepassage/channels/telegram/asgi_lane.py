@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
-from django.db import DatabaseError, InterfaceError
+from django.db import Error
 
 from safepassage.channels.telegram import intake, webhook
 
@@ -28,6 +28,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PATH = re.compile(r"/tg/([-a-zA-Z0-9_]+)/webhook")
 SECRET_HEADER = b"x-telegram-bot-api-secret-token"
+# Telegram gives up on a webhook call after about a minute; answer before it does. An update
+# committed after this answer is recognised when Telegram delivers it again.
+COMMIT_WAIT_SECONDS = 50.0
 HEADERS = [
     (b"content-length", b"0"),
     (b"cache-control", b"no-store"),
@@ -66,10 +69,12 @@ async def answer(slug: str, scope: Scope, receive: Receive) -> int:
     if isinstance(update, webhook.Refusal):
         return update.status
     try:
-        await asyncio.wrap_future(intake.applier().submit(slug, update))
-    except (DatabaseError, InterfaceError) as exc:
-        log.error("database_unavailable", error=type(exc).__name__)
-        return 503  # not committed, not acknowledged: Telegram delivers it again
+        await asyncio.wait_for(
+            asyncio.wrap_future(intake.applier().submit(slug, update)), COMMIT_WAIT_SECONDS
+        )
+    except (Error, TimeoutError) as exc:
+        log.error("telegram.webhook_unavailable", error=type(exc).__name__)
+        return 503  # not known to be committed, not acknowledged: Telegram delivers it again
     return 200
 
 

@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import structlog
-from django.db import DatabaseError, connection, transaction
+from django.db import Error, connection, transaction
 from telegram import Update
 
 from safepassage.channels.models import TelegramUpdate
@@ -48,23 +48,37 @@ class _Rollback(Exception):
 def apply_all(items: list[Pending]) -> None:
     """Apply ``items`` in one transaction and settle each one's future: True when applied,
     False when it was a redelivery; the database's exception when nothing could be stored."""
+    if not items:
+        return
     try:
         results = _in_one_transaction(items)
-    except _Rollback:
+    except _Rollback as exc:
+        log.warning("telegram.batch_retried", error=type(exc.__cause__).__name__)
         results = None
-    except DatabaseError as exc:
-        if _connection_usable():
-            results = None  # refused data or a racing duplicate: sort it out one by one
-        else:
+    except Error as exc:
+        if not _connection_usable():
             connection.close()
             for item in items:
-                item.done.set_exception(exc)
+                _settle(item, exc)
             return
+        # Refused data or a racing duplicate: sort it out one by one.
+        log.warning("telegram.batch_retried", error=type(exc).__name__)
+        results = None
     if results is None:
         _one_by_one(items)
         return
     for item, applied in zip(items, results, strict=True):
-        item.done.set_result(applied)
+        _settle(item, applied)
+
+
+def _settle(item: Pending, outcome: bool | BaseException) -> None:
+    """A waiter that gave up (its request was cancelled) has nobody left to tell."""
+    if item.done.done():
+        return
+    if isinstance(outcome, BaseException):
+        item.done.set_exception(outcome)
+    else:
+        item.done.set_result(outcome)
 
 
 def _in_one_transaction(items: list[Pending]) -> list[bool]:
@@ -81,16 +95,17 @@ def _in_one_transaction(items: list[Pending]) -> list[bool]:
         for key in keys:
             fresh.append(key not in seen)
             seen.add(key)  # the same update twice in one batch: the second is a redelivery
-        new_rows = zip(keys, fresh, strict=True)
+        # Sorted, so that two processes inserting the same redelivered ids cannot deadlock.
+        new_keys = sorted(key for key, new in zip(keys, fresh, strict=True) if new)
         TelegramUpdate.objects.bulk_create(
-            [TelegramUpdate(bot=bot, update_id=uid) for (bot, uid), new in new_rows if new]
+            [TelegramUpdate(bot=bot, update_id=uid) for bot, uid in new_keys]
         )
         todo = [(i.slug, i.update) for i, new in zip(items, fresh, strict=True) if new]
         try:
             with dialogue.batch(todo), outbox.deferred():
                 for slug, update in todo:
                     dialogue.handle(slug, update)
-        except DatabaseError:
+        except Error:
             raise
         except Exception as exc:
             raise _Rollback from exc
@@ -98,18 +113,22 @@ def _in_one_transaction(items: list[Pending]) -> list[bool]:
 
 
 def _one_by_one(items: list[Pending]) -> None:
-    for item in items:
+    """After the first update that cannot be stored (the database went away), none of the rest
+    is tried: a later update of the same chat must not be committed before it."""
+    for n, item in enumerate(items):
         try:
-            item.done.set_result(intake.do_apply(item.slug, item.update))
-        except DatabaseError as exc:
+            _settle(item, intake.do_apply(item.slug, item.update))
+        except Error as exc:
             connection.close()
-            item.done.set_exception(exc)
+            for rest in items[n:]:
+                _settle(rest, exc)
+            return
 
 
 def _connection_usable() -> bool:
     try:
         return connection.connection is not None and connection.is_usable()
-    except DatabaseError:
+    except Error:
         return False
 
 
@@ -144,9 +163,9 @@ class Applier:
                     apply_all(batch)
                 except Exception as exc:  # never leave a waiter hanging
                     log.error("telegram.batch_failed", error=type(exc).__name__)
+                    connection.close()
                     for item in batch:
-                        if not item.done.done():
-                            item.done.set_exception(exc)
+                        _settle(item, exc)
         finally:
             connection.close()
 

@@ -49,6 +49,11 @@ def batch(updates: Sequence[tuple[str, Update]]) -> Iterator[None]:
     # In id order, so that two batches sharing a conversation cannot deadlock on each other.
     found = Conversation.objects.select_for_update().select_related("case").filter(pk__in=ids)
     locked = {conversation.pk: conversation for conversation in found.order_by("pk")}
+    if locked:
+        # Read the chats again now that their conversations are ours: a batch in another
+        # process may have changed them (a selection) while this one waited for the locks.
+        fresh = TelegramChat.objects.filter(pk__in=[chat.pk for chat in chats.values()])
+        chats = {(chat.bot, chat.pseudonym): chat for chat in fresh}
     for chat in chats.values():
         if chat.conversation_id in locked:
             chat.conversation = locked[chat.conversation_id]
@@ -67,9 +72,21 @@ def batch(updates: Sequence[tuple[str, Update]]) -> Iterator[None]:
         _batch.unplaced, _batch.begun = None, None
 
 
+def _held(conversation: Conversation) -> Conversation:
+    """Within a batch, the one object of this conversation (locked, or created by this
+    transaction) that every later update of the batch reads and changes; outside, itself."""
+    locked: dict[object, Conversation] | None = getattr(_batch, "locked", None)
+    if locked is None:
+        return conversation
+    return locked.setdefault(conversation.pk, conversation)
+
+
 def _reply(chat: TelegramChat, conversation: Conversation, reply: engine.Reply) -> None:
     locked: dict[object, Conversation] = getattr(_batch, "locked", None) or {}
     turn = actions.do_reply(conversation.pk, reply, CHANNEL, locked=locked.get(conversation.pk))
+    if turn.conversation is not None:
+        # do_reply may have locked and read the row itself: later updates use that object.
+        chat.conversation = _held(turn.conversation)
     _after(chat, turn)
 
 
@@ -123,10 +140,10 @@ def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
     if chat.conversation_id is None:
         # A spare bot, or a new chat of a known applicant: the same case, found by pseudonym.
         identities: dict[str, ChannelIdentity] | None = getattr(_batch, "identities", None)
-        if identities is None or pseudonym in _batch.begun:
-            identity = ChannelIdentity.objects.filter(channel=CHANNEL, pseudonym=pseudonym).first()
+        if identities is not None and pseudonym in _batch.unplaced - _batch.begun:
+            identity = identities.get(pseudonym)  # looked up when the batch began
         else:
-            identity = identities.get(pseudonym)
+            identity = ChannelIdentity.objects.filter(channel=CHANNEL, pseudonym=pseudonym).first()
         if identity is not None:
             # A contact has one case today; updated_at is stored to the hour, so the id keeps
             # the choice stable should it ever have several.
@@ -136,9 +153,15 @@ def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
                 .first()
             )
             if found is not None:
-                chat.conversation = found
+                if getattr(_batch, "locked", None) is not None and found.pk not in _batch.locked:
+                    found = _lock(found)
+                chat.conversation = _held(found)
                 chat.save(update_fields=["conversation"])
     return chat
+
+
+def _lock(conversation: Conversation) -> Conversation:
+    return Conversation.objects.select_for_update().select_related("case").get(pk=conversation.pk)
 
 
 def _language(user: User) -> str:
@@ -165,6 +188,7 @@ def _begin(chat: TelegramChat, language: str, campaign: Campaign | None = None) 
     )
     if identities is not None:
         _batch.begun.add(chat.pseudonym)
+    conversation = _held(conversation)  # new in this transaction: no one else sees it
     chat.conversation = conversation
     chat.selection = []
     fastsave.update_fields(chat, ["conversation", "selection"])

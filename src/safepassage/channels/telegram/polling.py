@@ -46,7 +46,13 @@ def poll(slug: str, stop: threading.Event, timeout: int = 25) -> None:
             # One batch, one transaction (batch.py); the offset moves past an update only once
             # it is committed, and stops before the first that is not (the database is away).
             pending = [batch.Pending(slug, update) for update in updates]
-            batch.apply_all(pending)
+            try:
+                batch.apply_all(pending)
+            except Exception as exc:  # a bug must not end this bot's poller: try again
+                log.error("telegram.poll_apply_failed", bot=slug, error=type(exc).__name__)
+                close_old_connections()
+                stop.wait(2.0)
+                continue
             for item in pending:
                 failure = item.done.exception()
                 if failure is not None:
