@@ -7,8 +7,10 @@ edits, stickers and anything the current step cannot take get a calm reply, neve
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from django.utils import timezone
 from telegram import Message as TgMessage
@@ -29,13 +31,35 @@ TEXT_STEPS = {"text", "number", "thread"}
 COMMANDS = {"/start", "/lang", "/restart", "/delete", "/help"}
 
 
-_batch = threading.local()
+@dataclass
+class _Loaded:
+    """What a batch loaded once for all its updates (:func:`batch`)."""
+
+    chats: dict[tuple[str, str], TelegramChat]  # (bot slug, pseudonym) → chat
+    locked: dict[uuid.UUID, Conversation]  # held by this transaction: one object each
+    identities: dict[str, ChannelIdentity]  # of ``unplaced``, as the batch began
+    unplaced: set[str]  # pseudonyms whose identity the batch looked up
+    begun: set[str] = field(default_factory=set)  # identities the batch wrote since
+
+    def identity(self, pseudonym: str) -> tuple[bool, ChannelIdentity | None]:
+        """(told, identity): told is False where the batch cannot say (look it up)."""
+        if pseudonym in self.unplaced and pseudonym not in self.begun:
+            return True, self.identities.get(pseudonym)
+        return False, None
+
+
+_local = threading.local()
+
+
+def _loaded() -> _Loaded | None:
+    loaded: _Loaded | None = getattr(_local, "loaded", None)
+    return loaded
 
 
 @contextmanager
 def batch(updates: Sequence[tuple[str, Update]]) -> Iterator[None]:
-    """Handle a batch of updates (inside one transaction) with their chats loaded in one query
-    and their conversations locked in one more, instead of two queries per update."""
+    """Handle a batch of updates (inside one transaction) with their chats, conversations and
+    identities loaded in a few queries for all, instead of several queries per update."""
     wanted: dict[str, set[str]] = {}
     for slug, update in updates:
         user = update.effective_user
@@ -62,28 +86,26 @@ def batch(updates: Sequence[tuple[str, Update]]) -> Iterator[None]:
     unplaced |= {chat.pseudonym for chat in chats.values() if chat.conversation_id is None}
     found_identities = ChannelIdentity.objects.filter(channel=CHANNEL, pseudonym__in=unplaced)
     identities = {identity.pseudonym: identity for identity in found_identities}
-    _batch.chats, _batch.locked, _batch.identities = chats, locked, identities
-    _batch.unplaced = unplaced
-    _batch.begun = set()  # pseudonyms whose identity this batch wrote: read those afresh
+    _local.loaded = _Loaded(chats, locked, identities, unplaced)
     try:
         yield
     finally:
-        _batch.chats, _batch.locked, _batch.identities = None, None, None
-        _batch.unplaced, _batch.begun = None, None
+        _local.loaded = None
 
 
 def _held(conversation: Conversation) -> Conversation:
     """Within a batch, the one object of this conversation (locked, or created by this
     transaction) that every later update of the batch reads and changes; outside, itself."""
-    locked: dict[object, Conversation] | None = getattr(_batch, "locked", None)
-    if locked is None:
+    loaded = _loaded()
+    if loaded is None:
         return conversation
-    return locked.setdefault(conversation.pk, conversation)
+    return loaded.locked.setdefault(conversation.pk, conversation)
 
 
 def _reply(chat: TelegramChat, conversation: Conversation, reply: engine.Reply) -> None:
-    locked: dict[object, Conversation] = getattr(_batch, "locked", None) or {}
-    turn = actions.do_reply(conversation.pk, reply, CHANNEL, locked=locked.get(conversation.pk))
+    loaded = _loaded()
+    locked = loaded.locked.get(conversation.pk) if loaded is not None else None
+    turn = actions.do_reply(conversation.pk, reply, CHANNEL, locked=locked)
     if turn.conversation is not None:
         # do_reply may have locked and read the row itself: later updates use that object.
         chat.conversation = _held(turn.conversation)
@@ -120,9 +142,9 @@ def _membership(slug: str, update: Update) -> None:
 
 def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
     pseudonym = channel_pseudonym(CHANNEL, str(user.id))
-    known: dict[tuple[str, str], TelegramChat] | None = getattr(_batch, "chats", None)
-    chat = known.get((slug, pseudonym)) if known is not None else None
-    if chat is None and known is None:  # a batch loaded every chat of its updates already
+    loaded = _loaded()
+    chat = loaded.chats.get((slug, pseudonym)) if loaded is not None else None
+    if chat is None and loaded is None:  # a batch loaded every chat of its updates already
         chat = (
             TelegramChat.objects.select_related("conversation__case")
             .filter(bot=slug, pseudonym=pseudonym)
@@ -132,17 +154,15 @@ def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
         chat = TelegramChat.objects.create(
             bot=slug, pseudonym=pseudonym, chat_sealed=outbox.seal_chat_id(chat_id)
         )
-        if known is not None:
-            known[(slug, pseudonym)] = chat
+        if loaded is not None:
+            loaded.chats[(slug, pseudonym)] = chat
     elif chat.blocked_at is not None or chat.forget:
         chat.blocked_at, chat.forget = None, False
         chat.save(update_fields=["blocked_at", "forget"])
     if chat.conversation_id is None:
         # A spare bot, or a new chat of a known applicant: the same case, found by pseudonym.
-        identities: dict[str, ChannelIdentity] | None = getattr(_batch, "identities", None)
-        if identities is not None and pseudonym in _batch.unplaced - _batch.begun:
-            identity = identities.get(pseudonym)  # looked up when the batch began
-        else:
+        told, identity = loaded.identity(pseudonym) if loaded is not None else (False, None)
+        if not told:
             identity = ChannelIdentity.objects.filter(channel=CHANNEL, pseudonym=pseudonym).first()
         if identity is not None:
             # A contact has one case today; updated_at is stored to the hour, so the id keeps
@@ -153,7 +173,7 @@ def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
                 .first()
             )
             if found is not None:
-                if getattr(_batch, "locked", None) is not None and found.pk not in _batch.locked:
+                if loaded is not None and found.pk not in loaded.locked:
                     found = _lock(found)
                 chat.conversation = _held(found)
                 chat.save(update_fields=["conversation"])
@@ -179,15 +199,17 @@ def _text(chat: TelegramChat, msgid: str) -> str:
 
 
 def _begin(chat: TelegramChat, language: str, campaign: Campaign | None = None) -> Conversation:
-    identities: dict[str, ChannelIdentity] | None = getattr(_batch, "identities", None)
-    known = None
-    if identities is not None and chat.pseudonym in _batch.unplaced - _batch.begun:
-        known = chat.pseudonym in identities  # looked up when the batch began
+    loaded = _loaded()
+    told, identity = loaded.identity(chat.pseudonym) if loaded is not None else (False, None)
     conversation = actions.do_begin(
-        CHANNEL, language, campaign, identity=chat.pseudonym, identity_known=known
+        CHANNEL,
+        language,
+        campaign,
+        identity=chat.pseudonym,
+        identity_known=(identity is not None) if told else None,
     )
-    if identities is not None:
-        _batch.begun.add(chat.pseudonym)
+    if loaded is not None:
+        loaded.begun.add(chat.pseudonym)
     conversation = _held(conversation)  # new in this transaction: no one else sees it
     chat.conversation = conversation
     chat.selection = []
