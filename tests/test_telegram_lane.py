@@ -76,6 +76,8 @@ def test_refusals_store_nothing(
     assert response.content == b""
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["x-content-type-options"] == "nosniff"
     assert stored() == 0
 
 

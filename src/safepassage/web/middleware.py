@@ -15,6 +15,19 @@ log = structlog.get_logger("safepassage.web")
 Handler = Callable[[HttpRequest], HttpResponse]
 
 
+# On every response, Django's and the Telegram webhook lane's (channels/telegram/asgi_lane.py).
+STRICT_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": (
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
+    ),
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
 def _is_applicant_path(path: str) -> bool:
     return path.startswith("/chat/") or path == "/chat"
 
@@ -35,14 +48,8 @@ class SecurityHeadersMiddleware:
             f"default-src 'none'; style-src {assets.csp_hash(sheet)}; img-src 'self';{scripts}"
             " form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
         )
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Permissions-Policy"] = (
-            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
-        )
-        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        for name, value in STRICT_HEADERS.items():
+            response.headers[name] = value
         return response
 
 

@@ -19,6 +19,7 @@ import structlog
 from django.db import Error
 
 from safepassage.channels.telegram import intake, webhook
+from safepassage.web.middleware import STRICT_HEADERS
 
 log = structlog.get_logger(__name__)
 Scope = dict[str, Any]
@@ -33,11 +34,8 @@ SECRET_HEADER = b"x-telegram-bot-api-secret-token"
 COMMIT_WAIT_SECONDS = 50.0
 HEADERS = [
     (b"content-length", b"0"),
-    (b"cache-control", b"no-store"),
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"cross-origin-resource-policy", b"same-origin"),
+    *((name.lower().encode(), value.encode()) for name, value in STRICT_HEADERS.items()),
 ]
 
 
