@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Sequence
 
 import structlog
 from django.db import close_old_connections
+from telegram import Update
 from telegram.error import RetryAfter, TelegramError
 
 from safepassage import config
@@ -43,28 +45,34 @@ def poll(slug: str, stop: threading.Event, timeout: int = 25) -> None:
                 log.warning("telegram.poll_error", bot=slug, error=type(exc).__name__)
                 stop.wait(3.0)
                 continue
-            # One batch, one transaction (batch.py); the offset moves past an update only once
-            # it is committed, and stops before the first that is not (the database is away).
-            pending = [batch.Pending(slug, update) for update in updates]
-            try:
-                batch.apply_all(pending)
-            except Exception as exc:  # a bug must not end this bot's poller: try again
-                log.error("telegram.poll_apply_failed", bot=slug, error=type(exc).__name__)
+            committed, failure = _apply(slug, updates)
+            if committed is not None:
+                offset = committed
+            if failure is not None:  # the database is away, or a bug: retry from the offset
+                log.error("telegram.poll_apply_failed", bot=slug, error=type(failure).__name__)
                 close_old_connections()
                 stop.wait(2.0)
-                continue
-            for item in pending:
-                failure = item.done.exception()
-                if failure is not None:
-                    log.error("telegram.poll_apply_failed", bot=slug, error=type(failure).__name__)
-                    close_old_connections()
-                    stop.wait(2.0)
-                    break
-                offset = item.update.update_id + 1
     finally:
         with contextlib.suppress(TelegramError):
             loop.run_until_complete(bot.shutdown())
         loop.close()
+
+
+def _apply(slug: str, updates: Sequence[Update]) -> tuple[int | None, BaseException | None]:
+    """One batch, one transaction (batch.py). The offset past the updates now committed (None
+    when none is), and what stopped the rest: the offset never passes an uncommitted one."""
+    pending = [batch.Pending(slug, update) for update in updates]
+    try:
+        batch.apply_all(pending)
+    except Exception as exc:  # a bug must not end this bot's poller
+        return None, exc
+    offset = None
+    for item in pending:
+        failure = item.done.exception()
+        if failure is not None:
+            return offset, failure
+        offset = item.update.update_id + 1
+    return offset, None
 
 
 def set_webhooks() -> None:
