@@ -10,6 +10,7 @@ safepassage manage <django command> ...               any Django management comm
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import sys
@@ -70,7 +71,6 @@ def show_first_admin(user: str, password: str, console_url: str) -> None:
 
 def serve(host: str, port: int) -> int:
     _setup()
-    import uvicorn
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
@@ -102,18 +102,40 @@ def serve(host: str, port: int) -> int:
     if polling.start_background(stop):
         mode = "webhook" if cfg.telegram_webhook_url else "long polling"
         print(f"Telegram: {len(cfg.telegram_bots)} bot(s), {mode}, outbox worker", flush=True)
-    uvicorn.run(
-        "safepassage.asgi:application",
-        host=host,
-        port=port,
-        access_log=False,
-        log_level="warning",
-        lifespan="off",
-        server_header=False,
-        workers=cfg.web_process_count,
-    )
-    stop.set()
+    try:
+        run_web_processes(host, port, cfg.web_process_count)
+    finally:
+        stop.set()
     return 0
+
+
+def run_web_processes(host: str, port: int, count: int) -> None:
+    """uvicorn on ``count`` processes; several listen on sockets of their own (listening.py)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from safepassage.web import listening
+
+    options = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_level": "warning",
+        "lifespan": "off",
+        "server_header": False,
+        "workers": count,
+    }
+    if count == 1:
+        uvicorn.run("safepassage.asgi:application", **options)  # type: ignore[arg-type]
+        return
+    web = uvicorn.Config("safepassage.asgi:application", **options)  # type: ignore[arg-type]
+    try:
+        sock = listening.bind(host, port)
+    except OSError as error:
+        print(f"Safe Passage cannot listen on {host}:{port}: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(web, sockets=[sock]).run()
 
 
 def worker() -> int:
