@@ -3,15 +3,19 @@ returns; a blocked chat is marked and its messages fail with the reason; limits 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection, transaction
 from django.test import Client
+from django.utils import timezone
 
 from safepassage.cases import services
 from safepassage.cases.models import Case
 from safepassage.channels.models import OutboxMessage, TelegramChat
 from safepassage.channels.telegram.outbox import outbox_states
-from safepassage.channels.telegram.sender import Sender
+from safepassage.channels.telegram.sender import BATCH, Sender, plan_claims
 from safepassage.testing.fake_telegram import FakeTelegram
 from tests.telegram_support import TOKEN, Applicant, post_update
 
@@ -90,3 +94,59 @@ def test_replay_keys_are_forgotten_after_48_hours(fake: FakeTelegram, client: Cl
     sender.close()
     assert not TelegramUpdate.objects.filter(pk=old.pk).exists()
     assert TelegramUpdate.objects.count() == 1  # the recent one stays
+
+
+@pytest.mark.postgres_only
+def test_a_claim_walks_the_oldest_queued_rows_however_large_the_backlog() -> None:
+    """A flood leaves thousands of replies waiting for the 30/s limit, on tables PostgreSQL has
+    no statistics for yet. The claim must read the oldest queued rows and stop after a batch,
+    not read and sort the whole backlog every time it runs."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    now = timezone.now()
+    with connection.cursor() as cursor:  # statistics from before the flood: the tables empty
+        cursor.execute("ANALYZE channels_outboxmessage, channels_telegramchat")
+    chats = TelegramChat.objects.bulk_create(
+        TelegramChat(bot="main", pseudonym=f"DEMO-{n}", chat_sealed=b"DEMO") for n in range(300)
+    )
+    OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            chat=chat, bot="main", method="sendMessage", payload_sealed=b"DEMO", not_before=now
+        )
+        for _ in range(4)
+        for chat in chats
+    )
+    sender = Sender("main")
+    with transaction.atomic():
+        plan_claims()
+        plan = sender.due(now).select_for_update(skip_locked=True)[:240].explain()
+    assert "Index Scan using outbox_queued" in plan
+    assert "Sort" not in plan and "channels_telegramchat" not in plan  # no join, no sort
+    # The oldest row of each of the first chats: one per chat, the batch full.
+    assert [row.chat_id for row in sender.claim(now)] == [chat.pk for chat in chats[:BATCH]]
+
+
+def _queued(bot: str, count: int, **chat: object) -> list[TelegramChat]:
+    first = TelegramChat.objects.count()
+    chats = TelegramChat.objects.bulk_create(
+        TelegramChat(bot=bot, pseudonym=f"DEMO-{first + n}", chat_sealed=b"DEMO", **chat)
+        for n in range(count)
+    )
+    OutboxMessage.objects.bulk_create(
+        OutboxMessage(chat=c, bot=bot, method="sendMessage", payload_sealed=b"DEMO", not_before=NOW)
+        for c in chats
+    )
+    return chats
+
+
+NOW = timezone.now()
+
+
+def test_a_claim_looks_past_chats_in_their_gap_and_other_bots_rows() -> None:
+    """The oldest 300 rows wait for their chats' one-second gap; behind them, another bot's
+    rows and this bot's rows that may go now."""
+    _queued("main", 300, next_send_at=NOW + timedelta(seconds=1))
+    spare = _queued("spare", 3)
+    ready = _queued("main", 5)
+    assert [row.chat_id for row in Sender("main").claim(NOW)] == [c.pk for c in ready]
+    assert [row.chat_id for row in Sender("spare").claim(NOW)] == [c.pk for c in spare]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 
 from safepassage.privacy.coarse_time import CoarseDateTimeField
 
@@ -59,7 +60,10 @@ class TelegramChat(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["bot", "pseudonym"], name="unique_telegram_chat"),
+            # Pseudonym first: a batch looks up its chats by ``pseudonym IN (...)``, which
+            # PostgreSQL always takes from the index when it is the first column; behind
+            # ``bot`` it read every chat of the bot on a table without statistics yet.
+            models.UniqueConstraint(fields=["pseudonym", "bot"], name="unique_telegram_chat"),
         ]
 
     def __str__(self) -> str:
@@ -80,6 +84,7 @@ class OutboxMessage(models.Model):
     """
 
     chat = models.ForeignKey(TelegramChat, on_delete=models.CASCADE, related_name="outbox")
+    bot = models.CharField(max_length=40)  # the chat's, so that a claim reads this table only
     method = models.CharField(max_length=32)
     payload_sealed = models.BinaryField(null=True, blank=True)
     status = models.CharField(
@@ -103,7 +108,13 @@ class OutboxMessage(models.Model):
     sent_at = CoarseDateTimeField(null=True, blank=True, precision="minute")
 
     class Meta:
-        indexes = [models.Index(fields=["status", "not_before"], name="outbox_due")]
+        indexes = [
+            models.Index(fields=["status", "not_before"], name="outbox_due"),
+            # A bot's sender claims its oldest queued rows: walking this index stops after a
+            # batch, where the one above made every claim read and sort the whole backlog (a
+            # flood's thousands of replies waiting for the 30/s limit).
+            models.Index(fields=["bot", "id"], condition=Q(status="queued"), name="outbox_queued"),
+        ]
 
     def __str__(self) -> str:
         return f"outbox {self.pk} {self.method} {self.status}"

@@ -67,7 +67,7 @@ def batch(updates: Sequence[tuple[str, Update]]) -> Iterator[None]:
             wanted.setdefault(slug, set()).add(channel_pseudonym(CHANNEL, str(user.id)))
     chats: dict[tuple[str, str], TelegramChat] = {}
     for slug, pseudonyms in wanted.items():
-        for chat in TelegramChat.objects.filter(bot=slug, pseudonym__in=pseudonyms):
+        for chat in TelegramChat.objects.filter(pseudonym__in=pseudonyms, bot=slug):
             chats[(slug, chat.pseudonym)] = chat
     ids = sorted({chat.conversation_id for chat in chats.values() if chat.conversation_id})
     # In id order, so that two batches sharing a conversation cannot deadlock on each other.
@@ -151,9 +151,8 @@ def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
             .first()
         )
     if chat is None:
-        chat = TelegramChat.objects.create(
-            bot=slug, pseudonym=pseudonym, chat_sealed=outbox.seal_chat_id(chat_id)
-        )
+        chat = TelegramChat(bot=slug, pseudonym=pseudonym, chat_sealed=outbox.seal_chat_id(chat_id))
+        fastsave.insert(chat)
         if loaded is not None:
             loaded.chats[(slug, pseudonym)] = chat
     elif chat.blocked_at is not None or chat.forget:

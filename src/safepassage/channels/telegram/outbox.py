@@ -94,6 +94,7 @@ def _queue(
     sealed = crypto.seal_channel_address(PAYLOAD_PURPOSE, json.dumps(payload, ensure_ascii=False))
     row = OutboxMessage(
         chat=chat,
+        bot=chat.bot,
         method=method,
         payload_sealed=sealed,
         not_before=timezone.now(),
