@@ -58,15 +58,18 @@ class TranscriptEntry:
 
 
 def do_create_case(channel: str, language: str, campaign: Campaign | None) -> Case:
-    contact = Contact.objects.create(campaign=campaign)
+    contact = Contact(campaign=campaign)
+    fastsave.insert(contact)
     case_id = uuid.uuid4()
-    return Case.objects.create(
+    case = Case(
         id=case_id,
         contact=contact,
         channel=channel,
         language=language,
         wrapped_key=fields.new_case_key(case_id),
     )
+    fastsave.insert(case)
+    return case
 
 
 def _count(event: str, case: Case) -> None:

@@ -89,7 +89,9 @@ def do_begin(
         if identity is not None:
             _attach_identity(channel, identity, case, identity_known)
         state = engine.start(flow, language)
-        return Conversation.objects.create(case=case, flow=flow.id, state=state.to_json())
+        conversation = Conversation(case=case, flow=flow.id, state=state.to_json())
+        fastsave.insert(conversation)
+        return conversation
 
 
 def _attach_identity(channel: str, pseudonym: str, case: Case, known: bool | None) -> None:
@@ -103,7 +105,7 @@ def _attach_identity(channel: str, pseudonym: str, case: Case, known: bool | Non
         return  # (none updated: a purge earlier in this transaction took the row with it)
     # Unique on (channel, pseudonym): a row created meanwhile elsewhere fails the caller's
     # transaction, which Telegram's batches then retry update by update (known=None).
-    ChannelIdentity.objects.create(channel=channel, pseudonym=pseudonym, contact=case.contact)
+    fastsave.insert(ChannelIdentity(channel=channel, pseudonym=pseudonym, contact=case.contact))
 
 
 def do_set_language(conversation: Conversation, language: str) -> None:
