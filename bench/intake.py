@@ -3,7 +3,7 @@ dedupe, run the flow step, store encrypted, enqueue the reply, commit, then 200)
 PostgreSQL, driven by a load generator in another process; and, in the same run, the same flow
 in python-telegram-bot's own webhook Application (ConversationHandler + PicklePersistence).
 
-    .venv/bin/python bench/intake.py [--users 400] [--concurrency 16]
+    .venv/bin/python bench/intake.py [--users 2000] [--concurrency 16] [--only postgres ...]
 
 Each applicant sends /start, three button presses and one text (5 updates), in order; many
 applicants at once. The baseline acknowledges before it processes (and persists to its pickle
@@ -145,7 +145,13 @@ def baseline(api_base: str, users: int, concurrency: int, first: int) -> dict[st
         try:
             wait_port(port)
             target = f"http://127.0.0.1:{port}/tg/main/webhook"
-            load(target, 20, 4, first - 10_000)
+            before = sent_messages(api_base)
+            load(target, 20, 4, first - 10_000)  # warm-up: wait until it has been processed
+            deadline = time.monotonic() + 60
+            while sent_messages(api_base) < before + 20 * UPDATES_PER_USER:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the baseline did not process its warm-up")
+                time.sleep(0.05)
             before = sent_messages(api_base)
             started = time.perf_counter()
             result = load(target, users, concurrency, first)
@@ -164,22 +170,31 @@ def baseline(api_base: str, users: int, concurrency: int, first: int) -> dict[st
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=400)
+    parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=["sqlite", "postgres", "baseline"],
+        help="measure only this path (repeatable); the ratio needs the baseline",
+    )
     args = parser.parse_args()
+    only = set(args.only or ["sqlite", "postgres", "baseline"])
     total = args.users * UPDATES_PER_USER
     with fake_bot_api(TOKEN, limits=False) as api_base:
-        results = {
-            "Safe Passage, SQLite": ours(
+        results = {}
+        if "sqlite" in only:
+            results["Safe Passage, SQLite"] = ours(
                 "sqlite", api_base, args.users, args.concurrency, 5_200_000_000
-            ),
-            "Safe Passage, PostgreSQL": ours(
+            )
+        if "postgres" in only:
+            results["Safe Passage, PostgreSQL"] = ours(
                 "postgres", api_base, args.users, args.concurrency, 5_300_000_000
-            ),
-            "python-telegram-bot baseline": baseline(
+            )
+        if "baseline" in only:
+            results["python-telegram-bot baseline"] = baseline(
                 api_base, args.users, args.concurrency, 5_400_000_000
-            ),
-        }
+            )
     print(
         f"{total} updates ({args.users} applicants x {UPDATES_PER_USER}),"
         f" {args.concurrency} connections"
@@ -197,8 +212,10 @@ def main() -> int:
                 f" {int(r['errors'])} errors; {int(r['processes'])} web process(es)"
             )
         print(f"{name:32} {r['per_second']:10.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f}  {note}")
-    base = results["python-telegram-bot baseline"]
+    base = results.get("python-telegram-bot baseline")
     for name in ("Safe Passage, SQLite", "Safe Passage, PostgreSQL"):
+        if base is None or name not in results:
+            continue
         r = results[name]
         print(
             f"ratio {name} / baseline: {r['per_second'] / base['per_second']:.2f}x acked,"
