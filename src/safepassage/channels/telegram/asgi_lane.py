@@ -67,9 +67,8 @@ async def answer(slug: str, scope: Scope, receive: Receive) -> int:
     if isinstance(update, webhook.Refusal):
         return update.status
     try:
-        await asyncio.wait_for(
-            asyncio.wrap_future(intake.applier().submit(slug, update)), COMMIT_WAIT_SECONDS
-        )
+        async with asyncio.timeout(COMMIT_WAIT_SECONDS):  # no task per request, as wait_for
+            await asyncio.wrap_future(intake.applier().submit(slug, update))
     except (Error, TimeoutError) as exc:
         log.error("telegram.webhook_unavailable", error=type(exc).__name__)
         return 503  # not known to be committed, not acknowledged: Telegram delivers it again
