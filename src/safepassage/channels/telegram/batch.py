@@ -34,6 +34,10 @@ MAX_BATCH = 64
 # After the first update, wait this long for others: without it a batch holds only what
 # arrived during the previous commit, often one or two updates.
 GATHER_SECONDS = 0.002
+# ...but stop as soon as the updates stop coming: Telegram's connections answered by the last
+# commit send their next updates within a fraction of a millisecond, and waiting out the full
+# 2 ms after that burst only idled the applier (measured: about 8% more updates per second).
+GATHER_GAP_SECONDS = 0.0005
 
 
 @dataclass
@@ -212,8 +216,9 @@ class Applier:
         batch = [first]
         gather_until = time.monotonic() + GATHER_SECONDS
         while len(batch) < MAX_BATCH:
+            wait = min(gather_until - time.monotonic(), GATHER_GAP_SECONDS)
             try:
-                item = self._queue.get(timeout=max(gather_until - time.monotonic(), 0))
+                item = self._queue.get(timeout=max(wait, 0))
             except queue.Empty:
                 break
             if item is None:
