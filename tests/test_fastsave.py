@@ -178,3 +178,31 @@ def test_insert_refuses_an_unsaved_related_object_as_save_does() -> None:
     with pytest.raises(ValueError, match="unsaved related object"):
         fastsave.insert(row)
     assert not OutboxMessage.objects.exists()
+
+
+def test_insert_many_writes_the_rows_bulk_create_writes_in_one_statement() -> None:
+    chat = TelegramChat(bot="main", pseudonym="DEMO-4", chat_sealed=b"DEMO")
+    fastsave.insert(chat)
+
+    def rows() -> list[OutboxMessage]:
+        return [
+            OutboxMessage(chat=chat, bot="main", method=m, payload_sealed=b"DEMO", not_before=WROTE)
+            for m in ("sendMessage", "deleteMessage", "answerCallbackQuery")
+        ]
+
+    by_bulk, by_fast = rows(), rows()
+    OutboxMessage.objects.bulk_create(by_bulk)
+    with CaptureQueriesContext(connection) as queries:
+        fastsave.insert_many(by_fast)
+    assert len(queries) == 1
+    assert [r.pk for r in by_fast] == [r.pk + 3 for r in by_bulk]  # keys read back, in order
+    for a, b in zip(by_bulk, by_fast, strict=True):
+        a, b = OutboxMessage.objects.get(pk=a.pk), OutboxMessage.objects.get(pk=b.pk)
+        assert (a.method, a.status, a.not_before, a.created_at, a.attempts) == (
+            b.method,
+            b.status,
+            b.not_before,
+            b.created_at,
+            b.attempts,
+        )
+    fastsave.insert_many([])  # nothing to write: no statement, no error

@@ -111,6 +111,45 @@ def insert(instance: Model) -> None:
     instance._state.db = alias
 
 
+def insert_many(instances: Sequence[Model]) -> None:
+    """``bulk_create(instances)`` for rows of one model, with the statement built once per
+    model and row count; keys made by the database are read back as ``bulk_create`` does."""
+    if not instances:
+        return
+    model = type(instances[0])
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    pk: Any = model._meta.pk
+    generated_key = pk.db_returning and all(i.pk is None for i in instances)
+    statement = _insert_statement(model, alias, connection, generated_key)
+    if (
+        statement is None
+        or model._meta.parents
+        or any(type(i) is not model or (i.pk is None) != generated_key for i in instances)
+        or (generated_key and not connection.features.can_return_rows_from_bulk_insert)
+    ):
+        model.objects.bulk_create(instances)  # type: ignore[attr-defined]
+        return
+    single, fields = statement
+    head, _, tail = single.partition(" VALUES ")
+    row, _, returning = tail.partition(" RETURNING ")
+    sql = f"{head} VALUES {', '.join([row] * len(instances))}"
+    if returning:
+        sql += f" RETURNING {returning}"
+    values: list[Any] = []
+    for instance in instances:
+        cast(Any, instance)._prepare_related_fields_for_save(operation_name="bulk_create")
+        values += [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        if returning:
+            for instance, (key,) in zip(instances, cursor.fetchall(), strict=True):
+                setattr(instance, pk.attname, key)
+    for instance in instances:
+        instance._state.adding = False
+        instance._state.db = alias
+
+
 def _insert_statement(
     model: type[Model], alias: str, connection: BaseDatabaseWrapper, generated_key: bool
 ) -> tuple[str, list[Any]] | None:

@@ -94,7 +94,7 @@ class OutboxMessage(models.Model):
     attempts = models.IntegerField(default=0)
     # Scheduling: exact while the row waits; the sender floors not_before to the minute and
     # clears lease_until once the row is sent or failed (telegram.sender).
-    not_before = models.DateTimeField(db_index=True)
+    not_before = models.DateTimeField()  # read with status or bot: see the indexes below
     lease_until = models.DateTimeField(null=True, blank=True)
     erasable = models.BooleanField(default=False)  # holds answers or instructions
     case = models.ForeignKey(

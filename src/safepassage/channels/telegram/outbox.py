@@ -18,7 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from safepassage import config
+from safepassage import config, fastsave
 from safepassage.cases.models import Case, Message
 from safepassage.channels.models import ChatTrace, OutboxMessage, OutboxStatus, TelegramChat
 from safepassage.privacy import crypto
@@ -75,10 +75,8 @@ def flush() -> None:
     pending: _Deferred | None = getattr(_local, "pending", None)
     if pending is None:
         return
-    if pending.outbox:
-        OutboxMessage.objects.bulk_create(pending.outbox)
-    if pending.traces:
-        ChatTrace.objects.bulk_create(pending.traces)
+    fastsave.insert_many(pending.outbox)
+    fastsave.insert_many(pending.traces)
     pending.outbox, pending.traces = [], []
 
 
