@@ -16,6 +16,8 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlparse
 
 PRESSES = [("who", "self"), ("whereabouts", "front"), ("readiness", "days")]
@@ -153,6 +155,7 @@ async def run(url: str, secret: str, users: int, concurrency: int, first: int) -
 
 def main() -> None:
     url, secret, users, concurrency, first = sys.argv[1:6]
+    runner: Callable[..., Any]
     try:
         import uvloop
 
