@@ -206,3 +206,31 @@ def test_insert_many_writes_the_rows_bulk_create_writes_in_one_statement() -> No
             b.attempts,
         )
     fastsave.insert_many([])  # nothing to write: no statement, no error
+
+
+def test_a_savepoint_rolled_back_undoes_only_what_was_given_after_it_began() -> None:
+    case = services.do_create_case("telegram", "ru", None)
+    with transaction.atomic(), fastsave.deferred():
+        case.urgency = 3
+        fastsave.update_fields(case, ["urgency"])  # before the savepoint: kept
+        try:
+            with transaction.atomic():
+                case.triage = {"who": "DEMO undone"}
+                fastsave.update_fields(case, ["triage"])
+                raise RuntimeError("DEMO failure inside the savepoint")
+        except RuntimeError:
+            pass
+    stored = Case.objects.get(pk=case.pk)
+    assert stored.urgency == 3 and stored.triage != {"who": "DEMO undone"}
+
+
+def test_a_deferred_value_too_long_is_refused_as_save_refuses_it() -> None:
+    chats = [TelegramChat(bot="main", pseudonym=f"DEMO-{n}", chat_sealed=b"DEMO") for n in (5, 6)]
+    for chat in chats:
+        fastsave.insert(chat)
+    chats[1].bot = "x" * 41  # the column holds 40
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite does not enforce a column's length")
+    with pytest.raises(DatabaseError), transaction.atomic(), fastsave.deferred():
+        for chat in chats:
+            fastsave.update_fields(chat, ["bot"])

@@ -3,9 +3,11 @@ returns; a blocked chat is marked and its messages fail with the reason; limits 
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.test import Client
@@ -78,10 +80,6 @@ def test_burst_to_many_chats_gets_no_429(fake: FakeTelegram, client: Client) -> 
 
 
 def test_replay_keys_are_forgotten_after_48_hours(fake: FakeTelegram, client: Client) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     from safepassage.channels.models import TelegramUpdate
 
     begin(fake, client, 5130000003)
@@ -150,3 +148,47 @@ def test_a_claim_looks_past_chats_in_their_gap_and_other_bots_rows() -> None:
     ready = _queued("main", 5)
     assert [row.chat_id for row in Sender("main").claim(NOW)] == [c.pk for c in ready]
     assert [row.chat_id for row in Sender("spare").claim(NOW)] == [c.pk for c in spare]
+
+
+def test_rows_of_chats_that_blocked_the_bot_never_fill_a_claim() -> None:
+    """More rows of blocked chats than a claim reads (4 pages) wait ahead of a ready one."""
+    blocked = _queued("main", 0)
+    for _ in range(5):
+        blocked += _queued("main", 200, blocked_at=NOW)
+    ready = _queued("main", 2)
+    sender = Sender("main")
+    claimed = sender.claim(NOW) or sender.claim(NOW)  # the first may only set them aside
+    assert [row.chat_id for row in claimed] == [c.pk for c in ready]
+    assert OutboxMessage.objects.filter(status="held").count() == 1000
+    assert sender.claim(NOW) == []  # and held rows are not read again
+
+
+def test_a_reply_held_while_the_chat_blocked_the_bot_arrives_when_the_applicant_returns(
+    fake: FakeTelegram, client: Client
+) -> None:
+    person = begin(fake, client, 5130000003)
+    case = Case.objects.get()
+    operator = User.objects.create_user("op3", password="x" * 16, is_staff=True)
+    message = services.do_operator_reply(case, operator, "DEMO reply while blocked")
+    # Before it went out, the applicant blocked the bot (a "kicked" my_chat_member does this).
+    TelegramChat.objects.update(blocked_at=timezone.now())
+    person.flush()
+    assert OutboxMessage.objects.get(message=message).status == "held"
+    assert outbox_states(case)[message.pk].status == "queued"  # waiting, for the operator
+    assert "DEMO reply while blocked" not in [m.get("text") for m in person.messages()]
+    person.text("DEMO I am back")
+    assert "DEMO reply while blocked" in [m.get("text") for m in person.messages()]
+    assert outbox_states(case)[message.pk].status == "sent"
+
+
+def test_rows_queued_without_a_bot_get_their_chats_bot(fake: FakeTelegram) -> None:
+    """A process of the previous version, still running during an upgrade, queues rows that
+    name no bot; the migration fills them in for rows already there, the sender for later."""
+    chats = _queued("main", 2) + _queued("spare", 1)
+    OutboxMessage.objects.update(bot="")
+    migration = importlib.import_module("safepassage.channels.migrations.0004_outbox_bot_queued")
+    migration.bot_of_each_row(apps, None)
+    assert [r.bot for r in OutboxMessage.objects.order_by("chat_id")] == [c.bot for c in chats]
+    OutboxMessage.objects.update(bot="")
+    Sender("main").housekeeping()
+    assert [r.bot for r in OutboxMessage.objects.order_by("chat_id")] == [c.bot for c in chats]

@@ -28,6 +28,7 @@ from typing import Any, cast
 from django.db import DatabaseError, connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, signals
+from django.db.models.expressions import DatabaseDefault
 
 # (model, field names, database alias) -> (statement, fields)
 _statements: dict[tuple[type[Model], tuple[str, ...], str], tuple[str, list[Any]]] = {}
@@ -97,7 +98,11 @@ def insert(instance: Model) -> None:
     sql, fields = statement
     # What save() checks first: a related object assigned unsaved is an error, not a NULL.
     cast(Any, instance)._prepare_related_fields_for_save(operation_name="save")
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    given = [f.pre_save(instance, True) for f in fields]
+    if any(isinstance(value, DatabaseDefault) for value in given):
+        instance.save(force_insert=True)  # a field left to its database default
+        return
+    values = [f.get_db_prep_save(value, connection) for f, value in zip(fields, given, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         if generated_key:
@@ -131,15 +136,27 @@ def insert_many(instances: Sequence[Model]) -> None:
         model.objects.bulk_create(instances)  # type: ignore[attr-defined]
         return
     single, fields = statement
+    size = max(connection.ops.bulk_batch_size(fields, instances), 1)  # SQLite's variable limit
+    if len(instances) > size:
+        for start in range(0, len(instances), size):
+            insert_many(instances[start : start + size])
+        return
     head, _, tail = single.partition(" VALUES ")
     row, _, returning = tail.partition(" RETURNING ")
     sql = f"{head} VALUES {', '.join([row] * len(instances))}"
     if returning:
         sql += f" RETURNING {returning}"
-    values: list[Any] = []
+    given: list[Any] = []
     for instance in instances:
         cast(Any, instance)._prepare_related_fields_for_save(operation_name="bulk_create")
-        values += [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+        given += [f.pre_save(instance, True) for f in fields]
+    if any(isinstance(value, DatabaseDefault) for value in given):
+        model.objects.bulk_create(instances)  # type: ignore[attr-defined]
+        return
+    values = [
+        f.get_db_prep_save(value, connection)
+        for f, value in zip(fields * len(instances), given, strict=True)
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         if returning:
@@ -162,8 +179,6 @@ def _insert_statement(
             for f in meta.local_concrete_fields
             if not (generated_key and f is pk) and not getattr(f, "generated", False)
         ]
-        if any(getattr(f, "has_db_default", lambda: False)() for f in fields):
-            return None
         quote = connection.ops.quote_name
         columns = ", ".join(quote(str(f.column)) for f in fields)
         sql = (
@@ -191,18 +206,28 @@ def deferred(alias: str = "default") -> Iterator[None]:
         _local.pending = None
 
 
+SAVEPOINT_STATEMENTS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
 def _write_first(
     execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
 ) -> Any:
-    """Before a statement that names a table with collected writes, write them. A plain INSERT
-    of new rows can neither read nor overwrite the rows waiting to be updated."""
+    """Before a statement that names a table with collected writes, or a savepoint statement,
+    write them. A plain INSERT of new rows can neither read nor overwrite the rows waiting to
+    be updated."""
     pending: _Pending | None = getattr(_local, "pending", None)
     if (
         pending is not None
         and pending.rows
         and not pending.flushing
-        and any(table in sql for table in pending.tables)
-        and not (sql.startswith("INSERT INTO") and "ON CONFLICT" not in sql)
+        and (
+            # A savepoint's rollback must undo exactly what was given after it began.
+            sql.startswith(SAVEPOINT_STATEMENTS)
+            or (
+                any(table in sql for table in pending.tables)
+                and not (sql.startswith("INSERT INTO") and "ON CONFLICT" not in sql)
+            )
+        )
     ):
         _flush(pending, context["connection"])
     return execute(sql, params, many, context)
@@ -216,7 +241,9 @@ def _flush(pending: _Pending, connection: BaseDatabaseWrapper) -> None:
     pending.flushing = True
     try:
         for (model, names), rows in groups.items():
-            rows.sort(key=lambda row: row[0])  # one lock order for every writer
+            # Sorted for a stable statement. Lock order is not what keeps batches apart: every
+            # row a batch updates hangs off a conversation it has locked (or created).
+            rows.sort(key=lambda row: row[0])
             _write(connection, model, names, rows)
     finally:
         pending.flushing = False
@@ -268,7 +295,7 @@ def _values_statement(
         columns = [pk, *(model._meta.get_field(name) for name in names)]
         aliases = [f"c{n}" for n in range(len(columns))]
         sets = ", ".join(
-            f"{quote(str(f.column))} = v.{a}::{f.db_type(connection)}"
+            f"{quote(str(f.column))} = v.{a}::{_cast(f, connection)}"
             for f, a in zip(columns[1:], aliases[1:], strict=True)
         )
         row = "(" + ", ".join(["%s"] * len(columns)) + ")"
@@ -279,3 +306,11 @@ def _values_statement(
             f" WHERE {table}.{quote(str(pk.column))} = v.c0::{pk.db_type(connection)}"
         )
     return _many[cache_key]
+
+
+def _cast(field: Any, connection: BaseDatabaseWrapper) -> str:
+    """The type a VALUES column is cast to: the column's own, except that a length or
+    precision is left to the assignment, which refuses a value too long (as ``save`` would)
+    where an explicit cast would cut it."""
+    kind = str(field.db_type(connection))
+    return kind.split("(")[0] if "(" in kind else kind

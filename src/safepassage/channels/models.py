@@ -75,6 +75,9 @@ class OutboxStatus(models.TextChoices):
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
+    # Waiting for a chat that blocked the bot: out of the sender's index until the applicant
+    # writes again, so such rows can never fill a claim's pages (telegram.sender).
+    HELD = "held", "Held"
 
 
 class OutboxMessage(models.Model):
@@ -84,7 +87,10 @@ class OutboxMessage(models.Model):
     """
 
     chat = models.ForeignKey(TelegramChat, on_delete=models.CASCADE, related_name="outbox")
-    bot = models.CharField(max_length=40)  # the chat's, so that a claim reads this table only
+    # The chat's, so that a claim reads this table only. The database default lets a process of
+    # the previous version, still running during an upgrade, queue rows (the sender fills in
+    # their bot).
+    bot = models.CharField(max_length=40, db_default="")
     method = models.CharField(max_length=32)
     payload_sealed = models.BinaryField(null=True, blank=True)
     status = models.CharField(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from multiprocessing.reduction import ForkingPickler
+from typing import Any
 
 
 class ReusePortSocket(socket.socket):
@@ -40,14 +41,16 @@ def bind(host: str, port: int) -> ReusePortSocket:
     return sock
 
 
-def _share_port(sock: socket.socket, address: tuple[str, int]) -> None:
+def _share_port(sock: socket.socket, address: tuple[Any, ...]) -> None:
+    # Not inheritable (Python's default): a program a web process started must not keep a
+    # socket of the group listening after that process died, or the kernel would go on
+    # handing it connections nobody accepts.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.set_inheritable(True)
     sock.bind(address)
 
 
-def _rebuild(family: int, address: tuple[str, int]) -> socket.socket:
+def _rebuild(family: int, address: tuple[Any, ...]) -> socket.socket:
     """In the web process: its own socket in the group."""
     sock = socket.socket(family)
     _share_port(sock, address)
@@ -56,9 +59,9 @@ def _rebuild(family: int, address: tuple[str, int]) -> socket.socket:
 
 def _reduce(
     sock: ReusePortSocket,
-) -> tuple[Callable[[int, tuple[str, int]], socket.socket], tuple[int, tuple[str, int]]]:
-    host, port = sock.getsockname()[:2]
-    return _rebuild, (int(sock.family), (host, port))
+) -> tuple[Callable[[int, tuple[Any, ...]], socket.socket], tuple[int, tuple[Any, ...]]]:
+    # The whole address: an IPv6 one carries its flow info and scope id.
+    return _rebuild, (int(sock.family), tuple(sock.getsockname()))
 
 
 ForkingPickler.register(ReusePortSocket, _reduce)

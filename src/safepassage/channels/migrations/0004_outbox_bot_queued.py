@@ -28,11 +28,27 @@ class Migration(migrations.Migration):
                 fields=("pseudonym", "bot"), name="unique_telegram_chat"
             ),
         ),
+        # With a database default: a process of the previous version, still running during
+        # the upgrade, can go on queueing rows (the sender fills in their bot).
         migrations.AddField(
             model_name="outboxmessage",
             name="bot",
-            field=models.CharField(default="", max_length=40),
-            preserve_default=False,
+            field=models.CharField(db_default="", max_length=40),
+        ),
+        migrations.AlterField(
+            model_name="outboxmessage",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("queued", "Queued"),
+                    ("sending", "Sending"),
+                    ("sent", "Sent"),
+                    ("failed", "Failed"),
+                    ("held", "Held"),
+                ],
+                default="queued",
+                max_length=8,
+            ),
         ),
         migrations.RunPython(bot_of_each_row, migrations.RunPython.noop),
         # No query reads not_before alone: one index less to write per reply.

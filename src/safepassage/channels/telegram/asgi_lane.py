@@ -67,7 +67,7 @@ async def answer(slug: str, scope: Scope, receive: Receive) -> int:
     if isinstance(update, webhook.Refusal):
         return update.status
     try:
-        async with asyncio.timeout(COMMIT_WAIT_SECONDS):  # no task per request, as wait_for
+        async with asyncio.timeout(COMMIT_WAIT_SECONDS):
             await asyncio.wrap_future(intake.applier().submit(slug, update))
     except (Error, TimeoutError) as exc:
         log.error("telegram.webhook_unavailable", error=type(exc).__name__)

@@ -6,8 +6,9 @@ transaction per update; an applier thread instead takes every update waiting at 
 (up to ``MAX_BATCH``), remembers their ids in one statement, applies them in arrival order in
 one transaction, commits once and releases all their waiters.
 
-A failure inside a batch (a bug, data the database refuses, a duplicate committed by another
-process in the meantime) rolls the whole batch back and applies its updates one by one with
+A failure inside a batch (a bug, data the database refuses; on SQLite also a duplicate
+committed by another process in the meantime, which PostgreSQL's ``ON CONFLICT`` waits for
+instead) rolls the whole batch back and applies its updates one by one with
 :func:`intake.do_apply`, so one bad update costs its neighbours time, never their effect. A
 database that is away fails every waiter: none is acknowledged, and Telegram delivers again.
 """

@@ -158,6 +158,8 @@ def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
     elif chat.blocked_at is not None or chat.forget:
         chat.blocked_at, chat.forget = None, False
         chat.save(update_fields=["blocked_at", "forget"])
+        # What waited while the chat had blocked the bot goes out now, in its order.
+        chat.outbox.filter(status=OutboxStatus.HELD).update(status=OutboxStatus.QUEUED, reason="")
     if chat.conversation_id is None:
         # A spare bot, or a new chat of a known applicant: the same case, found by pseudonym.
         told, identity = loaded.identity(pseudonym) if loaded is not None else (False, None)

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Min, QuerySet
+from django.db.models import Min, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Trunc
 from django.utils import timezone
 from telegram import Bot, Message
@@ -55,6 +55,8 @@ PAGE = BATCH * 4
 CLAIM_PAGES = 4
 MAX_BACKOFF = 300.0
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
+WAITING = (*UNSENT, OutboxStatus.HELD)
+HELD_REASON = "held: the chat has blocked the bot"
 DEFERRED = object()
 REPLAY_MEMORY = timedelta(hours=48)
 # A finished row keeps when it was due only to the minute: for a prompt that is when the
@@ -117,10 +119,20 @@ class Sender:
         ).order_by("id")
 
     def _may_go(self, rows: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
-        """Rows whose chat has not blocked the bot and, for a message, has had its gap."""
+        """Rows whose chat has had its gap (for a message). Rows of a chat that blocked the bot
+        are held (the applicant's next update queues them again: dialogue._chat)."""
         chats = TelegramChat.objects.only("blocked_at", "next_send_at").in_bulk(
             {row.chat_id for row in rows}
         )
+        held = [
+            row.pk
+            for row in rows
+            if (chat := chats.get(row.chat_id)) is not None and chat.blocked_at is not None
+        ]
+        if held:
+            OutboxMessage.objects.filter(pk__in=held).update(
+                status=OutboxStatus.HELD, reason=HELD_REASON
+            )
         return [
             row
             for row in rows
@@ -151,7 +163,7 @@ class Sender:
             for _ in range(CLAIM_PAGES):
                 page = list(due.filter(id__gt=after)[:PAGE])
                 candidates += self._may_go(page, now)
-                if len(page) < PAGE or len(candidates) >= BATCH:
+                if len(page) < PAGE or len({row.chat_id for row in candidates}) >= BATCH:
                     break
                 after = page[-1].id
             chats = {row.chat_id for row in candidates}
@@ -294,7 +306,7 @@ class Sender:
     def _blocked(self, row: OutboxMessage) -> None:
         with transaction.atomic():
             TelegramChat.objects.filter(pk=row.chat_id).update(blocked_at=timezone.now())
-            OutboxMessage.objects.filter(chat_id=row.chat_id, status__in=UNSENT).update(
+            OutboxMessage.objects.filter(chat_id=row.chat_id, status__in=WAITING).update(
                 status=OutboxStatus.FAILED,
                 reason="blocked by the user",
                 payload_sealed=None,
@@ -306,6 +318,11 @@ class Sender:
     def housekeeping(self) -> None:
         """Erase what is due, forget chats that asked for it, fetch attachments."""
         outbox.do_erase_due()
+        # Rows queued by a process of the previous version during an upgrade name no bot.
+        chat_bot = TelegramChat.objects.filter(pk=OuterRef("chat_id")).values("bot")[:1]
+        OutboxMessage.objects.filter(bot="", status=OutboxStatus.QUEUED).update(
+            bot=Subquery(chat_bot)
+        )
         # Telegram keeps an undelivered update for 24 hours: older replay keys serve no one.
         TelegramUpdate.objects.filter(
             bot=bots.bot_id(self.slug), received_at__lt=timezone.now() - REPLAY_MEMORY
@@ -317,7 +334,7 @@ class Sender:
         )
         for chat in TelegramChat.objects.filter(bot=self.slug, forget=True):
             # Forgotten once its last message left and our messages in it were deleted.
-            if not chat.outbox.filter(status__in=UNSENT).exists() and not chat.traces.exists():
+            if not chat.outbox.filter(status__in=WAITING).exists() and not chat.traces.exists():
                 chat.delete()
         for attachment in attachments.pending(self.slug):
             limit = config.get().telegram_max_file_bytes
