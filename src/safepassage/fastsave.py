@@ -41,7 +41,7 @@ class _Pending:
     alias: str
     # (model, pk value) -> {field name: value ready for the database}, in the order given
     rows: dict[tuple[type[Model], Any], dict[str, Any]] = field(default_factory=dict)
-    tables: dict[str, type[Model]] = field(default_factory=dict)  # quoted name -> model
+    tables: set[str] = field(default_factory=set)  # quoted names of the rows' tables
     flushing: bool = False
 
 
@@ -65,7 +65,7 @@ def update_fields(instance: Model, names: Sequence[str]) -> None:
     if pending is not None and pending.alias == alias:
         row = pending.rows.setdefault((model, key), {})
         row.update(zip(names, values, strict=True))
-        pending.tables[connection.ops.quote_name(model._meta.db_table)] = model
+        pending.tables.add(connection.ops.quote_name(model._meta.db_table))
         return
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, key])
@@ -76,8 +76,8 @@ def update_fields(instance: Model, names: Sequence[str]) -> None:
 def insert(instance: Model) -> None:
     """``instance.save(force_insert=True)`` with the statement built once per model: every
     concrete field through ``pre_save(add=True)`` and ``get_db_prep_save`` as ``save`` does,
-    the key read back when the database makes it. Models with receivers, parents or database
-    defaults go through ``save`` itself."""
+    the key read back when the database makes it. Models with receivers or parents, and
+    instances with a field left to its database default, go through ``save`` itself."""
     model = type(instance)
     meta = model._meta
     if (
@@ -91,18 +91,11 @@ def insert(instance: Model) -> None:
     connection = connections[alias]
     pk: Any = meta.pk
     generated_key = instance.pk is None and pk.db_returning
-    statement = _insert_statement(model, alias, connection, generated_key)
-    if statement is None:
+    sql, fields = _insert_statement(model, alias, connection, generated_key)
+    values = _insert_values([instance], fields, connection, "save")
+    if values is None:
         instance.save(force_insert=True)
         return
-    sql, fields = statement
-    # What save() checks first: a related object assigned unsaved is an error, not a NULL.
-    cast(Any, instance)._prepare_related_fields_for_save(operation_name="save")
-    given = [f.pre_save(instance, True) for f in fields]
-    if any(isinstance(value, DatabaseDefault) for value in given):
-        instance.save(force_insert=True)  # a field left to its database default
-        return
-    values = [f.get_db_prep_save(value, connection) for f, value in zip(fields, given, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         if generated_key:
@@ -112,8 +105,7 @@ def insert(instance: Model) -> None:
             else:
                 key = connection.ops.last_insert_id(cursor, meta.db_table, pk.column)
             setattr(instance, pk.attname, key)
-    instance._state.adding = False
-    instance._state.db = alias
+    _stored([instance], alias)
 
 
 def insert_many(instances: Sequence[Model]) -> None:
@@ -126,16 +118,14 @@ def insert_many(instances: Sequence[Model]) -> None:
     connection = connections[alias]
     pk: Any = model._meta.pk
     generated_key = pk.db_returning and all(i.pk is None for i in instances)
-    statement = _insert_statement(model, alias, connection, generated_key)
+    single, fields = _insert_statement(model, alias, connection, generated_key)
     if (
-        statement is None
-        or model._meta.parents
+        model._meta.parents
         or any(type(i) is not model or (i.pk is None) != generated_key for i in instances)
         or (generated_key and not connection.features.can_return_rows_from_bulk_insert)
     ):
         model.objects.bulk_create(instances)  # type: ignore[attr-defined]
         return
-    single, fields = statement
     size = max(connection.ops.bulk_batch_size(fields, instances), 1)  # SQLite's variable limit
     if len(instances) > size:
         for start in range(0, len(instances), size):
@@ -146,22 +136,37 @@ def insert_many(instances: Sequence[Model]) -> None:
     sql = f"{head} VALUES {', '.join([row] * len(instances))}"
     if returning:
         sql += f" RETURNING {returning}"
-    given: list[Any] = []
-    for instance in instances:
-        cast(Any, instance)._prepare_related_fields_for_save(operation_name="bulk_create")
-        given += [f.pre_save(instance, True) for f in fields]
-    if any(isinstance(value, DatabaseDefault) for value in given):
+    values = _insert_values(instances, fields, connection, "bulk_create")
+    if values is None:
         model.objects.bulk_create(instances)  # type: ignore[attr-defined]
         return
-    values = [
-        f.get_db_prep_save(value, connection)
-        for f, value in zip(fields * len(instances), given, strict=True)
-    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         if returning:
             for instance, (key,) in zip(instances, cursor.fetchall(), strict=True):
                 setattr(instance, pk.attname, key)
+    _stored(instances, alias)
+
+
+def _insert_values(
+    instances: Sequence[Model], fields: list[Any], connection: BaseDatabaseWrapper, operation: str
+) -> list[Any] | None:
+    """Every row's values as ``save`` prepares them; None when a field is left to its database
+    default (the caller lets Django write that row)."""
+    given: list[Any] = []
+    for instance in instances:
+        # What save() checks first: a related object assigned unsaved is an error, not a NULL.
+        cast(Any, instance)._prepare_related_fields_for_save(operation_name=operation)
+        given += [f.pre_save(instance, True) for f in fields]
+    if any(isinstance(value, DatabaseDefault) for value in given):
+        return None
+    return [
+        f.get_db_prep_save(value, connection)
+        for f, value in zip(fields * len(instances), given, strict=True)
+    ]
+
+
+def _stored(instances: Sequence[Model], alias: str) -> None:
     for instance in instances:
         instance._state.adding = False
         instance._state.db = alias
@@ -169,7 +174,7 @@ def insert_many(instances: Sequence[Model]) -> None:
 
 def _insert_statement(
     model: type[Model], alias: str, connection: BaseDatabaseWrapper, generated_key: bool
-) -> tuple[str, list[Any]] | None:
+) -> tuple[str, list[Any]]:
     cache_key = (model, ("+insert", str(generated_key)), alias)
     if cache_key not in _statements:
         meta = model._meta
@@ -237,7 +242,7 @@ def _flush(pending: _Pending, connection: BaseDatabaseWrapper) -> None:
     groups: dict[tuple[type[Model], tuple[str, ...]], list[tuple[Any, dict[str, Any]]]] = {}
     for (model, key), values in pending.rows.items():
         groups.setdefault((model, tuple(values)), []).append((key, values))
-    pending.rows, pending.tables = {}, {}
+    pending.rows, pending.tables = {}, set()
     pending.flushing = True
     try:
         for (model, names), rows in groups.items():

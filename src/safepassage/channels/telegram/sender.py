@@ -124,26 +124,25 @@ class Sender:
         chats = TelegramChat.objects.only("blocked_at", "next_send_at").in_bulk(
             {row.chat_id for row in rows}
         )
-        held = [
-            row.pk
-            for row in rows
-            if (chat := chats.get(row.chat_id)) is not None and chat.blocked_at is not None
-        ]
+        go: list[OutboxMessage] = []
+        held: list[int] = []
+        for row in rows:
+            chat = chats.get(row.chat_id)
+            if chat is None:
+                continue
+            if chat.blocked_at is not None:
+                held.append(row.pk)
+            elif (
+                chat.next_send_at is None
+                or chat.next_send_at <= now
+                or row.method not in PER_CHAT_LIMITED
+            ):
+                go.append(row)
         if held:
             OutboxMessage.objects.filter(pk__in=held).update(
                 status=OutboxStatus.HELD, reason=HELD_REASON
             )
-        return [
-            row
-            for row in rows
-            if (chat := chats.get(row.chat_id)) is not None
-            and chat.blocked_at is None
-            and (
-                chat.next_send_at is None
-                or chat.next_send_at <= now
-                or row.method not in PER_CHAT_LIMITED
-            )
-        ]
+        return go
 
     def claim(self, now: datetime | None = None) -> list[OutboxMessage]:
         now = now or timezone.now()
