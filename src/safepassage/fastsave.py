@@ -131,21 +131,24 @@ def insert_many(instances: Sequence[Model]) -> None:
         for start in range(0, len(instances), size):
             insert_many(instances[start : start + size])
         return
-    head, _, tail = single.partition(" VALUES ")
-    row, _, returning = tail.partition(" RETURNING ")
-    sql = f"{head} VALUES {', '.join([row] * len(instances))}"
-    if returning:
-        sql += f" RETURNING {returning}"
     values = _insert_values(instances, fields, connection, "bulk_create")
     if values is None:
         model.objects.bulk_create(instances)  # type: ignore[attr-defined]
         return
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        if returning:
+        cursor.execute(_rows_statement(single, len(instances)), values)
+        if " RETURNING " in single:
             for instance, (key,) in zip(instances, cursor.fetchall(), strict=True):
                 setattr(instance, pk.attname, key)
     _stored(instances, alias)
+
+
+def _rows_statement(single: str, count: int) -> str:
+    """The one-row INSERT of :func:`_insert_statement` for ``count`` rows."""
+    head, _, tail = single.partition(" VALUES ")
+    row, _, returning = tail.partition(" RETURNING ")
+    rows = f"{head} VALUES {', '.join([row] * count)}"
+    return f"{rows} RETURNING {returning}" if returning else rows
 
 
 def _insert_values(

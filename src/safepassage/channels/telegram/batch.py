@@ -15,6 +15,7 @@ database that is away fails every waiter: none is acknowledged, and Telegram del
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
@@ -135,22 +136,30 @@ def _remember_new(keys: list[tuple[str, int]]) -> list[bool]:
     unique = sorted(set(keys))  # in key order: two processes cannot deadlock
     stamp_field: Any = TelegramUpdate._meta.get_field("received_at")
     stamp = stamp_field.get_db_prep_save(stamp_field.pre_save(TelegramUpdate(), True), connection)
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(TelegramUpdate._meta.db_table)}"  # noqa: S608 (names from the model)
-        f" ({quote('bot')}, {quote('update_id')}, {quote('received_at')})"
-        f" VALUES {', '.join(['(%s, %s, %s)'] * len(unique))}"
-        f" ON CONFLICT ({quote('bot')}, {quote('update_id')}) DO NOTHING"
-        f" RETURNING {quote('bot')}, {quote('update_id')}"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [v for bot, uid in unique for v in (bot, uid, stamp)])
+        cursor.execute(
+            _remember_statement(len(unique)),
+            [v for bot, uid in unique for v in (bot, uid, stamp)],
+        )
         inserted = {(bot, int(uid)) for bot, uid in cursor.fetchall()}
     fresh: list[bool] = []
     for key in keys:
         fresh.append(key in inserted)
         inserted.discard(key)  # the same key again in this batch: a redelivery
     return fresh
+
+
+@functools.cache
+def _remember_statement(count: int) -> str:
+    """Names from the model, quoted by the connection; every value a placeholder."""
+    quote = connection.ops.quote_name
+    bot, update_id, received_at = quote("bot"), quote("update_id"), quote("received_at")
+    return (
+        f"INSERT INTO {quote(TelegramUpdate._meta.db_table)}"  # noqa: S608 (see docstring)
+        f" ({bot}, {update_id}, {received_at})"
+        f" VALUES {', '.join(['(%s, %s, %s)'] * count)}"
+        f" ON CONFLICT ({bot}, {update_id}) DO NOTHING RETURNING {bot}, {update_id}"
+    )
 
 
 def _one_by_one(items: list[Pending]) -> None:
