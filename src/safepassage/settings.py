@@ -105,7 +105,7 @@ LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:inbox"
 
 # Sessions: the only cookie. CSRF tokens live in the session rather than in a second cookie.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "safepassage.privacy.session_store"
 SESSION_COOKIE_NAME = "sp"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Strict"
