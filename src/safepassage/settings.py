@@ -167,8 +167,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"null": {"class": "logging.NullHandler"}},
+    "handlers": {
+        "null": {"class": "logging.NullHandler"},
+        "security": {"class": "safepassage.splog.SecurityEventHandler"},
+    },
     "loggers": {
+        # Refused posts, hostile Host headers, bad sessions: one line of their kind, no path,
+        # no header value, no traceback.
+        "django.security": {"handlers": ["security"], "level": "INFO", "propagate": False},
         # Django's request logger prints paths and exceptions; ours is scrubbed instead.
         "django.request": {"handlers": ["null"], "propagate": False},
         "django.server": {"handlers": ["null"], "propagate": False},
