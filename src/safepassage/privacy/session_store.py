@@ -57,16 +57,19 @@ class SessionStore(db.SessionStore):
         found = await self.model.objects.filter(session_key=self._stored(session_key)).aexists()
         return bool(found)
 
+    # Django's stubs lack the private _get_or_create_session_key helpers these call.
     def create_model_instance(self, data: dict[str, Any]) -> AbstractBaseSession:
+        key: str = self._get_or_create_session_key()  # type: ignore[attr-defined]
         return self.model(  # type: ignore[no-any-return]
-            session_key=self._stored(self._get_or_create_session_key()),
+            session_key=session_key_digest(key),
             session_data=self.encode(data),
             expire_date=self.get_expiry_date(),
         )
 
     async def acreate_model_instance(self, data: dict[str, Any]) -> AbstractBaseSession:
+        key: str = await self._aget_or_create_session_key()  # type: ignore[attr-defined]
         return self.model(  # type: ignore[no-any-return]
-            session_key=self._stored(await self._aget_or_create_session_key()),
+            session_key=session_key_digest(key),
             session_data=self.encode(data),
             expire_date=await self.aget_expiry_date(),
         )
