@@ -7,12 +7,15 @@ and an applicant are mid-session.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.db import connection
 from django.test import Client
 
 from safepassage.console.models import Role
 from tests.conftest import ChatDriver, make_staff, staff_login, t
+from tests.test_confidentiality import _database_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -57,3 +60,18 @@ def test_logout_and_login_leave_no_usable_row_behind() -> None:
     assert len(_dump_session_keys()) == 1
     staff.post("/console/logout/")
     assert _dump_session_keys() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_cookie_value_in_the_database_files_or_pg_dump(tmp_path: Path) -> None:
+    """The whole database as a thief takes it: the SQLite file and its WAL, or `pg_dump`."""
+    make_staff("op", Role.OPERATOR)
+    staff = staff_login("op")
+    chat = ChatDriver(Client(), "ko")
+    chat.open()
+    chat.choose("self")
+    cookies = [staff.cookies["sp"].value, chat.client.cookies["sp"].value]
+    seized = _database_bytes(tmp_path)
+    assert b"django_session" in seized or len(seized) > 10_000
+    for value in cookies:
+        assert value.encode() not in seized
