@@ -42,7 +42,9 @@ class ChatDriver:
         return self.last
 
     def post(self, data: dict[str, object], expect: int = 200) -> str:
-        response = self.client.post(self.url, data, follow=True)
+        # A browser sends the form's hidden fields too (the first question's campaign code).
+        hidden = dict(re.findall(r'<input type="hidden" name="(c)" value="([^"]*)"', self.last))
+        response = self.client.post(self.url, {**hidden, **data}, follow=True)
         assert response.status_code == expect, (response.status_code, response.content[:500])
         self.last = response.content.decode()
         self.history.append(self.last)
@@ -79,9 +81,10 @@ class ChatDriver:
         group: int | None = None,
         wishes: tuple[str, ...] = ("record_as_captured",),
         applicant: dict[str, str] | None = None,
+        query: str = "",
     ) -> tuple[str, str]:
         data = applicant or DEMO_APPLICANT
-        self.open()
+        self.open(query)
         self.choose("self")
         self.choose("front")
         self.choose(readiness)

@@ -6,7 +6,6 @@ import base64
 
 import pytest
 from django.contrib.auth.models import User
-from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.http import HttpRequest
 from django.test import Client
@@ -14,6 +13,7 @@ from django.test import Client
 from safepassage.privacy import keyring, sealing, session
 from safepassage.privacy.crypto import DecryptionError
 from safepassage.privacy.models import AuditEvent, StaffKey
+from safepassage.privacy.session_store import SessionStore
 
 pytestmark = [pytest.mark.django_db, pytest.mark.no_program_key]
 ADMIN_PW = "DEMO admin passphrase 1"

@@ -75,8 +75,7 @@ def test_aggregate_counts_survive_erasure() -> None:
 
     Campaign.objects.create(code="demo-leaflet", name="DEMO leaflet")
     chat = ChatDriver(Client(), "ko")
-    chat.open("?c=demo-leaflet")
-    chat.apply()
+    chat.apply(query="?c=demo-leaflet")
     chat.choose("continue")
     chat.choose("ready_now")
     chat.choose("ok")

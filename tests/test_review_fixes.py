@@ -66,6 +66,7 @@ def test_unread_replies_are_sealed_after_three_days(django_user_model: type) -> 
 def test_purge_deletes_expired_sessions_and_old_attempts() -> None:
     client = Client()
     client.get("/chat/ko/")
+    client.post("/chat/ko/", {"choice": "self"})  # the first answer opens a session
     Session.objects.update(expire_date=Session.objects.get().expire_date - timedelta(days=2))
     Attempt.objects.create(key="passphrase:x", at=timezone.now() - timedelta(hours=2))
     report = retention.purge_expired()

@@ -162,11 +162,16 @@ def test_missing_csrf_token_gets_a_calm_answer() -> None:
 
 
 def test_only_a_strict_session_cookie(client: Client) -> None:
+    """Two cookies, both ending with the browser, neither readable by scripts or sent cross-site:
+    the session (from the first answer on) and the CSRF token (from the first page on)."""
     client.get("/chat/ko/")
+    assert set(client.cookies) == {"spc"}
     response = client.post("/chat/ko/", {"choice": "self"})
-    assert set(response.cookies) | set(client.cookies) == {"sp"}
-    cookie = client.cookies["sp"]
-    assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    assert set(response.cookies) | set(client.cookies) == {"sp", "spc"}
+    for name in ("sp", "spc"):
+        cookie = client.cookies[name]
+        assert cookie["httponly"] and cookie["samesite"] == "Strict"
+        assert not cookie["expires"] and not cookie["max-age"]
 
 
 def test_pages_are_light_and_self_contained(chat: ChatDriver) -> None:

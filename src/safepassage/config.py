@@ -10,6 +10,7 @@ import base64
 import os
 import re
 import secrets
+import stat
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -115,10 +116,29 @@ def _secret_key(data_dir: Path, env_value: str | None) -> str:
     return value
 
 
+def _private_data_dir(data_dir: Path) -> None:
+    """The data directory 0700 and everything in it 0600 (0700 for directories).
+
+    The umask covers what this process creates later, including the SQLite database and the
+    -wal and -shm files SQLite creates itself; the walk narrows what an earlier version or an
+    operator left readable by others.
+    """
+    os.umask(0o077)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if data_dir.stat().st_mode & stat.S_ISVTX:
+        raise SystemExit(f"{data_dir} is a shared directory (sticky bit); give the data its own.")
+    for path in [data_dir, *data_dir.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+
+
 def load(environ: dict[str, str] | None = None) -> Config:
     env = dict(os.environ if environ is None else environ)
     data_dir = Path(env.get("SAFEPASSAGE_DATA_DIR") or "./var").resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    _private_data_dir(data_dir)
     database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'safepassage.sqlite3'}"
     master_key, generated = _load_master_key(data_dir, env.get("SAFEPASSAGE_MASTER_KEY"))
     hosts = env.get("SAFEPASSAGE_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")

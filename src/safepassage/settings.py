@@ -104,15 +104,21 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:inbox"
 
-# Sessions: the only cookie. CSRF tokens live in the session rather than in a second cookie.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Sessions. The row is keyed by a hash of the cookie (privacy.session_store), and a visitor
+# who has not answered anything has none: the CSRF token lives in a cookie of its own, ending
+# with the browser, HttpOnly and SameSite=Strict as the session cookie (docs/threat-model.md).
+SESSION_ENGINE = "safepassage.privacy.session_store"
 SESSION_COOKIE_NAME = "sp"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Strict"
 SESSION_COOKIE_SECURE = CONFIG.https
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_AGE = 60 * 60 * 8
-CSRF_USE_SESSIONS = True
+CSRF_USE_SESSIONS = False
+CSRF_COOKIE_NAME = "spc"
+CSRF_COOKIE_AGE = None
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Strict"
 CSRF_COOKIE_SECURE = CONFIG.https
 CSRF_FAILURE_VIEW = "safepassage.web.errors.csrf_failure"
 LANGUAGE_COOKIE_NAME = "sp_lang_unused"  # never set: we do not use set_language
@@ -161,8 +167,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"null": {"class": "logging.NullHandler"}},
+    "handlers": {
+        "null": {"class": "logging.NullHandler"},
+        "security": {"class": "safepassage.splog.SecurityEventHandler"},
+    },
     "loggers": {
+        # Refused posts, hostile Host headers, bad sessions: one line of their kind, no path,
+        # no header value, no traceback.
+        "django.security": {"handlers": ["security"], "level": "INFO", "propagate": False},
         # Django's request logger prints paths and exceptions; ours is scrubbed instead.
         "django.request": {"handlers": ["null"], "propagate": False},
         "django.server": {"handlers": ["null"], "propagate": False},

@@ -56,3 +56,18 @@ def configure() -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
+
+
+class SecurityEventHandler(logging.Handler):
+    """Django's ``django.security.*`` records as one scrubbed line naming only their kind.
+
+    Django's own lines carry what the visitor sent: the path of a refused post (which reveals
+    the chat language) or a hostile Host header, with a full traceback. The kind (the logger's
+    last part: ``csrf``, ``DisallowedHost``, ``SuspiciousSession``, ...) is all we keep.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind = record.name.removeprefix("django.security.").removeprefix("django.security")
+        structlog.get_logger("safepassage.security").warning(
+            "security_event", kind=kind[:64] or "unknown"
+        )

@@ -56,8 +56,8 @@ def current(conversation: Conversation) -> Turn:
 
 
 def first_prompt(language: str) -> engine.Prompt:
-    """The opening prompt, rendered without creating a case (a visit writes only the session
-    row that holds its CSRF token; expired ones are deleted by the hourly purge)."""
+    """The opening prompt, rendered without creating a case: a visit writes no row at all (its
+    only cookie is the CSRF token's; docs/threat-model.md)."""
     flow = flows.get()
     return engine.prompt(flow, engine.start(flow, language), {})
 

@@ -56,6 +56,7 @@ def _keys(master: bytes) -> dict[str, bytes]:
         "audit-v1",
         "channel-address-v1",
         "totp-secret-v1",
+        "session-key-v1",
     )
     return {p: _derive(master, p) for p in purposes}
 
@@ -116,6 +117,19 @@ def passphrase_digest(normalised_passphrase: str) -> str:
 
 def audit_mac(body: bytes) -> str:
     return hmac.new(_keys(_master())["audit-v1"], body, hashlib.sha256).hexdigest()
+
+
+# Django's session_key column holds 40 characters: 160 bits of the HMAC, in hex. That is as
+# many bits as the cookie carries, and finding a cookie for a stored digest needs the master key.
+SESSION_DIGEST_CHARS = 40
+
+
+def session_key_digest(cookie_value: str) -> str:
+    """What the session table stores for a session cookie: a keyed hash, so a copy of the table
+    (a dump, a backup) holds no value that works as a cookie."""
+    key = _keys(_master())["session-key-v1"]
+    digest = hmac.new(key, cookie_value.encode(), hashlib.sha256).hexdigest()
+    return digest[:SESSION_DIGEST_CHARS]
 
 
 def reference_digest(normalised_reference: str) -> str:

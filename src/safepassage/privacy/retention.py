@@ -2,7 +2,8 @@
 
 Closed cases are erased 90 days after closing, and cases with no contact either way for 365
 days (surrendered cases are kept: their recorded wishes outlive contact). Applications abandoned
-before confirmation are erased after 24 hours; answers an applicant
+before confirmation are erased after 24 hours, and within 1-3 hours when they never got past
+the first two answers (anyone can start one: a flood of them must cost little); answers an applicant
 changed but never confirmed, replies an applicant saw more than 24 hours ago and replies
 unread after 72 hours are sealed for staff (the server can no longer read them). Aggregate
 counts (safepassage.analytics) survive every erasure.
@@ -23,6 +24,10 @@ from safepassage.cases.models import Case, CaseEvent, Direction, Message, Status
 from safepassage.channels.models import Attempt
 
 ABANDONED_DRAFT_AFTER = timedelta(hours=24)
+# Case.updated_at is floored to the hour, so 2 hours here is 1-3 hours after the last answer
+# with the hourly purge: never while the applicant is still answering.
+SHORT_DRAFT_AFTER = timedelta(hours=2)
+SHORT_DRAFT_ANSWERS = 2
 CLOSED_KEPT = timedelta(days=90)  # after closing, the personal data of a closed case goes
 SILENT_KEPT = timedelta(days=365)  # no contact for a year: the application goes
 
@@ -50,6 +55,7 @@ def purge_expired() -> PurgeReport:
     for case in drafts.iterator():
         cases.do_purge_case(case)
         purged += 1
+    purged += _purge_short_drafts(now)
     closed = _closed_before(now - CLOSED_KEPT)
     for case in closed:
         cases.do_purge_case(case)
@@ -86,6 +92,22 @@ def purge_expired() -> PurgeReport:
     return PurgeReport(
         purged, len(closed), silent_count, answers_sealed, replies_sealed, sessions_ended
     )
+
+
+def _purge_short_drafts(now: datetime) -> int:
+    """Drafts of at most SHORT_DRAFT_ANSWERS answers, idle for SHORT_DRAFT_AFTER: a flood of
+    first answers costs rows for hours, not a day, and no genuine applicant is refused."""
+    idle = Case.objects.filter(
+        status=Status.DRAFT, updated_at__lt=now - SHORT_DRAFT_AFTER
+    ).select_related("conversation")
+    purged = 0
+    for case in idle.iterator():
+        conversation = getattr(case, "conversation", None)
+        answered = len(conversation.state.get("history", ())) if conversation else 0
+        if answered <= SHORT_DRAFT_ANSWERS:
+            cases.do_purge_case(case)
+            purged += 1
+    return purged
 
 
 def _closed_before(cutoff: datetime) -> list[Case]:

@@ -77,7 +77,7 @@ class SameOriginNullOriginMiddleware:
     rejects. ``Sec-Fetch-Site`` is set by the browser alone (scripts cannot forge it): where it
     says ``cross-site`` or ``same-site`` the null origin stays and the post is refused; where it
     says ``same-origin``, or is absent (older phones' browsers), the null origin is replaced by
-    this site's own. The session-bound CSRF token and the SameSite=Strict cookie still stand
+    this site's own. The CSRF token (form against its SameSite=Strict cookie) still stands
     between a forged post and any effect.
     """
 

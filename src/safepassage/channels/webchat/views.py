@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -23,7 +23,9 @@ from safepassage.conversations.models import Conversation
 from safepassage.web import forms
 
 SESSION_CONVERSATION = "sp_conv"
-SESSION_CAMPAIGN = "sp_campaign"
+# A leaflet's campaign code rides in the first question's form (a hidden field, checked again
+# on the post), so that opening the chat writes nothing: no session row, no case.
+CAMPAIGN_FIELD = "c"
 
 
 def _languages() -> list[tuple[str, str]]:
@@ -59,12 +61,19 @@ def _conversation(request: HttpRequest) -> Conversation | None:
         return None
 
 
-def _page(request: HttpRequest, lang: str, turn: actions.Turn, status: int = 200) -> HttpResponse:
+def _page(
+    request: HttpRequest,
+    lang: str,
+    turn: actions.Turn,
+    status: int = 200,
+    campaign: str | None = None,
+) -> HttpResponse:
     context: dict[str, object] = {
         "lang": lang,
         "turn": turn,
         "prompt": turn.prompt,
         "languages": _languages(),
+        "campaign": campaign if turn.conversation is None else None,
     }
     conversation = turn.conversation
     if conversation is not None and turn.prompt is not None:
@@ -74,19 +83,20 @@ def _page(request: HttpRequest, lang: str, turn: actions.Turn, status: int = 200
     return render(request, "webchat/step.html", context, status=status)
 
 
+def _campaign_code(data: QueryDict) -> str | None:
+    """The code of an active campaign named in ``data``; anything else is dropped."""
+    campaign = campaigns.find_active(data.get(CAMPAIGN_FIELD))
+    return campaign.code if campaign is not None else None
+
+
 @require_http_methods(["GET", "POST"])
 def chat(request: HttpRequest, lang: str) -> HttpResponse:
     _check_language(lang)
     conversation = _conversation(request)
     if request.method == "GET":
-        code = request.GET.get("c")
-        if code:
-            campaign = campaigns.find_active(code)
-            if campaign is not None:
-                request.session[SESSION_CAMPAIGN] = campaign.pk
         if conversation is None:
             turn = actions.Turn(None, actions.first_prompt(lang), lang)
-            return _page(request, lang, turn)
+            return _page(request, lang, turn, campaign=_campaign_code(request.GET))
         if conversation.case.language != lang:
             actions.do_set_language(conversation, lang)
         return _page(request, lang, actions.current(conversation))
@@ -111,11 +121,12 @@ def chat(request: HttpRequest, lang: str) -> HttpResponse:
     if conversation is None:
         if reply.action != "answer":
             return HttpResponseRedirect(reverse("webchat:chat", args=[lang]))
+        code = _campaign_code(request.POST)
         reask = actions.check_first_reply(lang, reply)
         if reask:
-            return _page(request, lang, actions.Turn(None, actions.first_prompt(lang), lang, reask))
-        campaign_id = request.session.get(SESSION_CAMPAIGN)
-        campaign = campaigns.by_id(campaign_id)
+            turn = actions.Turn(None, actions.first_prompt(lang), lang, reask)
+            return _page(request, lang, turn, campaign=code)
+        campaign = campaigns.find_active(code)
         conversation = actions.do_begin(Channel.WEBCHAT, lang, campaign)
         request.session.cycle_key()  # a session planted before the application is useless
         request.session[SESSION_CONVERSATION] = str(conversation.pk)
