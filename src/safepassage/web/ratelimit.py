@@ -53,7 +53,7 @@ class Decision:
     allowed: bool
     count: float  # hits in the sliding window (the previous window's weighted)
     limit: int
-    retry_after: int  # seconds until the window has moved on (an upper bound)
+    retry_after: int  # seconds until the current window ends (an estimate)
 
 
 class Store(Protocol):
@@ -123,20 +123,19 @@ def _redis() -> RedisStore | None:
     return _redis_stores[url]
 
 
-def _run(call: str, current: str, previous: str, ttl: int) -> tuple[int, int]:
-    store = _redis()
-    if store is not None:
-        try:
-            if call == "incr":
-                return store.incr(current, previous, ttl)
-            return store.read(current, previous)
-        except redis.RedisError:
-            url: str = settings.SAFEPASSAGE_REDIS_URL
-            _redis_down_until[url] = time.monotonic() + REDIS_RETRY_SECONDS
-            log.warning("ratelimit.redis_unreachable", fallback="database")
-    if call == "incr":
-        return _DATABASE.incr(current, previous, ttl)
-    return _DATABASE.read(current, previous)
+def _counts(current: str, previous: str, ttl: int | None) -> tuple[int, int]:
+    """Hits of the current and previous window; ``ttl`` set: count one hit first."""
+    store: Store = _redis() or _DATABASE
+    try:
+        return store.read(current, previous) if ttl is None else store.incr(current, previous, ttl)
+    except redis.RedisError:
+        if store is _DATABASE:
+            raise
+        _redis_down_until[settings.SAFEPASSAGE_REDIS_URL] = time.monotonic() + REDIS_RETRY_SECONDS
+        log.warning("ratelimit.redis_unreachable", fallback="database")
+    if ttl is None:
+        return _DATABASE.read(current, previous)
+    return _DATABASE.incr(current, previous, ttl)
 
 
 def _keys(scope: str, key: str, window: int, now: float) -> tuple[str, str, float]:
@@ -159,7 +158,7 @@ def hit(scope: str, key: str, limit: int, window: int) -> Decision:
     """Count one hit on the bucket; allowed while the count (with this hit) is within limit."""
     now = time.time()
     current, previous, elapsed = _keys(scope, key, window, now)
-    hits, before = _run("incr", current, previous, 2 * window + 1)
+    hits, before = _counts(current, previous, 2 * window + 1)
     return _decide(hits, before, elapsed, limit, window, strict=False)
 
 
@@ -167,7 +166,7 @@ def check(scope: str, key: str, limit: int, window: int) -> Decision:
     """Whether one more hit would be allowed, without counting one."""
     now = time.time()
     current, previous, elapsed = _keys(scope, key, window, now)
-    hits, before = _run("read", current, previous, 0)
+    hits, before = _counts(current, previous, None)
     return _decide(hits, before, elapsed, limit, window, strict=True)
 
 
