@@ -14,7 +14,7 @@ from django.utils import timezone
 from safepassage import cli
 from safepassage.cases import sealed, services
 from safepassage.cases.models import Case, Message
-from safepassage.channels.models import Attempt
+from safepassage.channels.models import RateCounter
 from safepassage.privacy import keyring, retention
 from tests.conftest import STAFF_PASSWORD, ChatDriver, latest_case, make_staff, staff_login, t
 
@@ -68,10 +68,10 @@ def test_purge_deletes_expired_sessions_and_old_attempts() -> None:
     client.get("/chat/ko/")
     client.post("/chat/ko/", {"choice": "self"})  # the first answer opens a session
     Session.objects.update(expire_date=Session.objects.get().expire_date - timedelta(days=2))
-    Attempt.objects.create(key="passphrase:x", at=timezone.now() - timedelta(hours=2))
+    RateCounter.objects.create(key="x:60:1", hits=3, expires_at=timezone.now() - timedelta(hours=2))
     report = retention.purge_expired()
     assert report.sessions_ended == 1 and not Session.objects.exists()
-    assert not Attempt.objects.exists()
+    assert not RateCounter.objects.exists()
 
 
 def test_malformed_references_use_no_rate_limit_bucket(chat: ChatDriver) -> None:
@@ -79,7 +79,7 @@ def test_malformed_references_use_no_rate_limit_bucket(chat: ChatDriver) -> None
     for _ in range(10):
         body = client.post("/chat/ru/return/", {"reference": "nonsense", "passphrase": "x"})
         assert t("ru", "chat.return.wrong") in body.content.decode()
-    assert not Attempt.objects.exists()
+    assert not RateCounter.objects.exists()
 
 
 def test_leaving_forgets_the_browser_but_keeps_the_application(chat: ChatDriver) -> None:

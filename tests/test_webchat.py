@@ -208,19 +208,6 @@ def test_returning_applicant_with_reference_and_passphrase(chat: ChatDriver) -> 
     assert case.urgency >= 100
 
 
-def test_wrong_passphrase_is_rate_limited(chat: ChatDriver) -> None:
-    reference, passphrase = chat.apply()
-    fresh = Client()
-    for _ in range(5):
-        body = fresh.post(
-            "/chat/ru/return/", {"reference": reference, "passphrase": "WRONG"}
-        ).content.decode()
-        assert t("ru", "chat.return.wrong") in body
-    response = fresh.post("/chat/ru/return/", {"reference": reference, "passphrase": passphrase})
-    assert response.status_code == 429
-    assert t("ru", "chat.return.too_many") in response.content.decode()
-
-
 def test_message_to_operators_and_reply(chat: ChatDriver, django_user_model: type) -> None:
     chat.apply()
     chat.choose("continue")

@@ -55,6 +55,8 @@ class Config:
     # Web server processes (-1: 1 on SQLite, which has one writer anyway; on PostgreSQL one per
     # CPU, at most 8).
     web_processes: int = -1
+    # The rate limiter's shared store (web.ratelimit); unset: the database.
+    redis_url: str = field(default="", repr=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -161,6 +163,7 @@ def load(environ: dict[str, str] | None = None) -> Config:
         telegram_max_file_bytes=int(env.get("TELEGRAM_MAX_FILE_BYTES") or 10 * 1024 * 1024),
         telegram_intake_threads=int(env.get("TELEGRAM_INTAKE_THREADS") or -1),
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
+        redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
     )
 
 

@@ -150,7 +150,25 @@ if not CONFIG.https:
 # Console (issue 4): idle timeout, second factor, response-time targets per urgency (minutes).
 CONSOLE_IDLE_SECONDS = 30 * 60
 CONSOLE_RESPONSE_TARGET_MINUTES = {"now": 5, "days": 60, "later": 24 * 60}
-CONSOLE_LOGIN_FAILURES_PER_MINUTE = 5
+# Login throttle (console.auth, docs/threat-model.md). Failures from one address (never the
+# loopback of the onion service or a local proxy) refuse that address for that username, and
+# for every username past a larger count; failures per username only slow every attempt at it
+# down (a delay doubling per failure, capped), so the holder still gets in.
+CONSOLE_LOGIN_WINDOW_SECONDS = 15 * 60
+CONSOLE_LOGIN_FAILURES_PER_SOURCE = 5  # per username and address, in the window
+CONSOLE_LOGIN_FAILURES_PER_ADDRESS = 30  # per address over all usernames, in the window
+CONSOLE_LOGIN_SLOWDOWN_AFTER = 5  # failures per username in the window before delays start
+CONSOLE_LOGIN_SLOWDOWN_BASE_SECONDS = 0.5
+CONSOLE_LOGIN_SLOWDOWN_CAP_SECONDS = 8.0
+# Reference + passphrase checks (web chat's return page, the hotline's identify form): wrong
+# pairs refuse their address (or staff member) past a count; past a count over everybody they
+# slow every check down a little. A right pair from anyone not refused always opens.
+CREDENTIALS_WINDOW_SECONDS = 60 * 60
+CREDENTIALS_FAILURES_PER_SOURCE = 10
+CREDENTIALS_SLOWDOWN_AFTER = 60  # wrong pairs from everybody in a minute
+CREDENTIALS_SLOWDOWN_BASE_SECONDS = 0.05
+CREDENTIALS_SLOWDOWN_CAP_SECONDS = 2.0
+SAFEPASSAGE_REDIS_URL = CONFIG.redis_url  # web.ratelimit's shared store; unset: the database
 OTP_TOTP_ISSUER = "Safe Passage"
 
 # Console languages (the operator's, independent of the applicant's).

@@ -6,11 +6,13 @@ runs inside the caller's transaction or opens its own.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
@@ -29,14 +31,13 @@ from safepassage.cases.models import (
     Status,
 )
 from safepassage.channels import delivery
-from safepassage.channels.models import Attempt
 from safepassage.privacy import audit, fields, references, staff_fields
 from safepassage.privacy.coarse_time import coarsen
 from safepassage.privacy.keyring import Keyring
+from safepassage.web import ratelimit
 
 REFERENCE_FIELD = "reference"
 MAX_MESSAGE_CHARS = 4000
-PASSPHRASE_TRIES_PER_HOUR = 5
 
 
 @dataclass(frozen=True)
@@ -285,21 +286,44 @@ class TooManyAttempts(Exception):
     pass
 
 
-def find_by_credentials(reference: str, passphrase: str) -> Case | None:
-    """The case these credentials open, or None. At most 5 tries per reference per hour."""
+def find_by_credentials(
+    reference: str, passphrase: str, source: str | None, desk: str = "webchat"
+) -> Case | None:
+    """The case these credentials open, or None.
+
+    A right pair always opens, however often the reference was tried: the reference alone
+    never refuses (80 + 80 random bits make guessing hopeless, and a refusal per reference
+    would let anyone who knows one lock its holder out). Wrong pairs count against their
+    ``source`` (an address, or a staff member at the hotline), which is refused past a count;
+    None (behind the onion service everyone shares one address) is never refused. Past a
+    count of wrong pairs from everybody on ``desk``, every check waits a little first.
+    """
     if not references.normalise(reference):
         return None  # not a reference at all: no bucket, no lookup
+    window = settings.CREDENTIALS_WINDOW_SECONDS
+    per_source = settings.CREDENTIALS_FAILURES_PER_SOURCE
+    if (
+        source is not None
+        and not ratelimit.check("credentials", source, per_source, window).allowed
+    ):
+        raise TooManyAttempts
+    everybody = ratelimit.check(f"credentials.{desk}", "*", settings.CREDENTIALS_SLOWDOWN_AFTER, 60)
+    delay = ratelimit.backoff(
+        everybody,
+        settings.CREDENTIALS_SLOWDOWN_AFTER,
+        settings.CREDENTIALS_SLOWDOWN_BASE_SECONDS,
+        settings.CREDENTIALS_SLOWDOWN_CAP_SECONDS,
+    )
+    if delay:
+        time.sleep(delay)
     digest = references.reference_digest(reference)
-    key = f"passphrase:{digest[:40]}"
-    since = timezone.now() - timedelta(hours=1)
-    with transaction.atomic():
-        if Attempt.objects.filter(key=key, at__gte=since).count() >= PASSPHRASE_TRIES_PER_HOUR:
-            raise TooManyAttempts
-        case = Case.objects.filter(reference_digest=digest).first()
-        stored = case.passphrase_hash if case else ""
-        if references.check_passphrase(stored, passphrase) and case is not None:
-            return case
-        Attempt.objects.create(key=key, at=timezone.now())
+    case = Case.objects.filter(reference_digest=digest).first()
+    stored = case.passphrase_hash if case else ""
+    if references.check_passphrase(stored, passphrase) and case is not None:
+        return case
+    ratelimit.hit(f"credentials.{desk}", "*", settings.CREDENTIALS_SLOWDOWN_AFTER, 60)
+    if source is not None:
+        ratelimit.hit("credentials", source, per_source, window)
     return None
 
 

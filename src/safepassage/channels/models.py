@@ -8,15 +8,20 @@ from django.db.models import Q
 from safepassage.privacy.coarse_time import CoarseDateTimeField
 
 
-class Attempt(models.Model):
-    """One try at something rate-limited, keyed by a digest (never the raw value)."""
+class RateCounter(models.Model):
+    """Hits on one rate-limit bucket in one window (web.ratelimit, the database store).
 
-    key = models.CharField(max_length=80, db_index=True)
-    # Exact: the login throttle counts failures within a minute; rows live one hour.
-    at = models.DateTimeField(db_index=True)
+    ``key`` is a keyed digest of the bucket (scope and username, reference or source address,
+    never in clear) with the window's length and number; rows go once ``expires_at`` passed.
+    """
+
+    key = models.CharField(max_length=80, primary_key=True)
+    hits = models.IntegerField(default=0)
+    # Exact: a sliding window needs its end; the row is deleted soon after (minutes).
+    expires_at = models.DateTimeField(db_index=True)
 
     def __str__(self) -> str:
-        return f"attempt {self.pk}"
+        return f"rate counter {self.pk}"
 
 
 class TelegramUpdate(models.Model):

@@ -8,17 +8,14 @@ the old one ends. ``sp_seen`` ends a session idle for ``CONSOLE_IDLE_SECONDS``.
 
 from __future__ import annotations
 
-import hashlib
 import time
-from datetime import timedelta
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
 
-from safepassage.channels.models import Attempt
 from safepassage.console.models import (
     SealedTOTPDevice,
     SecurityKey,
@@ -26,26 +23,72 @@ from safepassage.console.models import (
     new_security_stamp,
 )
 from safepassage.privacy import audit
+from safepassage.web import ratelimit
 
 SESSION_MFA = "sp_mfa"
 SESSION_STAMP = "sp_stamp"
 SESSION_SEEN = "sp_seen"
 
 
-def _throttle_key(username: str) -> str:
-    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()
-    return f"login:{digest[:40]}"
+@dataclass(frozen=True)
+class LoginGate:
+    """Before a password is checked: refused (this address guessed too often) or how long the
+    attempt waits first (the username is being guessed; the holder only waits)."""
+
+    refused: bool
+    retry_after: int
+    delay: float
 
 
-def login_blocked(username: str) -> bool:
-    """Five failures within a minute block the sixth attempt, right or wrong."""
-    since = timezone.now() - timedelta(minutes=1)
-    failures = Attempt.objects.filter(key=_throttle_key(username), at__gte=since).count()
-    return failures >= settings.CONSOLE_LOGIN_FAILURES_PER_MINUTE
+def _login_name(username: str) -> str:
+    return username.strip().lower()
 
 
-def do_record_login_failure(username: str) -> None:
-    Attempt.objects.create(key=_throttle_key(username), at=timezone.now())
+def login_gate(username: str, source: str | None) -> LoginGate:
+    """Failures refuse only the address they came from; per username they slow down.
+
+    ``source`` is None behind the onion service (every visitor is loopback): refusing it would
+    refuse everyone, the holder included, so there only the delay applies.
+    """
+    name = _login_name(username)
+    window = settings.CONSOLE_LOGIN_WINDOW_SECONDS
+    if source is not None:
+        for decision in (
+            ratelimit.check(
+                "login.source",
+                f"{name}\x00{source}",
+                settings.CONSOLE_LOGIN_FAILURES_PER_SOURCE,
+                window,
+            ),
+            ratelimit.check(
+                "login.address", source, settings.CONSOLE_LOGIN_FAILURES_PER_ADDRESS, window
+            ),
+        ):
+            if not decision.allowed:
+                return LoginGate(True, decision.retry_after, 0.0)
+    per_user = ratelimit.check("login.user", name, settings.CONSOLE_LOGIN_SLOWDOWN_AFTER, window)
+    delay = ratelimit.backoff(
+        per_user,
+        settings.CONSOLE_LOGIN_SLOWDOWN_AFTER,
+        settings.CONSOLE_LOGIN_SLOWDOWN_BASE_SECONDS,
+        settings.CONSOLE_LOGIN_SLOWDOWN_CAP_SECONDS,
+    )
+    return LoginGate(False, 0, delay)
+
+
+def do_record_login_failure(username: str, source: str | None) -> None:
+    """A wrong password (or a non-staff account). A right one counts against nobody."""
+    name = _login_name(username)
+    window = settings.CONSOLE_LOGIN_WINDOW_SECONDS
+    ratelimit.hit("login.user", name, settings.CONSOLE_LOGIN_SLOWDOWN_AFTER, window)
+    if source is not None:
+        ratelimit.hit(
+            "login.source",
+            f"{name}\x00{source}",
+            settings.CONSOLE_LOGIN_FAILURES_PER_SOURCE,
+            window,
+        )
+        ratelimit.hit("login.address", source, settings.CONSOLE_LOGIN_FAILURES_PER_ADDRESS, window)
 
 
 def profile_of(user: User) -> StaffProfile:

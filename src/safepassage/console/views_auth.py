@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.models import User
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from safepassage.console import auth, guard, webauthn_keys
 from safepassage.console.models import SealedTOTPDevice, SecurityKey
 from safepassage.privacy import audit
+from safepassage.web import ratelimit
 from safepassage.web.forms import clean_text
 
 
@@ -30,12 +32,19 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         username = (clean_text(request.POST.get("username")) or "")[:150]
         password = (request.POST.get("password") or "")[:1000]
-        if auth.login_blocked(username):
-            context["error"] = _("Too many failed attempts. Wait a minute, then try again.")
-            return render(request, "console/login.html", context, status=429)
+        source = ratelimit.source_of(request)
+        gate = auth.login_gate(username, source)
+        if gate.refused:
+            context["error"] = _("Too many failed attempts from here. Try again later.")
+            response = render(request, "console/login.html", context, status=429)
+            response["Retry-After"] = str(gate.retry_after)
+            return response
+        if gate.delay:
+            # Before the check, right or wrong alike: the wait tells nothing about the password.
+            time.sleep(gate.delay)
         user = authenticate(request, username=username, password=password)
         if not isinstance(user, User) or not user.is_staff:
-            auth.do_record_login_failure(username)
+            auth.do_record_login_failure(username, source)
             context["error"] = _("Wrong username or password.")
             return render(request, "console/login.html", context, status=200)
         login(request, user)

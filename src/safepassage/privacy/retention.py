@@ -21,7 +21,7 @@ from django.utils import timezone
 from safepassage.cases import sealed
 from safepassage.cases import services as cases
 from safepassage.cases.models import Case, CaseEvent, Direction, Message, Status
-from safepassage.channels.models import Attempt
+from safepassage.channels.models import RateCounter
 
 ABANDONED_DRAFT_AFTER = timedelta(hours=24)
 # Case.updated_at is floored to the hour, so 2 hours here is 1-3 hours after the last answer
@@ -35,7 +35,6 @@ SILENT_KEPT = timedelta(days=365)  # no contact for a year: the application goes
 PENDING_AT_MOST = timedelta(hours=24)
 # A reply nobody reads is sealed anyway: it may name a meeting place and time.
 UNREAD_REPLY_AT_MOST = timedelta(hours=72)
-ATTEMPTS_KEPT = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def purge_expired() -> PurgeReport:
             sealed.seal_message_now(message.case, message)
             replies_sealed += 1
     sessions_ended, _ = Session.objects.filter(expire_date__lt=now).delete()
-    Attempt.objects.filter(at__lt=now - ATTEMPTS_KEPT).delete()
+    RateCounter.objects.filter(expires_at__lt=now).delete()
     return PurgeReport(
         purged, len(closed), silent_count, answers_sealed, replies_sealed, sessions_ended
     )

@@ -20,7 +20,7 @@ from safepassage.cases.models import Channel
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.conversations import actions, catalog
 from safepassage.conversations.models import Conversation
-from safepassage.web import forms
+from safepassage.web import forms, ratelimit
 
 SESSION_CONVERSATION = "sp_conv"
 # A leaflet's campaign code rides in the first question's form (a hidden field, checked again
@@ -151,7 +151,9 @@ def resume(request: HttpRequest, lang: str) -> HttpResponse:
         reference = forms.clean_text(request.POST.get("reference")) or ""
         passphrase = forms.clean_text(request.POST.get("passphrase")) or ""
         try:
-            case = cases.find_by_credentials(reference[:64], passphrase[:64])
+            case = cases.find_by_credentials(
+                reference[:64], passphrase[:64], ratelimit.source_of(request)
+            )
         except cases.TooManyAttempts:
             context["error_id"] = "chat.return.too_many"
             return render(request, "webchat/resume.html", context, status=429)
