@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import random
 from typing import Any
 
@@ -99,3 +100,30 @@ def test_ten_thousand_malformed_webhook_bodies(fake: FakeTelegram) -> None:
                 "/tg/main/webhook", json.dumps(update), content_type="application/json", **headers
             )
             assert response.status_code < 500, (SEED, run, response.status_code)
+
+
+SHAPE_RUNS = 600
+
+
+def test_mutated_updates_are_applied_or_refused_never_failed(
+    fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An update of a wrong shape is refused cleanly (one ``telegram_update_refused`` line), not
+    applied until an AttributeError and then remembered as a failure."""
+    caplog.set_level(logging.INFO)
+    rng = random.Random(SEED + 1)
+    client = Client()
+    headers = {"HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN": SECRET}
+    samples = {name: sample(name) for name in SAMPLES}
+    for run in range(SHAPE_RUNS):
+        update = _mutate(rng, copy.deepcopy(samples[rng.choice(SAMPLES)]))
+        if not isinstance(update, dict):
+            continue
+        update["update_id"] = 700_000_000 + run
+        caplog.clear()
+        response = client.post(
+            "/tg/main/webhook", json.dumps(update), content_type="application/json", **headers
+        )
+        assert response.status_code in (200, 400), (SEED, run, response.status_code)
+        assert "telegram.update_failed" not in caplog.text, (SEED, run, caplog.text[-400:])
+        assert "Traceback" not in caplog.text, (SEED, run)
