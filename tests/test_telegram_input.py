@@ -24,6 +24,12 @@ HANGUL_NFC = "김남일"
 HANGUL_NFD = unicodedata.normalize("NFD", HANGUL_NFC)
 
 
+def logged(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> str:
+    """Everything logged so far: stdlib records and structlog's lines (printed)."""
+    out, err = capsys.readouterr()
+    return caplog.text + out + err
+
+
 def nothing_stored() -> bool:
     return not (
         TelegramUpdate.objects.exists()
@@ -38,7 +44,10 @@ def nested(levels: int) -> bytes:
 
 
 def test_a_deeply_nested_body_is_400_without_a_traceback(
-    fake: FakeTelegram, client: Client, caplog: pytest.LogCaptureFixture
+    fake: FakeTelegram,
+    client: Client,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
     body = nested(1000)
@@ -51,7 +60,8 @@ def test_a_deeply_nested_body_is_400_without_a_traceback(
     )
     assert response.status_code == 400
     assert nothing_stored()
-    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
+    text = logged(caplog, capsys)
+    assert "Traceback" not in text and "RecursionError" not in text
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting(
@@ -155,6 +165,7 @@ def test_wrong_shapes_are_ignored_with_one_log_line(
     fake: FakeTelegram,
     client: Client,
     caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
     name: str,
     update: dict[str, object],
 ) -> None:
@@ -162,10 +173,11 @@ def test_wrong_shapes_are_ignored_with_one_log_line(
     assert post_update(client, update) == 200, name
     assert not Case.objects.exists() and not TelegramChat.objects.exists(), name
     assert not OutboxMessage.objects.exists(), name
-    assert "telegram_update_refused" in caplog.text, name
-    assert "Traceback" not in caplog.text and "AttributeError" not in caplog.text, name
-    assert "telegram.update_failed" not in caplog.text, name
-    assert "DEMO" not in caplog.text  # nothing of the payload
+    text = logged(caplog, capsys)
+    assert "telegram_update_refused" in text, name
+    assert "Traceback" not in text and "AttributeError" not in text, name
+    assert "telegram.update_failed" not in text, name
+    assert "DEMO" not in text and "Sentinel" not in text  # nothing of the payload
     assert post_update(client, update) == 200  # a redelivery is dropped, not refused again
 
 
@@ -242,3 +254,29 @@ def test_the_web_chat_and_telegram_share_one_cleaning() -> None:
     assert clean_text("\u3164 \u200b") == ""
     assert clean_text(HANGUL_NFD) == HANGUL_NFC
     assert json.dumps(clean_text("👍\u200d")) == json.dumps("👍\u200d")  # joiners inside text stay
+
+
+def test_no_message_is_erased_before_its_time(
+    fake: FakeTelegram, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Erase times are stored to the minute: rounded up, a one-minute delay never becomes
+    seconds (it used to be floored, deleting a message up to a minute early)."""
+    import dataclasses
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from safepassage import config
+    from safepassage.channels.models import ChatTrace
+    from safepassage.channels.telegram import outbox
+
+    cfg = dataclasses.replace(config.get(), telegram_erase_after_seconds=60)
+    monkeypatch.setattr(config, "get", lambda: cfg)
+    person = Applicant(fake, client, FakeTelegram.applicant(5110000036, "en"))
+    started = timezone.now()
+    person.text("/start")
+    traces = ChatTrace.objects.count()
+    assert traces == 2  # the applicant's /start and our first question
+    assert outbox.do_erase_due(started + timedelta(seconds=59.9)) == 0
+    assert ChatTrace.objects.count() == traces
+    assert outbox.do_erase_due(started + timedelta(seconds=125)) == traces

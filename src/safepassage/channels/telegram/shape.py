@@ -96,11 +96,12 @@ def _files(message: Message) -> str | None:
     return None
 
 
-def _message(message: Message) -> str | None:
+def _message(message: Message, *, ours: bool = False) -> str | None:
+    """``ours``: the bot's own message a pressed button sits under (its sender is the bot)."""
     if not _int(message.message_id) or not 0 < message.message_id < INT32_LIMIT:
         return "bad message id"
     problem = _chat(message.chat)
-    if problem is None and message.chat.type == "private":
+    if problem is None and message.chat.type == "private" and not ours:
         problem = _user(message.from_user)
     if problem:
         return problem
@@ -129,7 +130,7 @@ def problem(update: Update) -> str | None:
         if not isinstance(query.id, str) or not _str(query.data):
             return "bad callback"
         if query.message is not None and isinstance(query.message, Message):
-            return _message(query.message) or _user(query.from_user)
+            return _message(query.message, ours=True) or _user(query.from_user)
         return _user(query.from_user)
     for message in (update.message, update.edited_message):
         if message is not None:
