@@ -29,9 +29,13 @@ class _Request(HTTPXRequest):
         if shape.too_deep(payload):
             raise UnreadableAnswer("answer nested too deep")
         try:
-            return json.loads(payload.decode("utf-8", "replace"))
+            data = json.loads(payload.decode("utf-8", "replace"))
         except (ValueError, RecursionError) as exc:
             raise UnreadableAnswer("answer not JSON") from exc
+        # PTB reads data["result"] of a successful answer without looking first.
+        if not isinstance(data, dict) or (data.get("ok") is True and "result" not in data):
+            raise UnreadableAnswer("answer not a Bot API object")
+        return data
 
 
 def tokens() -> dict[str, str]:

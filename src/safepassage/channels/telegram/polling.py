@@ -46,7 +46,7 @@ def poll(slug: str, stop: threading.Event, timeout: int = 25) -> None:
                 offset = _past_unreadable(loop, bot, slug, offset)
                 stop.wait(0.5)
                 continue
-            except TelegramError as exc:
+            except Exception as exc:  # whatever the answer held, the poller goes on
                 log.warning("telegram.poll_error", bot=slug, error=type(exc).__name__)
                 stop.wait(3.0)
                 continue
