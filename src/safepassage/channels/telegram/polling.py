@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from telegram import Bot, Update
 from telegram.error import RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
@@ -61,6 +61,7 @@ def poll(slug: str, stop: threading.Event, timeout: int = 25) -> None:
         with contextlib.suppress(TelegramError):
             loop.run_until_complete(bot.shutdown())
         loop.close()
+        connections.close_all()  # this thread's own: nothing else will close them
 
 
 async def _fetch(bot: Bot, offset: int | None, timeout: int, limit: int = 100) -> list[Any]:
