@@ -43,3 +43,12 @@ def test_master_key_and_database_from_the_environment(tmp_path: Path) -> None:
 def test_a_short_master_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="32 bytes"):
         config.load({"SAFEPASSAGE_DATA_DIR": str(tmp_path), "SAFEPASSAGE_MASTER_KEY": "c2hvcnQ"})
+
+
+@pytest.mark.parametrize("value", ["0", "1", "59", "-5", "soon"])
+def test_an_erase_delay_the_storage_cannot_honour_is_refused(tmp_path: Path, value: str) -> None:
+    env = {"SAFEPASSAGE_DATA_DIR": str(tmp_path), "TELEGRAM_ERASE_AFTER_SECONDS": value}
+    with pytest.raises(SystemExit, match="TELEGRAM_ERASE_AFTER_SECONDS"):
+        config.load(env)
+    env["TELEGRAM_ERASE_AFTER_SECONDS"] = "60"
+    assert config.load(env).telegram_erase_after_seconds == 60

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import random
 from typing import Any
 
@@ -19,6 +20,7 @@ from safepassage.cases.models import Case
 from safepassage.channels.models import TelegramUpdate
 from safepassage.testing.fake_telegram import FakeTelegram
 from tests.telegram_support import DATA, SECRET, sample
+from tests.test_telegram_input import logged
 
 pytestmark = pytest.mark.django_db
 RUNS = 10_000
@@ -99,3 +101,32 @@ def test_ten_thousand_malformed_webhook_bodies(fake: FakeTelegram) -> None:
                 "/tg/main/webhook", json.dumps(update), content_type="application/json", **headers
             )
             assert response.status_code < 500, (SEED, run, response.status_code)
+
+
+SHAPE_RUNS = 600
+
+
+def test_mutated_updates_are_applied_or_refused_never_failed(
+    fake: FakeTelegram, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An update of a wrong shape is refused cleanly (one ``telegram_update_refused`` line), not
+    applied until an AttributeError and then remembered as a failure."""
+    caplog.set_level(logging.INFO)
+    rng = random.Random(SEED + 1)
+    client = Client()
+    headers = {"HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN": SECRET}
+    samples = {name: sample(name) for name in SAMPLES}
+    for run in range(SHAPE_RUNS):
+        update = _mutate(rng, copy.deepcopy(samples[rng.choice(SAMPLES)]))
+        if not isinstance(update, dict):
+            continue
+        update["update_id"] = 700_000_000 + run
+        caplog.clear()
+        capsys.readouterr()
+        response = client.post(
+            "/tg/main/webhook", json.dumps(update), content_type="application/json", **headers
+        )
+        assert response.status_code in (200, 400), (SEED, run, response.status_code)
+        text = logged(caplog, capsys)
+        assert "telegram.update_failed" not in text, (SEED, run, text[-400:])
+        assert "Traceback" not in text, (SEED, run)

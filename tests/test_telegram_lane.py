@@ -66,6 +66,13 @@ GOOD = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/
         ("/tg/main/webhook", b'{"message": {"text": "no update id"}}', GOOD, 400),
         ("/tg/main/webhook", b"\xff\xfe binary", GOOD, 400),
         ("/tg/main/webhook", b"[" * (1024 * 1024 + 10), GOOD, 413),
+        # 1,000 levels in about 2 KB: refused before the parser recurses (it answered 500)
+        (
+            "/tg/main/webhook",
+            b'{"update_id": 1, "x": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+            GOOD,
+            400,
+        ),
     ],
 )
 def test_refusals_store_nothing(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 from django.test import Client
@@ -121,6 +122,16 @@ def test_control_characters_and_invalid_utf8_are_cleaned(chat: ChatDriver) -> No
     )
     assert response.status_code == 302
     assert services.answers(latest_case())["sector"] == "Pokrovske [31m"
+
+
+def test_bidi_overrides_decomposed_hangul_and_invisible_answers(chat: ChatDriver) -> None:
+    chat.open()
+    for value in ("self", "front", "now"):
+        chat.choose(value)
+    chat.say("DEMO \u202e" + unicodedata.normalize("NFD", "김남일"))
+    assert services.answers(latest_case())["sector"] == "DEMO 김남일"
+    chat.say("\u3164\u200b")  # Hangul filler and a zero-width space: an empty answer
+    assert services.answers(latest_case())["unit"] == ""
 
 
 def test_unknown_language_gets_a_calm_page_with_the_languages(client: Client) -> None:

@@ -159,12 +159,31 @@ def load(environ: dict[str, str] | None = None) -> Config:
         telegram_webhook_secret=_telegram_secret(data_dir, env),
         telegram_webhook_url=(env.get("TELEGRAM_WEBHOOK_URL") or "").rstrip("/"),
         telegram_api_base=(env.get("TELEGRAM_API_BASE") or "https://api.telegram.org").rstrip("/"),
-        telegram_erase_after_seconds=int(env.get("TELEGRAM_ERASE_AFTER_SECONDS") or 86400),
+        telegram_erase_after_seconds=_erase_after(env),
         telegram_max_file_bytes=int(env.get("TELEGRAM_MAX_FILE_BYTES") or 10 * 1024 * 1024),
         telegram_intake_threads=int(env.get("TELEGRAM_INTAKE_THREADS") or -1),
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
     )
+
+
+MIN_ERASE_AFTER_SECONDS = 60
+
+
+def _erase_after(env: dict[str, str]) -> int:
+    """Erase times are stored to the minute (rounded up, never early); under a minute the bot
+    would delete the message that carries the reference and passphrase before it could be read."""
+    raw = env.get("TELEGRAM_ERASE_AFTER_SECONDS") or "86400"
+    try:
+        seconds = int(raw)
+    except ValueError:
+        seconds = -1
+    if seconds < MIN_ERASE_AFTER_SECONDS:
+        raise SystemExit(
+            f"TELEGRAM_ERASE_AFTER_SECONDS must be a whole number of at least "
+            f"{MIN_ERASE_AFTER_SECONDS} seconds (messages are erased to the minute)"
+        )
+    return seconds
 
 
 def _telegram_bots(env: dict[str, str]) -> tuple[tuple[str, str], ...]:

@@ -136,7 +136,8 @@ class ChatTrace(models.Model):
 
     chat = models.ForeignKey(TelegramChat, on_delete=models.CASCADE, related_name="traces")
     message_id = models.BigIntegerField()
-    # The applicant's message time + 24 h; floored, so a message goes up to a minute early.
+    # The message's time + TELEGRAM_ERASE_AFTER_SECONDS, rounded up to the minute by
+    # outbox.erase_deadline (the field floors), so no message goes before its time.
     erase_due = CoarseDateTimeField(db_index=True, precision="minute")
 
     def __str__(self) -> str:

@@ -147,15 +147,35 @@ class FakeTelegram(ApplicantSide):
         request.end_headers()
         request.wfile.write(data)
 
+    def _stream(self, request: BaseHTTPRequestHandler, bot: BotState, data: bytes) -> None:
+        """A download without Content-Length (read until the connection closes), counting what
+        was written before the client hung up."""
+        request.close_connection = True
+        request.send_response(200)
+        request.send_header("Content-Type", "application/octet-stream")
+        request.send_header("Connection", "close")
+        request.end_headers()
+        chunk = 64 * 1024
+        try:
+            for start in range(0, len(data), chunk):
+                request.wfile.write(data[start : start + chunk])
+                with self.lock:
+                    bot.file_bytes_sent += len(data[start : start + chunk])
+        except OSError:
+            return  # the client stopped reading
+
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         path = unquote(urlparse(request.path).path)
         try:
             if path.startswith("/file/bot"):
                 token, _, file_path = path[len("/file/bot") :].partition("/")
                 bot = self._bot(token)
-                for stored_path, data in bot.files.values():
+                for file_id, (stored_path, data) in list(bot.files.items()):
                     if stored_path == file_path:
-                        self._reply(request, 200, None, raw=data)
+                        if file_id in bot.sizeless:
+                            self._stream(request, bot, data)
+                        else:
+                            self._reply(request, 200, None, raw=data)
                         return
                 raise ApiError(404, "Not Found")
             if path.startswith("/_fake/stats/"):  # not Bot API: figures for benchmarks
@@ -355,12 +375,14 @@ class FakeTelegram(ApplicantSide):
         if file_id not in bot.files:
             raise ApiError(400, "Bad Request: invalid file_id")
         path, data = bot.files[file_id]
-        return {
+        answer: dict[str, Any] = {
             "file_id": file_id,
             "file_unique_id": "u" + file_id[:15],
-            "file_size": len(data),
             "file_path": path,
         }
+        if file_id not in bot.sizeless:
+            answer["file_size"] = len(data)
+        return answer
 
     # -- webhook delivery ---------------------------------------------------------------------
     def _pusher(self, bot: BotState) -> None:

@@ -68,6 +68,8 @@ class BotState:
     chat_last_send: dict[int, float] = field(default_factory=dict)
     blocked: set[int] = field(default_factory=set)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    sizeless: set[str] = field(default_factory=set)  # file ids whose size nothing states
+    file_bytes_sent: int = 0  # written to downloaders of files, before they hung up
     calls: list[Call] = field(default_factory=list)
     rate_limited: int = 0
     description: dict[str, str] = field(default_factory=dict)

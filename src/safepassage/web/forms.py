@@ -1,27 +1,17 @@
-"""Turning a posted chat form into an engine Reply, and cleaning what applicants type."""
+"""Turning a posted chat form into an engine Reply."""
 
 from __future__ import annotations
-
-import re
-import unicodedata
 
 from django.http import QueryDict
 
 from safepassage.conversations.engine import Reply
+from safepassage.conversations.text import clean_text
 
 NAV_ACTIONS = {"back", "restart", "delete", "skip"}
 LEAVE = "leave"  # handled by the channel: forget this browser's session, keep the application
-# C0 and C1 controls except tab and newline, lone surrogates, non-characters, and U+FFFD
-# (what Django puts where the bytes were not UTF-8).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffd\ufffe\uffff]")
 MAX_FIELD_CHARS = 4000
 
-
-def clean_text(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
-    return _CONTROL.sub("", value)
+__all__ = ["LEAVE", "MAX_FIELD_CHARS", "NAV_ACTIONS", "clean_text", "reply_from_post"]
 
 
 def reply_from_post(post: QueryDict) -> Reply:

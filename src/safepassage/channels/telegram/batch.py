@@ -29,7 +29,7 @@ from telegram import Update
 
 from safepassage import fastsave
 from safepassage.channels.models import TelegramUpdate
-from safepassage.channels.telegram import bots, dialogue, intake, outbox
+from safepassage.channels.telegram import bots, dialogue, intake, outbox, shape
 
 log = structlog.get_logger(__name__)
 MAX_BATCH = 64
@@ -96,7 +96,11 @@ def _in_one_transaction(items: list[Pending]) -> list[bool]:
             fresh = _remember_new(keys)
         else:
             fresh = _remember_after_lookup(keys)
-        todo = [(i.slug, i.update) for i, new in zip(items, fresh, strict=True) if new]
+        todo = [
+            (i.slug, i.update)
+            for i, new in zip(items, fresh, strict=True)
+            if new and shape.acceptable(i.slug, i.update)
+        ]
         try:
             with dialogue.batch(todo), outbox.deferred(), fastsave.deferred():
                 for slug, update in todo:

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from telegram import Bot
+from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
 
 from safepassage import config
+from safepassage.channels.telegram import shape
 
 CHANNEL = "telegram"
+
+
+class UnreadableAnswer(TelegramError):
+    """The Bot API's answer was not JSON we can parse (or nested beyond any real update)."""
+
+
+class _Request(HTTPXRequest):
+    """PTB's request, with an answer parsed safely: too deep a nesting is refused before
+    ``json.loads`` recurses into it, and nothing of the answer is logged (PTB's own parser logs
+    an invalid answer whole, which may hold an applicant's message)."""
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> Any:
+        if shape.too_deep(payload):
+            raise UnreadableAnswer("answer nested too deep")
+        try:
+            data = json.loads(payload.decode("utf-8", "replace"))
+        except (ValueError, RecursionError) as exc:
+            raise UnreadableAnswer("answer not JSON") from exc
+        # PTB reads data["result"] of a successful answer without looking first.
+        if not isinstance(data, dict) or (data.get("ok") is True and "result" not in data):
+            raise UnreadableAnswer("answer not a Bot API object")
+        return data
 
 
 def tokens() -> dict[str, str]:
@@ -32,7 +60,7 @@ def bot_id(slug: str) -> str:
 def client(slug: str, *, read_timeout: float = 10.0, pool: int = 4) -> Bot:
     """A python-telegram-bot client for one bot. It must be used from one event loop only."""
     cfg = config.get()
-    request = HTTPXRequest(
+    request = _Request(
         connection_pool_size=pool,
         connect_timeout=5.0,
         read_timeout=read_timeout,
@@ -44,7 +72,7 @@ def client(slug: str, *, read_timeout: float = 10.0, pool: int = 4) -> Bot:
         base_url=f"{cfg.telegram_api_base}/bot",
         base_file_url=f"{cfg.telegram_api_base}/file/bot",
         request=request,
-        get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=read_timeout + 30),
+        get_updates_request=_Request(connection_pool_size=1, read_timeout=read_timeout + 30),
     )
 
 

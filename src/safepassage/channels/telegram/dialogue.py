@@ -25,6 +25,7 @@ from safepassage.channels.telegram import attachments, outbox, render
 from safepassage.channels.telegram.bots import CHANNEL
 from safepassage.conversations import actions, catalog, engine
 from safepassage.conversations.models import Conversation
+from safepassage.conversations.text import clean_text
 from safepassage.privacy.fields import channel_pseudonym
 
 TEXT_STEPS = {"text", "number", "thread"}
@@ -280,7 +281,8 @@ def _message(chat: TelegramChat, user: User, message: TgMessage) -> None:
     # private chats for 48 hours); a shared location at once.
     due = timezone.now() if message.location is not None else None
     outbox.do_remember_trace(chat, message.message_id, due=due)
-    text = message.text or ""
+    # Cleaned as the web chat's answers are (no NUL, no lone surrogate, no bidi override, NFC).
+    text = clean_text(message.text or "")
     if text.startswith("/"):
         command, _, argument = text.partition(" ")
         command = command.split("@", 1)[0].lower()
@@ -304,13 +306,20 @@ def _message(chat: TelegramChat, user: User, message: TgMessage) -> None:
         _reply(chat, conversation, engine.Reply(text=answer))
         return
     if message.photo or message.voice or message.document:
-        outbox.do_send_text(chat, _text(chat, attachments.do_accept(chat, message)))
+        refusal = attachments.do_accept(chat, message)
+        if refusal is not None:
+            outbox.do_send_text(chat, _text(chat, refusal))
         return
     if message.text is None or step.type not in TEXT_STEPS:
         notice = "chat.tg.use_buttons" if message.text is not None else "chat.tg.unsupported"
         _send_current(chat, notice=notice)
         return
-    _reply(chat, conversation, engine.Reply(text=message.text))
+    if not text.strip():
+        # Nothing readable was left (a lone surrogate, controls, invisible characters only):
+        # ask again rather than take it as a skipped answer the applicant did not mean.
+        _send_current(chat, notice="reask.required")
+        return
+    _reply(chat, conversation, engine.Reply(text=text))
 
 
 def _pressed(chat: TelegramChat, user: User, update: Update) -> None:

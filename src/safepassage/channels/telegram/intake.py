@@ -16,7 +16,7 @@ from telegram import Update
 
 from safepassage import config
 from safepassage.channels.models import TelegramUpdate
-from safepassage.channels.telegram import bots, dialogue
+from safepassage.channels.telegram import bots, dialogue, shape
 
 if TYPE_CHECKING:
     from safepassage.channels.telegram.batch import Applier
@@ -55,7 +55,8 @@ def do_apply(slug: str, update: Update) -> bool:
                     TelegramUpdate.objects.create(bot=bots.bot_id(slug), update_id=update.update_id)
             except IntegrityError:
                 return False
-            dialogue.handle(slug, update)
+            if shape.acceptable(slug, update):
+                dialogue.handle(slug, update)
         return True
     except (IntegrityError, DataError) as exc:
         # Data the database refuses will be refused again on every redelivery: like a bug below,

@@ -135,7 +135,11 @@ def do_edit_markup(chat: TelegramChat, message_id: int, markup: dict[str, Any]) 
 
 
 def erase_deadline() -> datetime:
-    return timezone.now() + timedelta(seconds=config.get().telegram_erase_after_seconds)
+    """Now + TELEGRAM_ERASE_AFTER_SECONDS, rounded up to the minute: the stored time keeps only
+    minutes (ChatTrace.erase_due), and floored it deleted a message up to a minute early."""
+    due = timezone.now() + timedelta(seconds=config.get().telegram_erase_after_seconds)
+    floored = due.replace(second=0, microsecond=0)
+    return floored if floored == due else floored + timedelta(minutes=1)
 
 
 def do_remember_trace(chat: TelegramChat, message_id: int, due: datetime | None = None) -> None:

@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
-from django.db import close_old_connections
-from telegram import Update
+from django.db import close_old_connections, connections
+from telegram import Bot, Update
 from telegram.error import RetryAfter, TelegramError
+from telegram.warnings import PTBUserWarning
 
 from safepassage import config
-from safepassage.channels.telegram import batch, bots
+from safepassage.channels.telegram import batch, bots, intake
 from safepassage.channels.telegram.sender import Sender, retry_seconds
 from safepassage.conversations import catalog
 
@@ -35,17 +38,19 @@ def poll(slug: str, stop: threading.Event, timeout: int = 25) -> None:
         loop.run_until_complete(bot.delete_webhook(drop_pending_updates=False))
         while not stop.is_set():
             try:
-                updates = loop.run_until_complete(
-                    bot.get_updates(offset=offset, timeout=timeout, allowed_updates=ALLOWED_UPDATES)
-                )
+                updates = loop.run_until_complete(_fetch(bot, offset, timeout))
             except RetryAfter as exc:
                 stop.wait(retry_seconds(exc))
                 continue
-            except TelegramError as exc:
+            except bots.UnreadableAnswer:
+                offset = _past_unreadable(loop, bot, slug, offset)
+                stop.wait(0.5)
+                continue
+            except Exception as exc:  # whatever the answer held, the poller goes on
                 log.warning("telegram.poll_error", bot=slug, error=type(exc).__name__)
                 stop.wait(3.0)
                 continue
-            committed, failure = _apply(slug, updates)
+            committed, failure = _apply(slug, _readable(slug, updates))
             if committed is not None:
                 offset = committed
             if failure is not None:  # the database is away, or a bug: retry from the offset
@@ -56,22 +61,78 @@ def poll(slug: str, stop: threading.Event, timeout: int = 25) -> None:
         with contextlib.suppress(TelegramError):
             loop.run_until_complete(bot.shutdown())
         loop.close()
+        connections.close_all()  # this thread's own: nothing else will close them
 
 
-def _apply(slug: str, updates: Sequence[Update]) -> tuple[int | None, BaseException | None]:
-    """One batch, one transaction (batch.py). The offset past the updates now committed (None
-    when none is), and what stopped the rest: the offset never passes an uncommitted one."""
-    pending = [batch.Pending(slug, update) for update in updates]
+async def _fetch(bot: Bot, offset: int | None, timeout: int, limit: int = 100) -> list[Any]:
+    """``getUpdates`` answered as raw JSON (parsed safely: bots.UnreadableAnswer), so that one
+    update PTB cannot build is skipped (:func:`_readable`) instead of failing the whole answer
+    again and again, which stopped this bot's intake for good."""
+    kwargs: dict[str, Any] = {
+        "timeout": timeout,
+        "limit": limit,
+        "allowed_updates": ALLOWED_UPDATES,
+    }
+    if offset is not None:
+        kwargs["offset"] = offset
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBUserWarning)  # "use Bot.get_updates": it builds all
+        result = await bot.do_api_request("getUpdates", api_kwargs=kwargs)
+    return result if isinstance(result, list) else []
+
+
+def _readable(slug: str, raw: Sequence[Any]) -> list[Update | int]:
+    """Each update built, or (its id) skipped with one log line when it cannot be."""
+    items: list[Update | int] = []
+    for data in raw:
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
+            log.info("telegram_update_refused", reason="no update id", bot=slug)
+            continue
+        try:
+            items.append(intake.parse(slug, data))
+        except intake.NotAnUpdate as exc:
+            log.info("telegram_update_refused", reason=f"unreadable ({exc})", bot=slug)
+            items.append(update_id)
+    return items
+
+
+def _past_unreadable(
+    loop: asyncio.AbstractEventLoop, bot: Bot, slug: str, offset: int | None
+) -> int | None:
+    """An answer to ``getUpdates`` that is not JSON we can parse (nested beyond any real
+    update). Fetch the first waiting update alone: readable, it is applied; unreadable too, it
+    is the culprit and is skipped (the offset confirms it to Telegram). Without a known offset
+    nothing can be skipped safely: the poller waits and tries again."""
+    log.info("telegram_update_refused", reason="unreadable answer", bot=slug)
     try:
-        batch.apply_all(pending)
+        first = loop.run_until_complete(_fetch(bot, offset, 0, limit=1))
+    except bots.UnreadableAnswer:
+        return offset + 1 if offset is not None else None
+    except TelegramError:
+        return offset
+    committed, _failure = _apply(slug, _readable(slug, first))
+    return committed if committed is not None else offset
+
+
+def _apply(slug: str, items: Sequence[Update | int]) -> tuple[int | None, BaseException | None]:
+    """One batch, one transaction (batch.py). The offset past the updates now committed or
+    skipped (None when none is), and what stopped the rest: the offset never passes an
+    uncommitted one."""
+    pending = {id(item): batch.Pending(slug, item) for item in items if isinstance(item, Update)}
+    try:
+        batch.apply_all(list(pending.values()))
     except Exception as exc:  # a bug must not end this bot's poller
         return None, exc
     offset = None
-    for item in pending:
-        failure = item.done.exception()
+    for item in items:
+        if isinstance(item, int):
+            offset = item + 1  # unreadable: skipped
+            continue
+        failure = pending[id(item)].done.exception()
         if failure is not None:
             return offset, failure
-        offset = item.update.update_id + 1
+        offset = item.update_id + 1
     return offset, None
 
 

@@ -31,7 +31,6 @@ from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
 
-from safepassage import config
 from safepassage.cases import sealed
 from safepassage.cases.models import Message as CaseMessage
 from safepassage.channels.models import (
@@ -336,15 +335,7 @@ class Sender:
             if not chat.outbox.filter(status__in=WAITING).exists() and not chat.traces.exists():
                 chat.delete()
         for attachment in attachments.pending(self.slug):
-            limit = config.get().telegram_max_file_bytes
-            try:
-                data = self.loop.run_until_complete(
-                    attachments.download(self._client(), attachments.source_of(attachment), limit)
-                )
-                attachments.do_store(attachment, data)
-            except (BadRequest, ValueError, OSError) as exc:
-                attachments.do_refuse(attachment, type(exc).__name__)
-            except TelegramError:
+            if not attachments.do_fetch(self.loop, self._client(), attachment):
                 break  # unreachable now; try again on the next sweep
 
     def run_once(self) -> int:

@@ -11,7 +11,7 @@ import structlog
 from telegram import Update
 
 from safepassage import config
-from safepassage.channels.telegram import bots, intake
+from safepassage.channels.telegram import bots, intake, shape
 
 log = structlog.get_logger(__name__)
 MAX_BODY = 1024 * 1024
@@ -47,7 +47,9 @@ def check_request(slug: str, secret: str, content_length: str | None) -> Refusal
 def parse_body(slug: str, body: bytes) -> Update | Refusal:
     if len(body) > MAX_BODY:
         return refuse(413, "too large", slug)
+    if shape.too_deep(body):
+        return refuse(400, "nested too deep", slug)
     try:
         return intake.parse(slug, json.loads(body))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return refuse(400, "not an update", slug)
