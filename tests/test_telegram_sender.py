@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
+from telegram.error import BadRequest
 
 from safepassage.cases import services
 from safepassage.cases.models import Case
@@ -254,3 +255,37 @@ def test_a_chat_set_aside_behind_its_oldest_row_goes_on_in_order(fake: FakeTeleg
     sender.close()
     texts = [m["text"] for m in fake.chat(TOKEN, 5170000000)]
     assert texts == [f"DEMO {chat.pk} {m}" for m in range(3)]
+
+
+def test_rows_behind_a_row_deleted_meanwhile_go_out(fake: FakeTelegram) -> None:
+    """/delete drops a chat's queued replies: what was set aside behind them goes on."""
+    (chat,) = _backlog(1, 3, 5172000000)
+    head = OutboxMessage.objects.filter(chat=chat).order_by("id").first()
+    assert head is not None
+    OutboxMessage.objects.filter(pk=head.pk).update(
+        status="sending", lease_until=timezone.now() + timedelta(hours=1)
+    )
+    sender = Sender("main")
+    sender.run_once()
+    OutboxMessage.objects.filter(pk=head.pk).delete()
+    sender.last_sweep = sender.last_orphan_sweep = 0.0  # the sweep's time has come
+    sender.run_until_idle()
+    sender.close()
+    texts = [m["text"] for m in fake.chat(TOKEN, 5172000000)]
+    assert texts == [f"DEMO {chat.pk} {m}" for m in (1, 2)]
+
+
+def test_a_result_held_past_a_lease_another_claim_took_over_is_dropped(
+    fake: FakeTelegram,
+) -> None:
+    """Results are written only under the claim's lease: a second write, or one after another
+    claim took the row over, changes nothing."""
+    _backlog(1, 1, 5173000000)
+    sender = Sender("main")
+    (row,) = sender.claim()
+    taken_over = timezone.now() + timedelta(minutes=5)
+    OutboxMessage.objects.filter(pk=row.pk).update(lease_until=taken_over)
+    sender.unrecorded = [(row, BadRequest("DEMO refused"))]
+    assert sender.record_held() and not sender.unrecorded
+    assert OutboxMessage.objects.get(pk=row.pk).status == "sending"
+    sender.close()

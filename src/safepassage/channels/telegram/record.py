@@ -136,9 +136,12 @@ def queue_next(chat_ids: Iterable[int]) -> None:
 
 def queue_orphans(slug: str) -> None:
     """Rows set aside behind a row that left by another way (deleted on /delete, or finished
-    by a second sender while this claim set them aside): their chat's next one goes back."""
+    by a second sender while this claim set them aside): their chat's next one goes back. A
+    held row (the chat blocked the bot) still counts as ahead: the applicant's return queues
+    it, and the rest follow it."""
     ahead = OutboxMessage.objects.filter(
-        chat_id=OuterRef("chat_id"), status__in=(OutboxStatus.QUEUED, OutboxStatus.SENDING)
+        chat_id=OuterRef("chat_id"),
+        status__in=(OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.HELD),
     )
     orphans = (
         OutboxMessage.objects.filter(bot=slug, status=OutboxStatus.BEHIND)
