@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 from django.db import transaction
-from django.db.models import Exists, Min, OuterRef, QuerySet
+from django.db.models import Min, QuerySet
 from django.db.models.functions import Trunc
 from django.utils import timezone
 from telegram import Message
@@ -139,14 +139,21 @@ def queue_orphans(slug: str) -> None:
     by a second sender while this claim set them aside): their chat's next one goes back. A
     held row (the chat blocked the bot) still counts as ahead: the applicant's return queues
     it, and the rest follow it."""
-    ahead = OutboxMessage.objects.filter(
-        chat_id=OuterRef("chat_id"),
-        status__in=(OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.HELD),
+    # Two index lookups (status, then chat) rather than an anti-join the planner might answer
+    # by reading the whole table every few seconds.
+    waiting = set(
+        OutboxMessage.objects.filter(status=OutboxStatus.BEHIND, bot=slug)
+        .values_list("chat_id", flat=True)
+        .distinct()[:500]
     )
-    orphans = (
-        OutboxMessage.objects.filter(bot=slug, status=OutboxStatus.BEHIND)
-        .exclude(Exists(ahead))
+    if not waiting:
+        return
+    ahead = set(
+        OutboxMessage.objects.filter(
+            chat_id__in=waiting,
+            status__in=(OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.HELD),
+        )
         .values_list("chat_id", flat=True)
         .distinct()
     )
-    queue_next(list(orphans[:500]))
+    queue_next(waiting - ahead)
