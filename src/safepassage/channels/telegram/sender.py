@@ -36,7 +36,7 @@ from django.db import (
     connection,
     transaction,
 )
-from django.db.models import Min, OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
@@ -49,7 +49,8 @@ from safepassage.channels.models import (
     TelegramChat,
     TelegramUpdate,
 )
-from safepassage.channels.telegram import attachments, bots, outbox, record
+from safepassage.channels.telegram import attachments, bots, claims, outbox, record
+from safepassage.channels.telegram.claims import BATCH, LEASE, plan_claims
 from safepassage.channels.telegram.record import CHAT_GAP, PER_CHAT_LIMITED, UNSENT, WAITING
 
 log = structlog.get_logger(__name__)
@@ -57,19 +58,21 @@ log = structlog.get_logger(__name__)
 warnings.filterwarnings("ignore", message="Please use 'Bot.", category=PTBUserWarning)
 
 BOT_RATE = 30.0  # spacing; the one-second window below keeps us under Telegram's limit
-# Only a sender that died needs it to run out: a live one never claims while it holds
-# results, and records them before anything else once the database answers.
-LEASE = timedelta(seconds=60)
-BATCH = 60  # two seconds' worth per claim at 29/s
-PAGE = BATCH * 4
-CLAIM_PAGES = 4
 MAX_BACKOFF = 300.0
-HELD_REASON = "held: the chat has blocked the bot"
 DEFERRED = object()
 REPLAY_MEMORY = timedelta(hours=48)
 DATABASE_AWAY = (OperationalError, InterfaceError)
 ORPHAN_SWEEP = 5.0  # seconds between looks for rows set aside behind a row that left
-__all__ = ["BATCH", "CHAT_GAP", "LEASE", "PER_CHAT_LIMITED", "UNSENT", "WAITING", "Sender"]
+__all__ = [
+    "BATCH",
+    "CHAT_GAP",
+    "LEASE",
+    "PER_CHAT_LIMITED",
+    "UNSENT",
+    "WAITING",
+    "Sender",
+    "plan_claims",
+]
 WINDOW_CALLS = 30  # Telegram's per-bot limit: 30 calls in any one second
 
 
@@ -80,15 +83,6 @@ def retry_seconds(exc: RetryAfter) -> float:
 
 def backoff(attempts: int) -> float:
     return min(MAX_BACKOFF, 2.0 ** min(attempts, 10))
-
-
-def plan_claims() -> None:
-    """Within the claim's transaction on PostgreSQL: read a bot's queued rows in id order from
-    their index (outbox_queued) and stop after a page. Statistics taken before a flood (few or
-    no queued rows) could otherwise make the planner read and sort the whole backlog on every
-    claim, which grows with the backlog exactly when the sender is busiest."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_sort = off")
 
 
 @dataclass
@@ -125,93 +119,12 @@ class Sender:
 
     # -- claiming ---------------------------------------------------------------------------
     def due(self, now: datetime) -> QuerySet[OutboxMessage]:
-        """This bot's queued rows whose time has come, oldest first (one table, one index)."""
-        return OutboxMessage.objects.filter(
-            bot=self.slug, status=OutboxStatus.QUEUED, not_before__lte=now
-        ).order_by("id")
-
-    def _may_go(self, rows: list[OutboxMessage], now: datetime) -> tuple[set[int], set[int]]:
-        """Rows whose chat has had its gap (for a message), and rows of chats that blocked the
-        bot: those are held (the applicant's next update queues them again: dialogue._chat)."""
-        chats = TelegramChat.objects.only("blocked_at", "next_send_at").in_bulk(
-            {row.chat_id for row in rows}
-        )
-        go: set[int] = set()
-        held: set[int] = set()
-        for row in rows:
-            chat = chats.get(row.chat_id)
-            if chat is None:
-                continue
-            if chat.blocked_at is not None:
-                held.add(row.pk)
-            elif (
-                chat.next_send_at is None
-                or chat.next_send_at <= now
-                or row.method not in PER_CHAT_LIMITED
-            ):
-                go.add(row.pk)
-        return go, held
-
-    @staticmethod
-    def _first_unsent(chats: set[int]) -> dict[int, int]:
-        """Per-chat order: only the oldest unsent row of a chat may go."""
-        return dict(
-            OutboxMessage.objects.filter(chat_id__in=chats, status__in=UNSENT)
-            .values("chat_id")
-            .annotate(first=Min("id"))
-            .values_list("chat_id", "first")
-        )
+        return claims.due(self.slug, now)
 
     def claim(self, now: datetime | None = None) -> list[OutboxMessage]:
         if self.unrecorded:
             return []  # what was sent is written first: a claim could take those rows again
-        now = now or timezone.now()
-        lease = now + LEASE
-        with transaction.atomic():
-            OutboxMessage.objects.filter(
-                bot=self.slug, status=OutboxStatus.SENDING, lease_until__lt=now
-            ).update(status=OutboxStatus.QUEUED)
-            due = self.due(now)
-            if connection.vendor == "postgresql":
-                due = due.select_for_update(skip_locked=True)
-                plan_claims()
-            # Pages in id order until enough rows may go: the oldest rows can belong to chats
-            # still in their one-second gap (one row each: the rest of a chat is set aside
-            # behind its oldest). A bounded number of pages per claim; the rest waits.
-            claimed: list[OutboxMessage] = []
-            held: set[int] = set()
-            behind: list[int] = []
-            after = 0
-            for _ in range(CLAIM_PAGES):
-                page = list(due.filter(id__gt=after)[:PAGE])
-                go, blocked = self._may_go(page, now)
-                held |= blocked
-                first = self._first_unsent({row.chat_id for row in page if row.pk not in held})
-                for row in page:
-                    if row.pk in held:
-                        continue
-                    if first.get(row.chat_id) != row.pk:
-                        behind.append(row.pk)
-                    elif row.pk in go and len(claimed) < BATCH:
-                        claimed.append(row)
-                if len(page) < PAGE or len(claimed) >= BATCH:
-                    break
-                after = page[-1].id
-            if held:
-                OutboxMessage.objects.filter(pk__in=held).update(
-                    status=OutboxStatus.HELD, reason=HELD_REASON
-                )
-            if behind:
-                OutboxMessage.objects.filter(pk__in=behind, status=OutboxStatus.QUEUED).update(
-                    status=OutboxStatus.BEHIND
-                )
-            if claimed:
-                OutboxMessage.objects.filter(pk__in=[r.pk for r in claimed]).update(
-                    status=OutboxStatus.SENDING, lease_until=lease
-                )
-                for row in claimed:
-                    row.status, row.lease_until = OutboxStatus.SENDING, lease
-        return claimed
+        return claims.claim(self.slug, now or timezone.now())
 
     # -- sending ----------------------------------------------------------------------------
     def _reserve_slot(self) -> tuple[int, float]:
