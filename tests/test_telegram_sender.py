@@ -4,6 +4,7 @@ returns; a blocked chat is marked and its messages fail with the reason; limits 
 from __future__ import annotations
 
 import importlib
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,11 +13,13 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
+from telegram.error import BadRequest
 
 from safepassage.cases import services
 from safepassage.cases.models import Case
 from safepassage.channels.models import OutboxMessage, TelegramChat
-from safepassage.channels.telegram.outbox import outbox_states
+from safepassage.channels.telegram import outbox as outbox_module
+from safepassage.channels.telegram.outbox import outbox_states, seal_chat_id
 from safepassage.channels.telegram.sender import BATCH, Sender, plan_claims
 from safepassage.testing.fake_telegram import FakeTelegram
 from tests.telegram_support import TOKEN, Applicant, post_update
@@ -40,7 +43,8 @@ def test_unreachable_bot_api_messages_wait_then_go_out(fake: FakeTelegram, clien
     sender = Sender("main")
     sender.run_once()
     row = OutboxMessage.objects.filter(method="sendMessage").order_by("-id").first()
-    assert row is not None and row.status == "queued" and row.attempts >= 0
+    # Waiting: queued, or set aside behind the answer to the press that waits too.
+    assert row is not None and row.status in {"queued", "behind"} and row.attempts >= 0
     fake.up()
     OutboxMessage.objects.update(not_before=row.created_at)  # skip the backoff wait
     sender.run_until_idle()
@@ -192,3 +196,96 @@ def test_rows_queued_without_a_bot_get_their_chats_bot(fake: FakeTelegram) -> No
     OutboxMessage.objects.update(bot="")
     Sender("main").housekeeping()
     assert [r.bot for r in OutboxMessage.objects.order_by("chat_id")] == [c.bot for c in chats]
+
+
+def _backlog(chats: int, rows: int, first_id: int) -> list[TelegramChat]:
+    """``rows`` real messages for each of ``chats`` new chats, queued round-robin."""
+    made = TelegramChat.objects.bulk_create(
+        TelegramChat(
+            bot="main", pseudonym=f"DEMO-{first_id + n}", chat_sealed=seal_chat_id(first_id + n)
+        )
+        for n in range(chats)
+    )
+    with transaction.atomic(), outbox_module.deferred():
+        for m in range(rows):
+            for chat in made:
+                outbox_module.do_send_text(chat, f"DEMO {chat.pk} {m}")
+    return made
+
+
+def test_chats_stuck_behind_a_lease_never_stop_the_other_chats(fake: FakeTelegram) -> None:
+    """2,000 rows of 500 chats whose oldest row is still `sending` under a long lease (a
+    worker died mid-call, or its result waits for the database) come before the messages of
+    20 other chats: those go out at once, not when the leases run out."""
+    stuck = _backlog(500, 4, 5150000000)
+    ready = _backlog(20, 1, 5160000000)
+    heads = [
+        OutboxMessage.objects.filter(chat=chat).order_by("id").values_list("id", flat=True)[0]
+        for chat in stuck
+    ]
+    OutboxMessage.objects.filter(pk__in=heads).update(
+        status="sending", lease_until=timezone.now() + timedelta(hours=1)
+    )
+    sender = Sender("main")
+    deadline = time.monotonic() + 5
+    waiting = {int(outbox_module.chat_id_of(chat)) for chat in ready}
+    while waiting and time.monotonic() < deadline:
+        sender.run_once()
+        waiting = {chat_id for chat_id in waiting if not fake.chat(TOKEN, chat_id)}
+    sender.close()
+    assert not waiting, f"{len(waiting)} of 20 ready chats got nothing in 5 s"
+    assert len(fake.calls(TOKEN, "sendMessage")) == 20  # and nothing of the stuck chats
+    # Each stuck chat's rows wait behind its oldest, in order; they go when it is done.
+    assert OutboxMessage.objects.filter(status="behind").count() == 1500
+
+
+def test_a_chat_set_aside_behind_its_oldest_row_goes_on_in_order(fake: FakeTelegram) -> None:
+    """Once the stuck row's lease ran out it is sent, then the rows behind it, in order."""
+    (chat,) = _backlog(1, 3, 5170000000)
+    head = OutboxMessage.objects.filter(chat=chat).order_by("id").first()
+    assert head is not None
+    OutboxMessage.objects.filter(pk=head.pk).update(
+        status="sending", lease_until=timezone.now() + timedelta(hours=1)
+    )
+    sender = Sender("main")
+    sender.run_once()
+    assert OutboxMessage.objects.filter(status="behind").count() == 2
+    OutboxMessage.objects.filter(pk=head.pk).update(lease_until=timezone.now())
+    sender.run_until_idle()
+    sender.close()
+    texts = [m["text"] for m in fake.chat(TOKEN, 5170000000)]
+    assert texts == [f"DEMO {chat.pk} {m}" for m in range(3)]
+
+
+def test_rows_behind_a_row_deleted_meanwhile_go_out(fake: FakeTelegram) -> None:
+    """/delete drops a chat's queued replies: what was set aside behind them goes on."""
+    (chat,) = _backlog(1, 3, 5172000000)
+    head = OutboxMessage.objects.filter(chat=chat).order_by("id").first()
+    assert head is not None
+    OutboxMessage.objects.filter(pk=head.pk).update(
+        status="sending", lease_until=timezone.now() + timedelta(hours=1)
+    )
+    sender = Sender("main")
+    sender.run_once()
+    OutboxMessage.objects.filter(pk=head.pk).delete()
+    sender.last_sweep = sender.last_orphan_sweep = 0.0  # the sweep's time has come
+    sender.run_until_idle()
+    sender.close()
+    texts = [m["text"] for m in fake.chat(TOKEN, 5172000000)]
+    assert texts == [f"DEMO {chat.pk} {m}" for m in (1, 2)]
+
+
+def test_a_result_held_past_a_lease_another_claim_took_over_is_dropped(
+    fake: FakeTelegram,
+) -> None:
+    """Results are written only under the claim's lease: a second write, or one after another
+    claim took the row over, changes nothing."""
+    _backlog(1, 1, 5173000000)
+    sender = Sender("main")
+    (row,) = sender.claim()
+    taken_over = timezone.now() + timedelta(minutes=5)
+    OutboxMessage.objects.filter(pk=row.pk).update(lease_until=taken_over)
+    sender.unrecorded = [(row, BadRequest("DEMO refused"))]
+    assert sender.record_held() and not sender.unrecorded
+    assert OutboxMessage.objects.get(pk=row.pk).status == "sending"
+    sender.close()

@@ -83,6 +83,10 @@ class OutboxStatus(models.TextChoices):
     # Waiting for a chat that blocked the bot: out of the sender's index until the applicant
     # writes again, so such rows can never fill a claim's pages (telegram.sender).
     HELD = "held", "Held"
+    # Behind an earlier unsent row of its chat (one being sent, or waiting for its time): out
+    # of the sender's index until that row is done, so the rows of a chat that cannot go now
+    # never fill a claim's pages; the sender queues the chat's next one when its head is done.
+    BEHIND = "behind", "Behind"
 
 
 class OutboxMessage(models.Model):

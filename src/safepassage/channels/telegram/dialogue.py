@@ -383,7 +383,7 @@ def _after(chat: TelegramChat, turn: actions.Turn) -> None:
     if turn.deleted:
         outbox.flush()
         OutboxMessage.objects.filter(
-            chat=chat, status=OutboxStatus.QUEUED, method=outbox.SEND
+            chat=chat, status__in=(OutboxStatus.QUEUED, OutboxStatus.BEHIND), method=outbox.SEND
         ).delete()
         outbox.do_erase_traces(chat)
         text = render.text_for(turn.language, "chat.tg.deleted")

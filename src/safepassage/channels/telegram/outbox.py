@@ -218,7 +218,7 @@ def outbox_states(case: Case) -> dict[int, OutboxState]:
     for row in rows.order_by("id"):
         if row.message_id is None:
             continue
-        waiting = (OutboxStatus.SENDING, OutboxStatus.HELD)
+        waiting = (OutboxStatus.SENDING, OutboxStatus.HELD, OutboxStatus.BEHIND)
         status = OutboxStatus.QUEUED if row.status in waiting else row.status
         states[row.message_id] = OutboxState(
             row.message_id, str(status), row.reason, row.created_at, row.sent_at

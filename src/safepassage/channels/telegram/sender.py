@@ -4,8 +4,14 @@
   (``TelegramChat.next_send_at``, kept in the database so that several workers agree);
 - rows are claimed in a short transaction (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL;
   SQLite serialises writers) and marked ``sending`` with a lease; the HTTP call happens outside
-  any transaction; the result is written after. A worker that dies mid-call leaves a lease
-  that expires, and the row is sent again: the only case in which a message can go out twice;
+  any transaction; the results are kept in memory until they are written (``record``), and no
+  new claim is made while any is unwritten: a database that is away for a moment delays the
+  record, never repeats a call. A worker killed between a call and its record leaves a lease
+  that expires, and the row is sent again: the only case in which a message can go out twice,
+  at most once per row of the one batch that was in flight (``BATCH`` rows, one per chat);
+- a row behind an earlier unsent row of its chat is set aside (``behind``) when a claim reads
+  it and queued again when the row ahead is done, so a chat that cannot go now (a row stuck
+  under a lease, or waiting for its time) takes at most one place in a claim's pages;
 - 429 → the bot pauses for ``retry_after``; network errors and 5xx → backoff and retry, forever
   (a message is never dropped); 403 → the chat is marked blocked and its messages fail with
   that reason; other 4xx → the row fails with Telegram's description.
@@ -19,48 +25,53 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from django.db import close_old_connections, connection, transaction
-from django.db.models import Min, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Trunc
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
 
-from safepassage.cases import sealed
-from safepassage.cases.models import Message as CaseMessage
 from safepassage.channels.models import (
     OutboxMessage,
     OutboxStatus,
     TelegramChat,
     TelegramUpdate,
 )
-from safepassage.channels.telegram import attachments, bots, outbox
+from safepassage.channels.telegram import attachments, bots, claims, outbox, record
+from safepassage.channels.telegram.claims import BATCH, LEASE, plan_claims
+from safepassage.channels.telegram.record import CHAT_GAP, PER_CHAT_LIMITED, UNSENT, WAITING
 
 log = structlog.get_logger(__name__)
 # One generic call for every queued method is deliberate (rows carry a method name).
 warnings.filterwarnings("ignore", message="Please use 'Bot.", category=PTBUserWarning)
 
 BOT_RATE = 30.0  # spacing; the one-second window below keeps us under Telegram's limit
-CHAT_GAP = timedelta(seconds=1.05)
-PER_CHAT_LIMITED = {outbox.SEND}
-LEASE = timedelta(seconds=60)
-BATCH = 60  # two seconds' worth per claim at 29/s
-PAGE = BATCH * 4
-CLAIM_PAGES = 4
 MAX_BACKOFF = 300.0
-UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
-WAITING = (*UNSENT, OutboxStatus.HELD)
-HELD_REASON = "held: the chat has blocked the bot"
 DEFERRED = object()
 REPLAY_MEMORY = timedelta(hours=48)
-# A finished row keeps when it was due only to the minute: for a prompt that is when the
-# applicant wrote (docs/threat-model.md, "Timestamps"). Exact only while it schedules.
-DONE_NOT_BEFORE = Trunc("not_before", "minute", tzinfo=UTC)
+DATABASE_AWAY = (OperationalError, InterfaceError)
+ORPHAN_SWEEP = 5.0  # seconds between looks for rows set aside behind a row that left
+__all__ = [
+    "BATCH",
+    "CHAT_GAP",
+    "LEASE",
+    "PER_CHAT_LIMITED",
+    "UNSENT",
+    "WAITING",
+    "Sender",
+    "plan_claims",
+]
 WINDOW_CALLS = 30  # Telegram's per-bot limit: 30 calls in any one second
 
 
@@ -71,15 +82,6 @@ def retry_seconds(exc: RetryAfter) -> float:
 
 def backoff(attempts: int) -> float:
     return min(MAX_BACKOFF, 2.0 ** min(attempts, 10))
-
-
-def plan_claims() -> None:
-    """Within the claim's transaction on PostgreSQL: read a bot's queued rows in id order from
-    their index (outbox_queued) and stop after a page. Statistics taken before a flood (few or
-    no queued rows) could otherwise make the planner read and sort the whole backlog on every
-    claim, which grows with the backlog exactly when the sender is busiest."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_sort = off")
 
 
 @dataclass
@@ -96,6 +98,10 @@ class Sender:
     sent: int = 0
     rate_limited: int = 0
     last_sweep: float = 0.0
+    last_orphan_sweep: float = 0.0
+    # Results of calls made but not yet written: (claimed row, what the Bot API answered).
+    unrecorded: list[tuple[OutboxMessage, Any]] = field(default_factory=list)
+    record_failures: int = 0
 
     def _client(self) -> Bot:
         if self.bot is None:
@@ -112,72 +118,12 @@ class Sender:
 
     # -- claiming ---------------------------------------------------------------------------
     def due(self, now: datetime) -> QuerySet[OutboxMessage]:
-        """This bot's queued rows whose time has come, oldest first (one table, one index)."""
-        return OutboxMessage.objects.filter(
-            bot=self.slug, status=OutboxStatus.QUEUED, not_before__lte=now
-        ).order_by("id")
-
-    def _may_go(self, rows: list[OutboxMessage], now: datetime) -> list[OutboxMessage]:
-        """Rows whose chat has had its gap (for a message). Rows of a chat that blocked the bot
-        are held (the applicant's next update queues them again: dialogue._chat)."""
-        chats = TelegramChat.objects.only("blocked_at", "next_send_at").in_bulk(
-            {row.chat_id for row in rows}
-        )
-        go: list[OutboxMessage] = []
-        held: list[int] = []
-        for row in rows:
-            chat = chats.get(row.chat_id)
-            if chat is None:
-                continue
-            if chat.blocked_at is not None:
-                held.append(row.pk)
-            elif (
-                chat.next_send_at is None
-                or chat.next_send_at <= now
-                or row.method not in PER_CHAT_LIMITED
-            ):
-                go.append(row)
-        if held:
-            OutboxMessage.objects.filter(pk__in=held).update(
-                status=OutboxStatus.HELD, reason=HELD_REASON
-            )
-        return go
+        return claims.due(self.slug, now)
 
     def claim(self, now: datetime | None = None) -> list[OutboxMessage]:
-        now = now or timezone.now()
-        with transaction.atomic():
-            OutboxMessage.objects.filter(
-                bot=self.slug, status=OutboxStatus.SENDING, lease_until__lt=now
-            ).update(status=OutboxStatus.QUEUED)
-            due = self.due(now)
-            if connection.vendor == "postgresql":
-                due = due.select_for_update(skip_locked=True)
-                plan_claims()
-            # Pages in id order until enough rows may go: the oldest rows can all belong to
-            # chats still in their one-second gap. A bounded number of pages per claim; the
-            # rest waits for the next claim.
-            candidates: list[OutboxMessage] = []
-            after = 0
-            for _ in range(CLAIM_PAGES):
-                page = list(due.filter(id__gt=after)[:PAGE])
-                candidates += self._may_go(page, now)
-                if len(page) < PAGE or len({row.chat_id for row in candidates}) >= BATCH:
-                    break
-                after = page[-1].id
-            chats = {row.chat_id for row in candidates}
-            # Per-chat order: only the oldest unsent row of a chat may go now.
-            first = dict(
-                OutboxMessage.objects.filter(chat_id__in=chats, status__in=UNSENT)
-                .values("chat_id")
-                .annotate(first=Min("id"))
-                .values_list("chat_id", "first")
-            )
-            claimed = [row for row in candidates if first.get(row.chat_id) == row.id][:BATCH]
-            if claimed:
-                OutboxMessage.objects.filter(pk__in=[r.pk for r in claimed]).update(
-                    status=OutboxStatus.SENDING, lease_until=now + LEASE
-                )
-        return claimed
+        if self.unrecorded:
+            return []  # what was sent is written first: a claim could take those rows again
+        return claims.claim(self.slug, now or timezone.now())
 
     # -- sending ----------------------------------------------------------------------------
     def _reserve_slot(self) -> tuple[int, float]:
@@ -219,9 +165,8 @@ class Sender:
         try:
             self._client()  # getMe once, before the calls run
         except TelegramError as exc:  # the Bot API is unreachable: everything waits
-            with transaction.atomic():
-                for row in rows:
-                    self._requeue(row, backoff(row.attempts + 1), type(exc).__name__)
+            self.unrecorded = [(row, exc) for row in rows]
+            self.record_held()
             return
         calls = []
         for row in rows:
@@ -234,83 +179,83 @@ class Sender:
             return await asyncio.gather(*calls, return_exceptions=True)
 
         results = self.loop.run_until_complete(everything())
-        with transaction.atomic():  # one commit per batch, not per message
-            for row, result in zip(rows, results, strict=True):
-                self._record(row, result)
+        self.unrecorded = list(zip(rows, results, strict=True))
+        self.record_held()
 
     def send(self, row: OutboxMessage) -> None:
         self.send_batch([row])
 
-    def _record(self, row: OutboxMessage, result: Any) -> None:
+    def record_held(self) -> bool:
+        """Write the results held in memory; False (they stay held) while the database is away.
+        Every write is conditional on the claim's lease (``record``), so trying again after a
+        commit whose answer was lost changes nothing."""
+        if not self.unrecorded:
+            return True
+        try:
+            with transaction.atomic():  # one commit per batch, not per message
+                finished = [
+                    row.chat_id for row, result in self.unrecorded if self._record(row, result)
+                ]
+                record.queue_next(finished)
+        except DATABASE_AWAY as exc:
+            self.record_failures += 1
+            log.warning(
+                "telegram.record_waits",
+                bot=self.slug,
+                rows=len(self.unrecorded),
+                error=type(exc).__name__,
+            )
+            with contextlib.suppress(Exception):
+                connection.close()  # a fresh connection for the next try
+            return False
+        except Exception:
+            # A bug in one row's record must not cost its neighbours: one at a time.
+            self._record_one_by_one()
+        self.unrecorded = []
+        self.record_failures = 0
+        return True
+
+    def _record_one_by_one(self) -> None:
+        while self.unrecorded:
+            row, result = self.unrecorded[0]
+            try:
+                with transaction.atomic():
+                    if self._record(row, result):
+                        record.queue_next([row.chat_id])
+            except DATABASE_AWAY:
+                raise
+            except Exception as exc:  # left `sending`: it goes again once its lease ran out
+                log.error("telegram.record_failed", bot=self.slug, error=type(exc).__name__)
+            self.unrecorded.pop(0)
+
+    def record_wait(self) -> float:
+        """How long to wait before writing held results again."""
+        return min(2.0, 0.05 * 2.0 ** min(self.record_failures, 6))
+
+    def _record(self, row: OutboxMessage, result: Any) -> bool:
+        """Write one result; True when the row is finished (its chat's next row may go)."""
         if result is DEFERRED:
-            self._requeue(row, 0.0, "rate limited by Telegram", count=False)
+            record.requeue(self.slug, row, 0.0, "rate limited by Telegram", count=False)
         elif isinstance(result, RetryAfter):
             self.rate_limited += 1
             seconds = retry_seconds(result)
             self.paused_until = max(self.paused_until, time.monotonic() + seconds)
             self.next_slot = max(self.next_slot, self.paused_until)
-            self._requeue(row, seconds, "rate limited by Telegram", count=False)
+            record.requeue(self.slug, row, seconds, "rate limited by Telegram", count=False)
         elif isinstance(result, Forbidden):
-            self._blocked(row)
+            record.blocked(row)
         elif isinstance(result, BadRequest):
-            self._fail(row, str(result.message)[:120])
-        elif isinstance(result, TelegramError):  # network errors, timeouts, 5xx
-            self._requeue(row, backoff(row.attempts + 1), type(result).__name__)
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            self._done(row, result)
-
-    def _done(self, row: OutboxMessage, result: Any) -> None:
-        now = timezone.now()
-        with transaction.atomic():
-            OutboxMessage.objects.filter(pk=row.pk).update(
-                status=OutboxStatus.SENT,
-                sent_at=now,
-                payload_sealed=None,
-                reason="",
-                lease_until=None,
-                not_before=DONE_NOT_BEFORE,
+            return record.fail(self.slug, row, str(result.message)[:120])
+        elif isinstance(result, BaseException):  # network errors, timeouts, 5xx; a bug
+            if not isinstance(result, TelegramError):
+                log.error("telegram.call_failed", bot=self.slug, error=type(result).__name__)
+            record.requeue(
+                self.slug, row, backoff(row.attempts + 1), type(result).__name__, count=True
             )
-            if row.method in PER_CHAT_LIMITED:
-                TelegramChat.objects.filter(pk=row.chat_id).update(next_send_at=now + CHAT_GAP)
-            if row.erasable and isinstance(result, Message):
-                outbox.do_remember_trace(row.chat, result.message_id)
-            if row.message_id is not None:
-                # Delivered: the server no longer needs to read the reply; seal it for staff.
-                reply = CaseMessage.objects.select_related("case").get(pk=row.message_id)
-                sealed.seal_message_now(reply.case, reply)
-        self.sent += 1
-
-    def _requeue(self, row: OutboxMessage, seconds: float, reason: str, count: bool = True) -> None:
-        OutboxMessage.objects.filter(pk=row.pk).update(
-            status=OutboxStatus.QUEUED,
-            not_before=timezone.now() + timedelta(seconds=seconds),
-            attempts=row.attempts + (1 if count else 0),
-            reason=reason[:120],
-            lease_until=None,
-        )
-
-    def _fail(self, row: OutboxMessage, reason: str) -> None:
-        OutboxMessage.objects.filter(pk=row.pk).update(
-            status=OutboxStatus.FAILED,
-            reason=reason,
-            payload_sealed=None,
-            lease_until=None,
-            not_before=DONE_NOT_BEFORE,
-        )
-        log.info("telegram.outbox_failed", bot=self.slug, method=row.method, reason=reason[:60])
-
-    def _blocked(self, row: OutboxMessage) -> None:
-        with transaction.atomic():
-            TelegramChat.objects.filter(pk=row.chat_id).update(blocked_at=timezone.now())
-            OutboxMessage.objects.filter(chat_id=row.chat_id, status__in=WAITING).update(
-                status=OutboxStatus.FAILED,
-                reason="blocked by the user",
-                payload_sealed=None,
-                lease_until=None,
-                not_before=DONE_NOT_BEFORE,
-            )
+        elif record.done(self.slug, row, result):
+            self.sent += 1
+            return True
+        return False
 
     # -- the loop ---------------------------------------------------------------------------
     def housekeeping(self) -> None:
@@ -330,6 +275,9 @@ class Sender:
         TelegramChat.objects.filter(bot=self.slug, next_send_at__lt=timezone.now()).update(
             next_send_at=None
         )
+        if time.monotonic() - self.last_orphan_sweep > ORPHAN_SWEEP:
+            self.last_orphan_sweep = time.monotonic()
+            record.queue_orphans(self.slug)
         for chat in TelegramChat.objects.filter(bot=self.slug, forget=True):
             # Forgotten once its last message left and our messages in it were deleted.
             if not chat.outbox.filter(status__in=WAITING).exists() and not chat.traces.exists():
@@ -340,6 +288,8 @@ class Sender:
 
     def run_once(self) -> int:
         """Send what is due now; return how many rows were handled."""
+        if not self.record_held():
+            return 0  # nothing new is claimed while a result waits to be written
         if time.monotonic() - self.last_sweep > 1.0:
             self.last_sweep = time.monotonic()
             self.housekeeping()
@@ -356,9 +306,13 @@ class Sender:
                 log.error("telegram.sender_error", bot=self.slug, error=type(exc).__name__)
                 close_old_connections()
                 handled = 0
-                stop.wait(2.0)
-            if not handled:
+                stop.wait(1.0)
+            if self.unrecorded:
+                stop.wait(self.record_wait())
+            elif not handled:
                 stop.wait(idle)
+        with contextlib.suppress(Exception):
+            self.record_held()  # a last try: what stays unwritten is sent again after the lease
         self.close()
 
     def run_until_idle(self, timeout: float = 30.0) -> None:
