@@ -54,6 +54,9 @@ class Config:
     # Web server processes (-1: 1 on SQLite, which has one writer anyway; on PostgreSQL one per
     # CPU, at most 8).
     web_processes: int = -1
+    # How often `serve` runs the retention purge in-process (0: never; then run
+    # `safepassage purge` from cron or a timer).
+    purge_every_seconds: float = 3600
 
     @property
     def is_postgres(self) -> bool:
@@ -141,7 +144,20 @@ def load(environ: dict[str, str] | None = None) -> Config:
         telegram_max_file_bytes=int(env.get("TELEGRAM_MAX_FILE_BYTES") or 10 * 1024 * 1024),
         telegram_intake_threads=int(env.get("TELEGRAM_INTAKE_THREADS") or -1),
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
+        purge_every_seconds=_seconds(env.get("SAFEPASSAGE_PURGE_EVERY_SECONDS"), 3600),
     )
+
+
+def _seconds(value: str | None, default: float) -> float:
+    if value is None or not value.strip():
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SystemExit("SAFEPASSAGE_PURGE_EVERY_SECONDS must be a number of seconds") from None
+    if seconds < 0 or seconds != seconds:
+        raise SystemExit("SAFEPASSAGE_PURGE_EVERY_SECONDS must be 0 (off) or more")
+    return seconds
 
 
 def _telegram_bots(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
