@@ -12,10 +12,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
+from django.http import HttpResponse
 from django.test import Client
 from django.utils import timezone
 
-from safepassage.cases import services
+from safepassage.cases import casework, services
 from safepassage.cases.models import Case, Channel, Handover, Status
 from safepassage.console.models import Role
 from tests.conftest import make_staff, staff_login
@@ -23,7 +25,8 @@ from tests.conftest import make_staff, staff_login
 pytestmark = pytest.mark.django_db
 
 ROLES = [Role.OPERATOR, Role.SUPERVISOR, Role.LIAISON, Role.ANALYST, Role.ADMIN]
-TARGETS = [s.value for s in Status] + ["bogus"]
+SOURCES = [s.value for s in Status]
+TARGETS = [*SOURCES, "bogus"]
 OPEN = ["new", "in_contact", "verified", "waiting", "ready", "handed_over"]
 
 # Through the status form: (from, to) → who may. Anything not listed is refused for everyone.
@@ -49,12 +52,9 @@ HANDOVER_FORM = {("ready", Role.SUPERVISOR)}
 OUTCOME_FORM = {("handed_over", Role.LIAISON)}
 
 
-def _clients() -> dict[Role, Client]:
-    clients = {}
-    for role in ROLES:
-        make_staff(f"wf_{role}", role, "S1" if role == Role.LIAISON else "")
-        clients[role] = staff_login(f"wf_{role}")
-    return clients
+def _client(role: Role) -> Client:
+    make_staff(f"wf_{role}", role, "S1" if role == Role.LIAISON else "")
+    return staff_login(f"wf_{role}")
 
 
 def _case(status: str) -> Case:
@@ -64,14 +64,33 @@ def _case(status: str) -> Case:
     return case
 
 
-@pytest.mark.parametrize("source", [s.value for s in Status])
-def test_the_status_url_moves_only_what_the_table_allows(source: str) -> None:
-    clients = _clients()
+def _handed_over_case(status: str) -> tuple[Case, Handover]:
+    """A case with a live handover to sector S1 (made by the handover action), then put in
+    ``status`` the way an older version of this code could leave it."""
+    boss = User.objects.filter(username="wf_boss").first() or make_staff("wf_boss", Role.SUPERVISOR)
+    assert isinstance(boss, User)
+    case = _case(Status.READY)
+    now = timezone.now()
+    plan = casework.HandoverPlan("S1", now, now + timedelta(hours=2), "DEMO meeting point")
+    handover = casework.do_handover(case, boss, plan, None)
+    Case.objects.filter(pk=case.pk).update(status=status)
+    case.refresh_from_db()
+    return case, handover
+
+
+def _code(response: HttpResponse) -> object:
+    code = response.status_code
+    return code if code == 302 else "4xx" if 400 <= code < 500 else code
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_status_url_moves_only_what_the_table_allows(role: Role) -> None:
+    client = _client(role)
     mismatches = []
-    for target in TARGETS:
-        for role in ROLES:
+    for source in SOURCES:
+        for target in TARGETS:
             case = _case(source)
-            response = clients[role].post(
+            response = client.post(
                 f"/console/cases/{case.pk}/status/",
                 {
                     "target": target,
@@ -83,21 +102,20 @@ def test_the_status_url_moves_only_what_the_table_allows(source: str) -> None:
             case.refresh_from_db()
             allowed = role in STATUS_FORM.get((source, target), set())
             expected = (302, target) if allowed else ("4xx", source)
-            code = response.status_code
-            got = (code if code == 302 else "4xx" if 400 <= code < 500 else code, case.status)
+            got = (_code(response), case.status)
             if got != expected:
                 mismatches.append(f"{source}->{target} as {role}: expected {expected} got {got}")
     assert mismatches == []
 
 
-@pytest.mark.parametrize("source", [s.value for s in Status])
-def test_only_the_handover_form_hands_over_and_it_leaves_a_handover(source: str) -> None:
-    clients = _clients()
+@pytest.mark.parametrize("role", ROLES)
+def test_only_the_handover_form_hands_over_and_it_leaves_a_handover(role: Role) -> None:
+    client = _client(role)
     mismatches = []
     start = timezone.now() + timedelta(hours=2)
-    for role in ROLES:
+    for source in SOURCES:
         case = _case(source)
-        response = clients[role].post(
+        response = client.post(
             f"/console/cases/{case.pk}/handover/",
             {
                 "version": str(case.version),
@@ -113,38 +131,21 @@ def test_only_the_handover_form_hands_over_and_it_leaves_a_handover(source: str)
             expected: tuple[object, ...] = (302, Status.HANDED_OVER, 1)
         else:
             expected = ("4xx", source, 0)
-        code = response.status_code
-        got = (
-            code if code == 302 else "4xx" if 400 <= code < 500 else code,
-            case.status,
-            handovers,
-        )
+        got = (_code(response), case.status, handovers)
         if got != expected:
             mismatches.append(f"{source} handed over by {role}: expected {expected} got {got}")
     assert mismatches == []
 
 
-@pytest.mark.parametrize("source", [s.value for s in Status])
+@pytest.mark.parametrize("role", ROLES)
 def test_only_the_liaisons_outcome_of_a_live_handover_moves_a_handed_over_case(
-    source: str,
+    role: Role,
 ) -> None:
-    clients = _clients()
-    supervisor = make_staff("wf_boss", Role.SUPERVISOR)
+    client = _client(role)
     mismatches = []
-    for role, outcome in [(r, o) for r in ROLES for o in ("received", "did_not_come")]:
-        case = _case(source)
-        now = timezone.now()
-        handover = Handover.objects.create(
-            case=case,
-            sector="S1",
-            window_start=now,
-            window_end=now + timedelta(hours=2),
-            meeting_sealed=b"",
-            created_by=supervisor,
-        )
-        response = clients[role].post(
-            f"/console/field/{handover.pk}/outcome/", {"outcome": outcome}
-        )
+    for source, outcome in [(s, o) for s in SOURCES for o in ("received", "did_not_come")]:
+        case, handover = _handed_over_case(source)
+        response = client.post(f"/console/field/{handover.pk}/outcome/", {"outcome": outcome})
         case.refresh_from_db()
         handover.refresh_from_db()
         if (source, role) in OUTCOME_FORM:
@@ -152,33 +153,17 @@ def test_only_the_liaisons_outcome_of_a_live_handover_moves_a_handed_over_case(
             expected: tuple[object, ...] = (302, after, outcome)
         else:
             expected = ("4xx", source, "")
-        code = response.status_code
-        got = (
-            code if code == 302 else "4xx" if 400 <= code < 500 else code,
-            case.status,
-            handover.outcome,
-        )
+        got = (_code(response), case.status, handover.outcome)
         if got != expected:
-            mismatches.append(
-                f"{source} outcome {outcome} by {role}: expected {expected} got {got}"
-            )
+            mismatches.append(f"{source} {outcome} by {role}: expected {expected} got {got}")
     assert mismatches == []
 
 
 def test_taking_a_handed_over_case_back_withdraws_its_handover() -> None:
-    clients = _clients()
-    case = _case("handed_over")
-    now = timezone.now()
-    handover = Handover.objects.create(
-        case=case,
-        sector="S1",
-        window_start=now,
-        window_end=now + timedelta(hours=2),
-        meeting_sealed=b"",
-    )
-    liaison = clients[Role.LIAISON]
+    liaison, operator = _client(Role.LIAISON), _client(Role.OPERATOR)
+    case, handover = _handed_over_case(Status.HANDED_OVER)
     assert liaison.get(f"/console/field/{handover.pk}/").status_code == 200
-    response = clients[Role.OPERATOR].post(
+    response = operator.post(
         f"/console/cases/{case.pk}/status/", {"target": "ready", "version": str(case.version)}
     )
     assert response.status_code == 302
@@ -190,10 +175,10 @@ def test_taking_a_handed_over_case_back_withdraws_its_handover() -> None:
 
 
 def test_the_case_page_offers_only_what_the_status_url_accepts() -> None:
-    clients = _clients()
+    supervisor, operator = _client(Role.SUPERVISOR), _client(Role.OPERATOR)
     ready = _case("ready")
-    page = clients[Role.SUPERVISOR].get(f"/console/cases/{ready.pk}/").content.decode()
+    page = supervisor.get(f"/console/cases/{ready.pk}/").content.decode()
     assert 'value="handed_over"' not in page and "Hand over" in page
     handed = _case("handed_over")
-    page = clients[Role.OPERATOR].get(f"/console/cases/{handed.pk}/").content.decode()
+    page = operator.get(f"/console/cases/{handed.pk}/").content.decode()
     assert 'value="surrendered"' not in page and 'value="ready"' in page

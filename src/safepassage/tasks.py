@@ -7,6 +7,7 @@ processes it starts. `safepassage purge` runs the same job from cron or a system
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 
@@ -21,8 +22,13 @@ def _loop(job: Callable[[], object], every: float, name: str, stop: threading.Ev
         try:
             close_old_connections()
             result = job()
-            # Counts only (retention.PurgeReport): never which case or whose data.
-            log.info("task_ran", task=name, result=str(result))
+            # One line a run, with counts only (retention.PurgeReport): never whose data.
+            counts = (
+                dataclasses.asdict(result)
+                if dataclasses.is_dataclass(result) and not isinstance(result, type)
+                else {}
+            )
+            log.info("task_ran", task=name, **counts)
         except Exception as exc:  # a failed run must not kill the thread; it runs again later
             log.error("task_failed", task=name, error=type(exc).__name__)
         finally:
