@@ -10,6 +10,7 @@ counts (safepassage.analytics) survive every erasure.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -88,7 +89,7 @@ def purge_expired() -> PurgeReport:
     )
 
 
-def _seal_pending_answers(case_id: object, cutoff: datetime) -> int:
+def _seal_pending_answers(case_id: uuid.UUID, cutoff: datetime) -> int:
     """Seal one case's unconfirmed edits, under the locks an applicant's reply takes
     (conversations.actions.do_reply: the conversation with its case), re-read under them: a
     reply landing meanwhile would otherwise be overwritten with the map read before it."""
