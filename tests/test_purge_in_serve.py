@@ -24,10 +24,12 @@ COUNT_DRAFTS = "SELECT count(*) FROM cases_case WHERE status = 'draft'"
 def _sql(platform: Platform, tmp_path: Path, statement: str) -> int:
     if platform.database_url:
         with psycopg.connect(platform.database_url, autocommit=True) as db:
-            row = db.execute(statement).fetchone()
+            cursor = db.execute(statement)
+            row = cursor.fetchone() if cursor.description else None
     else:
         with sqlite3.connect(tmp_path / "var" / "safepassage.sqlite3", timeout=30) as db:
-            row = db.execute(statement).fetchone()
+            found = db.execute(statement)
+            row = found.fetchone() if found.description else None
     return int(row[0]) if row else 0
 
 
