@@ -7,6 +7,7 @@ change. Access (who may call what) is the console's business (console.access).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -146,11 +147,11 @@ def do_take_next(operator: User) -> Case | None:
     return None
 
 
-def _lock_cases(*cases: Case) -> dict[object, Case]:
+def _lock_cases(*pks: uuid.UUID) -> dict[uuid.UUID, Case]:
     """Lock the cases' rows one by one in primary-key order, the one order every write that
     locks several cases follows, so that two of them never wait for each other."""
-    locked: dict[object, Case] = {}
-    for pk in sorted({c.pk for c in cases}):
+    locked: dict[uuid.UUID, Case] = {}
+    for pk in sorted(set(pks)):
         locked[pk] = Case.objects.select_for_update().get(pk=pk)
     return locked
 
@@ -163,7 +164,7 @@ def do_merge(duplicate: Case, into: Case, actor: User) -> None:
     if duplicate.pk == into.pk:
         raise workflow.Refused("A case cannot be merged into itself or into a merged case.")
     with transaction.atomic():
-        locked = _lock_cases(duplicate, into)
+        locked = _lock_cases(duplicate.pk, into.pk)
         fresh, target = locked[duplicate.pk], locked[into.pk]
         if target.merged_into_id is not None:
             raise workflow.Refused("A case cannot be merged into itself or into a merged case.")
@@ -179,10 +180,15 @@ def do_merge(duplicate: Case, into: Case, actor: User) -> None:
 
 
 def do_unmerge(duplicate: Case, actor: User) -> None:
+    """Undo a merge. Both cases are locked, in key order (see do_merge): the events written on
+    the main case wait for its row, so locking only the duplicate could deadlock with a merge."""
+    into_id = Case.objects.filter(pk=duplicate.pk).values_list("merged_into", flat=True).first()
+    if into_id is None:
+        raise workflow.Refused("This case is not merged.")
     with transaction.atomic():
-        fresh = _locked(duplicate, None)
-        into = fresh.merged_into
-        if into is None:
+        locked = _lock_cases(duplicate.pk, into_id)
+        fresh, into = locked[duplicate.pk], locked[into_id]
+        if fresh.merged_into_id != into.pk:  # unmerged (or merged elsewhere) meanwhile
             raise workflow.Refused("This case is not merged.")
         fresh.merged_into = None
         _bump(fresh, ["merged_into"])
