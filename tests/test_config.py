@@ -43,3 +43,14 @@ def test_master_key_and_database_from_the_environment(tmp_path: Path) -> None:
 def test_a_short_master_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="32 bytes"):
         config.load({"SAFEPASSAGE_DATA_DIR": str(tmp_path), "SAFEPASSAGE_MASTER_KEY": "c2hvcnQ"})
+
+
+def test_the_purge_period_of_serve(tmp_path: Path) -> None:
+    def period(value: str) -> float:
+        env = {"SAFEPASSAGE_DATA_DIR": str(tmp_path), "SAFEPASSAGE_PURGE_EVERY_SECONDS": value}
+        return config.load(env).purge_every_seconds
+
+    assert period("") == 3600 and period("1") == 1 and period("0") == 0
+    for bad in ("soon", "-5", "nan", "inf"):
+        with pytest.raises(SystemExit, match="SAFEPASSAGE_PURGE_EVERY_SECONDS"):
+            period(bad)

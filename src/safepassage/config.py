@@ -155,7 +155,7 @@ def _seconds(value: str | None, default: float) -> float:
         seconds = float(value)
     except ValueError:
         raise SystemExit("SAFEPASSAGE_PURGE_EVERY_SECONDS must be a number of seconds") from None
-    if seconds < 0 or seconds != seconds:
+    if not 0 <= seconds < 10**9:  # and not NaN or infinite
         raise SystemExit("SAFEPASSAGE_PURGE_EVERY_SECONDS must be 0 (off) or more")
     return seconds
 
