@@ -52,3 +52,14 @@ def test_an_erase_delay_the_storage_cannot_honour_is_refused(tmp_path: Path, val
         config.load(env)
     env["TELEGRAM_ERASE_AFTER_SECONDS"] = "60"
     assert config.load(env).telegram_erase_after_seconds == 60
+
+
+def test_the_purge_period_of_serve(tmp_path: Path) -> None:
+    def period(value: str) -> float:
+        env = {"SAFEPASSAGE_DATA_DIR": str(tmp_path), "SAFEPASSAGE_PURGE_EVERY_SECONDS": value}
+        return config.load(env).purge_every_seconds
+
+    assert period("") == 3600 and period("1") == 1 and period("0") == 0
+    for bad in ("soon", "-5", "nan", "inf"):
+        with pytest.raises(SystemExit, match="SAFEPASSAGE_PURGE_EVERY_SECONDS"):
+            period(bad)

@@ -96,16 +96,22 @@ def serve(host: str, port: int) -> int:
     )
     import threading
 
+    from safepassage import tasks
     from safepassage.channels.telegram import polling
 
     stop = threading.Event()
     if polling.start_background(stop):
         mode = "webhook" if cfg.telegram_webhook_url else "long polling"
         print(f"Telegram: {len(cfg.telegram_bots)} bot(s), {mode}, outbox worker", flush=True)
+    # Here, in the process that supervises the web processes: one purge per serve, not per web
+    # process (they are started below, and never run it).
+    purge = tasks.start_embedded(cfg.purge_every_seconds)
     try:
         run_web_processes(host, port, cfg.web_process_count)
     finally:
         stop.set()
+        if purge is not None:
+            purge.set()
     return 0
 
 

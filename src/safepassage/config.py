@@ -57,6 +57,9 @@ class Config:
     web_processes: int = -1
     # The rate limiter's shared store (web.ratelimit); unset: the database.
     redis_url: str = field(default="", repr=False)
+    # How often `serve` runs the retention purge in-process (0: never; then run
+    # `safepassage purge` from cron or a timer).
+    purge_every_seconds: float = 3600
 
     @property
     def is_postgres(self) -> bool:
@@ -164,6 +167,7 @@ def load(environ: dict[str, str] | None = None) -> Config:
         telegram_intake_threads=int(env.get("TELEGRAM_INTAKE_THREADS") or -1),
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
+        purge_every_seconds=_seconds(env.get("SAFEPASSAGE_PURGE_EVERY_SECONDS"), 3600),
     )
 
 
@@ -183,6 +187,18 @@ def _erase_after(env: dict[str, str]) -> int:
             f"TELEGRAM_ERASE_AFTER_SECONDS must be a whole number of at least "
             f"{MIN_ERASE_AFTER_SECONDS} seconds (messages are erased to the minute)"
         )
+    return seconds
+
+
+def _seconds(value: str | None, default: float) -> float:
+    if value is None or not value.strip():
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SystemExit("SAFEPASSAGE_PURGE_EVERY_SECONDS must be a number of seconds") from None
+    if not 0 <= seconds < 10**9:  # and not NaN or infinite
+        raise SystemExit("SAFEPASSAGE_PURGE_EVERY_SECONDS must be 0 (off) or more")
     return seconds
 
 

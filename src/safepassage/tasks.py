@@ -1,11 +1,13 @@
-"""The in-process task runner used by `safepassage serve` on embedded defaults.
+"""The in-process task runner used by `safepassage serve`.
 
-Periodic jobs run on one daemon thread. A deployment with several web processes runs them
-from exactly one place instead (`safepassage purge` from cron or a systemd timer).
+Periodic jobs run on one daemon thread of the process that runs `serve` (with several web
+processes, the supervising one), so a `serve` runs each job once per period however many web
+processes it starts. `safepassage purge` runs the same job from cron or a systemd timer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 
@@ -13,30 +15,41 @@ import structlog
 from django.db import close_old_connections
 
 log = structlog.get_logger("safepassage.tasks")
-PURGE_EVERY_SECONDS = 3600
 
 
 def _loop(job: Callable[[], object], every: float, name: str, stop: threading.Event) -> None:
-    while not stop.is_set():
+    while True:
         try:
             close_old_connections()
             result = job()
-            log.info("task_ran", task=name, result=str(result))
+            # One line a run, with counts only (retention.PurgeReport): never whose data.
+            counts = (
+                dataclasses.asdict(result)
+                if dataclasses.is_dataclass(result) and not isinstance(result, type)
+                else {}
+            )
+            log.info("task_ran", task=name, **counts)
         except Exception as exc:  # a failed run must not kill the thread; it runs again later
             log.error("task_failed", task=name, error=type(exc).__name__)
         finally:
             close_old_connections()
-        stop.wait(every)
+        if stop.wait(every):
+            return
 
 
 def start_periodic(job: Callable[[], object], every: float, name: str) -> threading.Event:
+    """Run ``job`` now and then every ``every`` seconds (a `serve` restarted more often than
+    the period still runs it); set the returned event to stop."""
     stop = threading.Event()
     thread = threading.Thread(target=_loop, args=(job, every, name, stop), name=name, daemon=True)
     thread.start()
     return stop
 
 
-def start_embedded() -> None:
+def start_embedded(every: float) -> threading.Event | None:
+    """The periodic jobs of one `serve`: the retention purge. None when switched off (0)."""
+    if every <= 0:
+        return None
     from safepassage.privacy import retention
 
-    start_periodic(retention.purge_expired, PURGE_EVERY_SECONDS, "retention-purge")
+    return start_periodic(retention.purge_expired, every, "retention-purge")

@@ -7,6 +7,7 @@ change. Access (who may call what) is the console's business (console.access).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -61,23 +62,36 @@ def _event(case: Case, actor: User | None, kind: str, old: str = "", detail: str
 def do_transition(
     case: Case, actor: User, move: workflow.Move, expected_version: int | None, *, supervisor: bool
 ) -> Case:
+    """A move made with the case page's status form. Moves that need more (handing over, a
+    handover's outcome) are refused here: they have actions of their own (workflow.TRANSITIONS).
+    """
     with transaction.atomic():
         fresh = _locked(case, expected_version)
-        workflow.check(fresh.status, move, is_supervisor=supervisor)
-        old = fresh.status
-        fresh.status = move.target
-        changed = ["status", "reply_due_at"]
-        if move.target == Status.WAITING:
-            fresh.next_check_in = move.next_check_in
-            changed.append("next_check_in")
-        if move.target == Status.CLOSED:
-            fresh.close_reason = move.close_reason
-            changed.append("close_reason")
-        services.refresh_reply_due(fresh)
-        _bump(fresh, changed)
-        _event(fresh, actor, "status", old, move.close_reason)
-        audit.record(actor, "case.status", fresh.pk, f"{old}->{move.target}")
-        return fresh
+        return _move(fresh, actor, move, workflow.Via.STATUS, supervisor=supervisor)
+
+
+def _move(
+    fresh: Case, actor: User, move: workflow.Move, via: workflow.Via, *, supervisor: bool
+) -> Case:
+    """Apply a move to a case locked by the caller, if the table gives it to ``via``."""
+    workflow.check(fresh.status, move, is_supervisor=supervisor, via=via)
+    old = fresh.status
+    fresh.status = move.target
+    changed = ["status", "reply_due_at"]
+    if move.target == Status.WAITING:
+        fresh.next_check_in = move.next_check_in
+        changed.append("next_check_in")
+    if move.target == Status.CLOSED:
+        fresh.close_reason = move.close_reason
+        changed.append("close_reason")
+    if old == Status.HANDED_OVER and via == workflow.Via.STATUS:
+        # Taken back: the liaison no longer sees the handover and cannot record its outcome.
+        Handover.objects.filter(case=fresh, active=True).update(active=False)
+    services.refresh_reply_due(fresh)
+    _bump(fresh, changed)
+    _event(fresh, actor, "status", old, move.close_reason)
+    audit.record(actor, "case.status", fresh.pk, f"{old}->{move.target}")
+    return fresh
 
 
 def do_set_head_count(case: Case, actor: User, count: int, expected_version: int | None) -> Case:
@@ -133,26 +147,48 @@ def do_take_next(operator: User) -> Case | None:
     return None
 
 
+def _lock_cases(*pks: uuid.UUID) -> dict[uuid.UUID, Case]:
+    """Lock the cases' rows one by one in primary-key order, the one order every write that
+    locks several cases follows, so that two of them never wait for each other."""
+    locked: dict[uuid.UUID, Case] = {}
+    for pk in sorted(set(pks)):
+        locked[pk] = Case.objects.select_for_update().get(pk=pk)
+    return locked
+
+
 def do_merge(duplicate: Case, into: Case, actor: User) -> None:
-    """Fold ``duplicate`` (the same person on another channel) into ``into``; reversible."""
-    if duplicate.pk == into.pk or into.merged_into_id is not None:
+    """Fold ``duplicate`` (the same person on another channel) into ``into``; reversible.
+
+    Both rows are locked and checked under the lock: two opposite merges at once would otherwise
+    each see the other case unmerged and leave each merged into the other."""
+    if duplicate.pk == into.pk:
         raise workflow.Refused("A case cannot be merged into itself or into a merged case.")
     with transaction.atomic():
-        fresh = _locked(duplicate, None)
+        locked = _lock_cases(duplicate.pk, into.pk)
+        fresh, target = locked[duplicate.pk], locked[into.pk]
+        if target.merged_into_id is not None:
+            raise workflow.Refused("A case cannot be merged into itself or into a merged case.")
+        if fresh.merged_into_id is not None:
+            raise workflow.Refused("That case is already merged into another one.")
         if fresh.merged_cases.exists():
             raise workflow.Refused("Unmerge the cases merged into this one first.")
-        fresh.merged_into = into
+        fresh.merged_into = target
         _bump(fresh, ["merged_into"])
-        _event(fresh, actor, "merge", fresh.status, f"into {into.pk}")
-        _event(into, actor, "merge", into.status, f"from {fresh.pk}")
-        audit.record(actor, "case.merge", into.pk, f"from {fresh.pk}")
+        _event(fresh, actor, "merge", fresh.status, f"into {target.pk}")
+        _event(target, actor, "merge", target.status, f"from {fresh.pk}")
+        audit.record(actor, "case.merge", target.pk, f"from {fresh.pk}")
 
 
 def do_unmerge(duplicate: Case, actor: User) -> None:
+    """Undo a merge. Both cases are locked, in key order (see do_merge): the events written on
+    the main case wait for its row, so locking only the duplicate could deadlock with a merge."""
+    into_id = Case.objects.filter(pk=duplicate.pk).values_list("merged_into", flat=True).first()
+    if into_id is None:
+        raise workflow.Refused("This case is not merged.")
     with transaction.atomic():
-        fresh = _locked(duplicate, None)
-        into = fresh.merged_into
-        if into is None:
+        locked = _lock_cases(duplicate.pk, into_id)
+        fresh, into = locked[duplicate.pk], locked[into_id]
+        if fresh.merged_into_id != into.pk:  # unmerged (or merged elsewhere) meanwhile
             raise workflow.Refused("This case is not merged.")
         fresh.merged_into = None
         _bump(fresh, ["merged_into"])
@@ -298,8 +334,13 @@ def do_handover(
     if not plan.sector.strip() or not plan.meeting.strip():
         raise workflow.Refused("A handover needs a sector and meeting instructions.")
     with transaction.atomic():
-        moved = do_transition(
-            case, supervisor, workflow.Move(Status.HANDED_OVER), expected_version, supervisor=True
+        fresh = _locked(case, expected_version)
+        moved = _move(
+            fresh,
+            supervisor,
+            workflow.Move(Status.HANDED_OVER),
+            workflow.Via.HANDOVER,
+            supervisor=True,
         )
         Handover.objects.filter(case=moved, active=True).update(active=False)
         handover = Handover.objects.create(
@@ -337,20 +378,24 @@ OUTCOME_STATUS = {
 
 
 def do_record_outcome(handover: Handover, liaison: User, outcome: str) -> None:
+    """The liaison's word on a handover: the only way a case becomes surrendered."""
     if outcome not in OUTCOME_STATUS:
         raise workflow.Refused("Choose received, did not come or postponed.")
     with transaction.atomic():
+        # The case first, then its handover: the order do_handover takes them in.
+        case = Case.objects.select_for_update().get(pk=handover.case_id)
         fresh = Handover.objects.select_for_update().get(pk=handover.pk)
         if not fresh.active or fresh.outcome:  # a new handover replaces this one
             raise workflow.Refused("The outcome of this handover is already recorded.")
+        old = case.status
+        target = OUTCOME_STATUS[HandoverOutcome(outcome)]
+        workflow.check(old, workflow.Move(target), is_supervisor=False, via=workflow.Via.OUTCOME)
         fresh.outcome = outcome
         fresh.outcome_at = timezone.now()
         fresh.confirmed_at = fresh.confirmed_at or fresh.outcome_at
         fresh.confirmed_by = fresh.confirmed_by or liaison
         fresh.save()
-        case = Case.objects.select_for_update().get(pk=fresh.case_id)
-        old = case.status
-        case.status = OUTCOME_STATUS[HandoverOutcome(outcome)]
+        case.status = target
         services.refresh_reply_due(case)
         _bump(case, ["status", "reply_due_at"])
         _event(case, liaison, "outcome", old, outcome)

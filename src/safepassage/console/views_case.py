@@ -100,9 +100,7 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         "meeting": casework.meeting_of(handover, ring) if handover else "",
         "locked": not ring,
         "targets": [
-            (t, Status(t).label)
-            for t in workflow.targets(case.status, is_supervisor=supervisor)
-            if t != Status.HANDED_OVER
+            (t, Status(t).label) for t in workflow.targets(case.status, is_supervisor=supervisor)
         ],
         "close_reasons": CloseReason.choices,
         "supervisor": supervisor,
@@ -124,7 +122,9 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         .exclude(sector="")
         .values_list("sector", flat=True)
         .distinct(),
-        "can_handover": supervisor and case.status == Status.READY,
+        "can_handover": bool(
+            workflow.targets(case.status, is_supervisor=supervisor, via=workflow.Via.HANDOVER)
+        ),
     }
 
 

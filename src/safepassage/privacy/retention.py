@@ -11,10 +11,12 @@ counts (safepassage.analytics) survive every erasure.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.sessions.models import Session
+from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -22,6 +24,7 @@ from safepassage.cases import sealed
 from safepassage.cases import services as cases
 from safepassage.cases.models import Case, CaseEvent, Direction, Message, Status
 from safepassage.channels.models import RateCounter
+from safepassage.conversations.models import Conversation
 
 ABANDONED_DRAFT_AFTER = timedelta(hours=24)
 # Case.updated_at is floored to the hour, so 2 hours here is 1-3 hours after the last answer
@@ -70,15 +73,13 @@ def purge_expired() -> PurgeReport:
         silent_count += 1
     answers_sealed = replies_sealed = 0
     # An edit the applicant never confirmed, or a reply they saw a day ago: seal for staff.
-    for case in (
+    for case_id in (
         Case.objects.exclude(status=Status.DRAFT)
         .filter(last_applicant_at__lt=now - PENDING_AT_MOST)
+        .values_list("pk", flat=True)
         .iterator()
     ):
-        if sealed.has_pending_answers(case):
-            sealed.seal_answers(case)
-            case.save(update_fields=["sealed_answers"])
-            answers_sealed += 1
+        answers_sealed += _seal_pending_answers(case_id, now - PENDING_AT_MOST)
     for message in Message.objects.filter(
         Q(shown_at__lt=now - PENDING_AT_MOST) | Q(created_at__lt=now - UNREAD_REPLY_AT_MOST),
         direction=Direction.OUTBOUND,
@@ -107,6 +108,24 @@ def _purge_short_drafts(now: datetime) -> int:
             cases.do_purge_case(case)
             purged += 1
     return purged
+
+
+def _seal_pending_answers(case_id: uuid.UUID, cutoff: datetime) -> int:
+    """Seal one case's unconfirmed edits, under the locks an applicant's reply takes
+    (conversations.actions.do_reply: the conversation with its case), re-read under them: a
+    reply landing meanwhile would otherwise be overwritten with the map read before it."""
+    with transaction.atomic():
+        list(Conversation.objects.select_for_update().select_related("case").filter(case=case_id))
+        case = Case.objects.select_for_update().filter(pk=case_id).first()
+        if case is None or case.status == Status.DRAFT:  # erased or withdrawn meanwhile
+            return 0
+        if case.last_applicant_at is None or case.last_applicant_at >= cutoff:
+            return 0  # the applicant is back: their edits are theirs to confirm again
+        if not sealed.has_pending_answers(case):
+            return 0
+        sealed.seal_answers(case)
+        case.save(update_fields=["sealed_answers"])
+        return 1
 
 
 def _closed_before(cutoff: datetime) -> list[Case]:
