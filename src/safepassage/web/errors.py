@@ -73,4 +73,14 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return unavailable(request)
+    """A bug: 500 and a calm page, without Retry-After. Answering 503 here made every bug look
+    like an outage (monitoring waited for it to pass, clients retried the same post); 503 is
+    for the database being away (web.middleware.DatabaseUnavailableMiddleware)."""
+    if request.path.startswith("/chat"):
+        return _applicant_message(request, "chat.error", 500)
+    return HttpResponse(
+        "Internal error: this is a fault in Safe Passage, not in what you typed. "
+        "Go back and try again; if it happens again, tell an administrator.",
+        status=500,
+        content_type="text/plain; charset=utf-8",
+    )

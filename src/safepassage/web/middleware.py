@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import structlog
-from django.db import DatabaseError, InterfaceError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 from safepassage.web import assets, errors
@@ -57,6 +57,8 @@ class DatabaseUnavailableMiddleware:
     """A database that goes away gives a 503 page asking to try again, never a traceback.
 
     Whatever was committed before stays committed; what was not, was never acknowledged.
+    Only the errors of a database that cannot be reached or used (connection refused or lost,
+    locked, shutting down) count: an IntegrityError or DataError is a bug of ours, a 500.
     """
 
     def __init__(self, get_response: Handler) -> None:
@@ -65,7 +67,7 @@ class DatabaseUnavailableMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
             return self.get_response(request)
-        except (DatabaseError, InterfaceError) as exc:
+        except (OperationalError, InterfaceError) as exc:
             log.error("database_unavailable", error=type(exc).__name__)
             return errors.unavailable(request)
 
