@@ -57,7 +57,8 @@ class Reference(Text):
 
     def validate(self, value: Any) -> None:
         super().validate(value)
-        if value and not references.normalise(value):
+        too_long = self.max_length is not None and len(value) > self.max_length  # said apart
+        if value and not too_long and not references.normalise(value):
             raise forms.ValidationError(self.error_messages["format"], code="format")
 
 
