@@ -139,9 +139,9 @@ JUNK = st.one_of(
     st.integers().map(str),
     st.integers(min_value=2**31 - 5, max_value=2**70).map(str),
 )
-MOMENTS = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)
-).map(lambda d: d.strftime("%Y-%m-%dT%H:%M"))
+MOMENTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)).map(
+    lambda d: d.strftime("%Y-%m-%dT%H:%M")
+)
 SOON = st.integers(min_value=0, max_value=48).map(
     lambda h: (datetime.now(UTC) + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M")
 )

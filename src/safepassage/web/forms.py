@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from django import forms
 from django.http import QueryDict
 
 from safepassage.conversations.engine import Reply
@@ -35,3 +36,16 @@ def reply_from_post(post: QueryDict) -> Reply:
         text=clean_text(post.get("text")),
         multi=tuple(v for v in post.getlist("multi") if isinstance(v, str)),
     )
+
+
+class _ChatText(forms.CharField):
+    def to_python(self, value: object) -> str:
+        return super().to_python(clean_text(value) if isinstance(value, str) else value)  # type: ignore[no-any-return]
+
+
+class ResumeForm(forms.Form):
+    """Coming back with reference and passphrase. Only bounded here: a malformed pair is
+    answered as a wrong one (cases.find_by_credentials), so the page tells nothing more."""
+
+    reference = _ChatText(max_length=64)
+    passphrase = _ChatText(max_length=64)
