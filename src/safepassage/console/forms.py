@@ -28,7 +28,7 @@ from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console import presenters
 from safepassage.console.models import Role
 from safepassage.privacy import references
-from safepassage.web.forms import clean_text
+from safepassage.web.forms import CleanText, clean_text
 
 # A case's version and a user's id are database integers: a bigger number is a typo or a
 # probe, answered as such before it reaches a query (SQLite cannot bind it at all).
@@ -36,11 +36,8 @@ MAX_ID = 2**31 - 1
 NOTE_CHARS = 4000
 
 
-class Text(forms.CharField):
-    """Text with control characters, lone surrogates and NULs taken out, as the chat does."""
-
-    def to_python(self, value: Any) -> str:
-        return super().to_python(clean_text(value) if isinstance(value, str) else value)  # type: ignore[no-any-return]
+# Text with control characters, lone surrogates and NULs taken out, as the chat does.
+Text = CleanText
 
 
 class Reference(Text):
@@ -80,7 +77,9 @@ def whole(low: int, high: int, **kwargs: Any) -> forms.IntegerField:
 
 def version_field() -> forms.IntegerField:
     """The case version the page was drawn from (optimistic locking); absent means unchecked."""
-    return forms.IntegerField(required=False, min_value=0, max_value=MAX_ID, widget=forms.HiddenInput)
+    return forms.IntegerField(
+        required=False, min_value=0, max_value=MAX_ID, widget=forms.HiddenInput
+    )
 
 
 def choices(pairs: Any, *, required: bool = True) -> forms.ChoiceField:

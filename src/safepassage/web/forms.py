@@ -38,14 +38,16 @@ def reply_from_post(post: QueryDict) -> Reply:
     )
 
 
-class _ChatText(forms.CharField):
-    def to_python(self, value: object) -> str:
-        return super().to_python(clean_text(value) if isinstance(value, str) else value)  # type: ignore[no-any-return]
+class CleanText(forms.CharField):
+    """Text with control characters, lone surrogates and NULs taken out (clean_text)."""
+
+    def to_python(self, value: object) -> str | None:
+        return super().to_python(clean_text(value) if isinstance(value, str) else value)
 
 
 class ResumeForm(forms.Form):
     """Coming back with reference and passphrase. Only bounded here: a malformed pair is
     answered as a wrong one (cases.find_by_credentials), so the page tells nothing more."""
 
-    reference = _ChatText(max_length=64)
-    passphrase = _ChatText(max_length=64)
+    reference = CleanText(max_length=64)
+    passphrase = CleanText(max_length=64)
