@@ -14,6 +14,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import User
 from django.http import QueryDict
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from safepassage.cases import services as cases
@@ -65,8 +66,13 @@ class Moment(forms.DateTimeField):
     default_error_messages = {"invalid": _("Enter a date and time.")}
 
 
+def _whole_message(low: int, high: int) -> str:
+    return _("Enter a whole number from %(low)s to %(high)s.") % {"low": low, "high": high}
+
+
 def whole(low: int, high: int, **kwargs: Any) -> forms.IntegerField:
-    message = _("Enter a whole number from %(low)s to %(high)s.") % {"low": low, "high": high}
+    # Lazy: the fields are built at import, the message is read in each request's language.
+    message = lazy(_whole_message, str)(low, high)
     return forms.IntegerField(
         min_value=low,
         max_value=high,
