@@ -6,6 +6,7 @@ import uuid
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -128,10 +129,35 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
     }
 
 
+def _forms(case: Case) -> dict[str, Form]:
+    """Each form of the case page, unbound; a view that refuses a post swaps in its bound one."""
+    return {
+        "reply_form": forms.ReplyForm(),
+        "transition_form": forms.TransitionForm(),
+        "head_count_form": forms.HeadCountForm(initial={"head_count": case.head_count}),
+        "assign_form": forms.AssignForm(initial={"assignee": case.assigned_to_id}),
+        "merge_form": forms.MergeForm(),
+        "handover_form": forms.HandoverForm(),
+        "call_form": forms.CallForm(initial={"language": case.language, "duration_minutes": 0}),
+        "callback_form": forms.CallbackForm(),
+        "note_form": forms.NoteForm(),
+    }
+
+
 def _page(request: HttpRequest, case: Case, status: int = 200, **extra: object) -> HttpResponse:
     context = case_context(request, case)
+    context.update(_forms(case))
     context.update(extra)
     return render(request, "console/case.html", context, status=status)
+
+
+def _refused(
+    request: HttpRequest, case: Case, name: str, form: Form, message: str = ""
+) -> HttpResponse:
+    """The case page again with ``form`` as posted and its errors: 400, nothing typed lost."""
+    if message:
+        form.add_error(None, message)
+    return _page(request, case, 400, **{name: form})
 
 
 def _back(case: Case, anchor: str = "") -> HttpResponse:
@@ -147,21 +173,15 @@ def case_detail(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
 @staff_view("case.work")
 def reply(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     case = visible_case(request, case_id)
-    canned = request.POST.get("canned") or ""
+    form = forms.ReplyForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, case, "reply_form", form)
+    canned = form.cleaned_data["canned"]
     if canned:
-        if canned not in presenters.CANNED_REPLIES:
-            return _page(request, case, 400, reply_error=_("Unknown vetted reply."))
         lang = case.language if catalog.is_language(case.language) else "en"
         text = catalog.text(lang, canned)
     else:
-        try:
-            text = forms.text(request.POST, "text", cases.MAX_MESSAGE_CHARS)
-        except forms.Invalid:
-            text = ""
-        if not text:
-            return _page(
-                request, case, 400, reply_error=_("Write a reply of 1 to 4,000 characters.")
-            )
+        text = form.cleaned_data["text"]
     cases.do_operator_reply(case, _staff_user(request), text)
     return _back(case, "#conversation")
 
@@ -171,19 +191,23 @@ def reply(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
 def transition(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     case = visible_case(request, case_id)
     user = _staff_user(request)
+    form = forms.TransitionForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, case, "transition_form", form)
+    data = form.cleaned_data
+    move = workflow.Move(
+        target=data["target"],
+        next_check_in=data["next_check_in"],
+        close_reason=data["close_reason"],
+    )
     try:
-        move = workflow.Move(
-            target=request.POST.get("target") or "",
-            next_check_in=forms.day(request.POST, "next_check_in"),
-            close_reason=request.POST.get("close_reason") or "",
-        )
         casework.do_transition(
-            case, user, move, forms.version(request.POST), supervisor=access.is_supervisor(user)
+            case, user, move, data["version"], supervisor=access.is_supervisor(user)
         )
     except casework.Conflict:
         return _conflict(request, case)
-    except (workflow.Refused, forms.Invalid) as exc:
-        return _page(request, case, 400, workflow_error=str(exc))
+    except workflow.Refused as exc:
+        return _refused(request, case, "transition_form", form, str(exc))
     return _back(case)
 
 
@@ -200,13 +224,16 @@ def _conflict(request: HttpRequest, case: Case) -> HttpResponse:
 @staff_view("case.work")
 def head_count(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     case = visible_case(request, case_id)
+    form = forms.HeadCountForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, case, "head_count_form", form)
+    data = form.cleaned_data
     try:
-        count = forms.whole(request.POST, "head_count", 1, 200)
-        casework.do_set_head_count(case, _staff_user(request), count, forms.version(request.POST))
+        casework.do_set_head_count(case, _staff_user(request), data["head_count"], data["version"])
     except casework.Conflict:
         return _conflict(request, case)
-    except (workflow.Refused, forms.Invalid) as exc:
-        return _page(request, case, 400, workflow_error=str(exc))
+    except workflow.Refused as exc:
+        return _refused(request, case, "head_count_form", form, str(exc))
     return _back(case)
 
 
@@ -214,18 +241,12 @@ def head_count(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
 @staff_view("case.assign")
 def assign(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     case = visible_case(request, case_id)
-    raw = request.POST.get("assignee") or ""
-    assignee = (
-        User.objects.filter(
-            pk=int(raw), staff_profile__role__in=[Role.OPERATOR, Role.SUPERVISOR]
-        ).first()
-        if raw.isdigit()
-        else None
-    )
-    if raw and assignee is None:
-        return _page(request, case, 400, workflow_error=_("Choose an operator."))
+    form = forms.AssignForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, case, "assign_form", form)
+    data = form.cleaned_data
     try:
-        casework.do_assign(case, _staff_user(request), assignee, forms.version(request.POST))
+        casework.do_assign(case, _staff_user(request), data["assignee"], data["version"])
     except casework.Conflict:
         return _conflict(request, case)
     return _back(case)
@@ -235,10 +256,13 @@ def assign(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
 @staff_view("case.work")
 def note(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     case = visible_case(request, case_id)
+    form = forms.NoteForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, case, "note_form", form)
     try:
-        casework.do_add_note(case, _staff_user(request), forms.text(request.POST, "note"))
-    except (workflow.Refused, forms.Invalid) as exc:
-        return _page(request, case, 400, note_error=str(exc))
+        casework.do_add_note(case, _staff_user(request), form.cleaned_data["note"])
+    except workflow.Refused as exc:
+        return _refused(request, case, "note_form", form, str(exc))
     return _back(case, "#notes")
 
 
@@ -247,18 +271,18 @@ def note(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
 def merge(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     """Merge the case with the given reference (the same person's other case) into this one."""
     case = visible_case(request, case_id)
-    reference = forms.text(request.POST, "reference", 64)
-    other = (
-        access.visible_cases(request.user)
-        .filter(reference_digest=references.reference_digest(reference) or "-")
-        .first()
-    )
+    form = forms.MergeForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, case, "merge_form", form)
+    digest = references.reference_digest(form.cleaned_data["reference"])
+    other = access.visible_cases(request.user).filter(reference_digest=digest).first()
     if other is None:
-        return _page(request, case, 400, merge_error=_("No case has that reference."))
+        form.add_error("reference", _("No case has that reference."))
+        return _refused(request, case, "merge_form", form)
     try:
         casework.do_merge(other, case, _staff_user(request))
     except workflow.Refused as exc:
-        return _page(request, case, 400, merge_error=str(exc))
+        return _refused(request, case, "merge_form", form, str(exc))
     return _back(case)
 
 
@@ -278,18 +302,22 @@ def unmerge(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
 @staff_view("case.handover")
 def handover(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     case = visible_case(request, case_id)
+    form = forms.HandoverForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, case, "handover_form", form)
+    data = form.cleaned_data
+    plan = casework.HandoverPlan(
+        sector=data["sector"],
+        window_start=data["window_start"],
+        window_end=data["window_end"],
+        meeting=data["meeting"],
+    )
     try:
-        plan = casework.HandoverPlan(
-            sector=forms.text(request.POST, "sector", 40),
-            window_start=forms.moment(request.POST, "window_start"),
-            window_end=forms.moment(request.POST, "window_end"),
-            meeting=forms.text(request.POST, "meeting", 2000),
-        )
-        casework.do_handover(case, _staff_user(request), plan, forms.version(request.POST))
+        casework.do_handover(case, _staff_user(request), plan, data["version"])
     except casework.Conflict:
         return _conflict(request, case)
-    except (workflow.Refused, forms.Invalid) as exc:
-        return _page(request, case, 400, handover_error=str(exc))
+    except workflow.Refused as exc:
+        return _refused(request, case, "handover_form", form, str(exc))
     return _back(case)
 
 
@@ -297,18 +325,19 @@ def handover(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
 @staff_view("hotline")
 def log_call(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     case = visible_case(request, case_id)
-    try:
-        details = casework.CallDetails(
-            direction=forms.choice(request.POST, "direction", dict(CallDirection.choices)),
-            caller=forms.choice(request.POST, "caller", dict(Caller.choices)),
-            started_at=forms.moment(request.POST, "started_at"),
-            duration_seconds=forms.whole(request.POST, "duration_minutes", 0, 600) * 60,
-            language=forms.choice(request.POST, "language", APPLICANT_LANGUAGES),
-            outcome=forms.choice(request.POST, "outcome", dict(CallOutcome.choices)),
-            summary=forms.text(request.POST, "summary"),
-        )
-    except forms.Invalid as exc:
-        return _page(request, case, 400, call_error=str(exc))
+    form = forms.CallForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, case, "call_form", form)
+    data = form.cleaned_data
+    details = casework.CallDetails(
+        direction=data["direction"],
+        caller=data["caller"],
+        started_at=data["started_at"],
+        duration_seconds=data["duration_minutes"] * 60,
+        language=data["language"],
+        outcome=data["outcome"],
+        summary=data["summary"],
+    )
     casework.do_log_call(case, _staff_user(request), details)
     return _back(case, "#calls")
 
@@ -317,12 +346,13 @@ def log_call(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
 @staff_view("hotline")
 def request_callback(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     case = visible_case(request, case_id)
+    form = forms.CallbackForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, case, "callback_form", form)
     try:
-        start = forms.moment(request.POST, "window_start")
-        end = forms.moment(request.POST, "window_end")
-        casework.do_request_callback(case, _staff_user(request), start, end)
-    except (forms.Invalid, workflow.Refused) as exc:
-        return _page(request, case, 400, call_error=str(exc))
+        casework.do_request_callback(case, _staff_user(request), *form.window())
+    except workflow.Refused as exc:
+        return _refused(request, case, "callback_form", form, str(exc))
     return _back(case, "#calls")
 
 

@@ -19,7 +19,7 @@ from safepassage.cases import casework, workflow
 from safepassage.cases import services as cases
 from safepassage.cases.models import Handover, HandoverOutcome
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.console import access, presenters
+from safepassage.console import access, forms_desk, presenters
 from safepassage.console.guard import staff_view
 from safepassage.privacy import audit
 from safepassage.privacy.keyring import Keyring
@@ -71,15 +71,25 @@ def field_list(request: HttpRequest) -> HttpResponse:
     return render(request, "console/field_list.html", {"handovers": handovers[:200]})
 
 
-@staff_view("field")
-def field_detail(request: HttpRequest, handover_id: int) -> HttpResponse:
-    handover = _handover(request, handover_id)
+def _card_page(
+    request: HttpRequest, handover: Handover, form: forms_desk.OutcomeForm, status: int = 200
+) -> HttpResponse:
     audit.record(request.user, "handover.view", handover.case_id)
     return render(
         request,
         "console/field_detail.html",
-        {"card": field_card(handover, keyring_of(request)), "outcomes": HandoverOutcome.choices},
+        {
+            "card": field_card(handover, keyring_of(request)),
+            "outcomes": HandoverOutcome.choices,
+            "form": form,
+        },
+        status=status,
     )
+
+
+@staff_view("field")
+def field_detail(request: HttpRequest, handover_id: int) -> HttpResponse:
+    return _card_page(request, _handover(request, handover_id), forms_desk.OutcomeForm())
 
 
 @require_POST
@@ -98,18 +108,12 @@ def field_outcome(request: HttpRequest, handover_id: int) -> HttpResponse:
     handover = _handover(request, handover_id)
     if not isinstance(request.user, User):  # staff_view lets only staff through
         raise PermissionDenied
+    form = forms_desk.OutcomeForm(request.POST)
+    if not form.is_valid():
+        return _card_page(request, handover, form, 400)
     try:
-        casework.do_record_outcome(handover, request.user, request.POST.get("outcome") or "")
+        casework.do_record_outcome(handover, request.user, form.cleaned_data["outcome"])
     except workflow.Refused as exc:
-        audit.record(request.user, "handover.view", handover.case_id)
-        return render(
-            request,
-            "console/field_detail.html",
-            {
-                "card": field_card(handover, keyring_of(request)),
-                "outcomes": HandoverOutcome.choices,
-                "error": str(exc),
-            },
-            status=400,
-        )
+        form.add_error(None, str(exc))
+        return _card_page(request, handover, form, 400)
     return HttpResponseRedirect(reverse("console:field_detail", args=[handover.pk]))

@@ -14,7 +14,7 @@ from safepassage.cases import casework
 from safepassage.cases import services as cases
 from safepassage.cases.models import Callback
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.console import access, forms, presenters
+from safepassage.console import access, forms_desk, presenters
 from safepassage.console.guard import staff_view
 from safepassage.privacy import audit
 
@@ -35,6 +35,9 @@ def _desk(request: HttpRequest, status: int = 200, **extra: object) -> HttpRespo
     context: dict[str, object] = {
         "callbacks": [(c, presenters.short_id(c.case)) for c in callbacks],
         "languages": list(APPLICANT_LANGUAGES.items()),
+        "readiness": forms_desk.READINESS,
+        "identify_form": forms_desk.IdentifyForm(),
+        "new_form": forms_desk.NewCaseForm(),
     }
     context.update(extra)
     return render(request, "console/hotline.html", context, status=status)
@@ -49,23 +52,28 @@ def desk(request: HttpRequest) -> HttpResponse:
 @staff_view("hotline")
 def identify(request: HttpRequest) -> HttpResponse:
     """A caller reads out the reference and passphrase given at application."""
-    reference = forms.text(request.POST, "reference", 64)
-    passphrase = forms.text(request.POST, "passphrase", 64)
+    form = forms_desk.IdentifyForm(request.POST)
+    if not form.is_valid():
+        return _desk(request, 400, identify_form=form)
     user = _user(request)
     try:
         # Counted per staff member: a desk that mistyped too often waits, the others do not.
-        case = cases.find_by_credentials(reference, passphrase, f"staff:{user.pk}", "hotline")
+        case = cases.find_by_credentials(
+            form.cleaned_data["reference"],
+            form.cleaned_data["passphrase"],
+            f"staff:{user.pk}",
+            "hotline",
+        )
     except cases.TooManyAttempts:
-        return _desk(request, 429, identify_error=_("Too many wrong tries. Try again later."))
+        form.add_error(None, _("Too many wrong tries. Try again later."))
+        return _desk(request, 429, identify_form=form)
     if case is None:
-        return _desk(request, 400, identify_error=_("Reference and passphrase do not match."))
+        form.add_error(None, _("Reference and passphrase do not match."))
+        return _desk(request, 400, identify_form=form)
     audit.record(user, "case.identify_caller", case.pk)
     if not access.can_open(user, case):
-        return _desk(
-            request,
-            403,
-            identify_error=_("The caller is known, but the case is assigned to someone else."),
-        )
+        form.add_error(None, _("The caller is known, but the case is assigned to someone else."))
+        return _desk(request, 403, identify_form=form)
     if case.assigned_to_id is None and not access.is_supervisor(user):
         casework.do_assign(case, user, user, None)
     return HttpResponseRedirect(reverse("console:case", args=[case.pk]) + "#calls")
@@ -75,12 +83,12 @@ def identify(request: HttpRequest) -> HttpResponse:
 @staff_view("hotline")
 def new_case(request: HttpRequest) -> HttpResponse:
     """A caller with no case: open one and show the credentials to read out, once."""
-    try:
-        language = forms.choice(request.POST, "language", APPLICANT_LANGUAGES)
-        readiness = forms.choice(request.POST, "readiness", ["now", "days", "later", "unknown"])
-    except forms.Invalid as exc:
-        return _desk(request, 400, new_error=str(exc))
-    case, credentials = casework.do_create_case_from_call(_user(request), language, readiness)
+    form = forms_desk.NewCaseForm(request.POST)
+    if not form.is_valid():
+        return _desk(request, 400, new_form=form)
+    case, credentials = casework.do_create_case_from_call(
+        _user(request), form.cleaned_data["language"], form.cleaned_data["readiness"]
+    )
     return render(
         request,
         "console/credentials.html",

@@ -16,10 +16,9 @@ from django.views.decorators.http import require_POST
 from safepassage.cases import casework, queue
 from safepassage.cases.models import Channel, Status
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.console import access, presenters
+from safepassage.console import access, forms_desk, presenters
 from safepassage.console.guard import home_for, staff_view
 from safepassage.console.models import Role, StaffProfile
-from safepassage.web.forms import clean_text
 
 QUEUE_LIMIT = 100
 SCRIPT = Path(__file__).resolve().parent / "static" / "console.js"
@@ -71,12 +70,17 @@ def _queue_context(request: HttpRequest) -> dict[str, object]:
 
 @staff_view("queue")
 def inbox(request: HttpRequest) -> HttpResponse:
+    return _inbox(request, forms_desk.FindForm())
+
+
+def _inbox(request: HttpRequest, find_form: forms_desk.FindForm, status: int = 200) -> HttpResponse:
     context = _queue_context(request)
+    context["find_form"] = find_form
     if request.GET.get("taken") == "none":
         context["notice"] = _("No unassigned open case is waiting.")
     elif request.GET.get("found") == "none":
         context["notice"] = _("No case has that reference.")
-    return render(request, "console/inbox.html", context)
+    return render(request, "console/inbox.html", context, status=status)
 
 
 @staff_view("queue", background=True)
@@ -103,7 +107,10 @@ def find_case(request: HttpRequest) -> HttpResponse:
     reference (sealed from the server itself) never sits in a URL or the browser's history."""
     if not isinstance(request.user, User):  # staff_view lets only staff through
         raise PermissionDenied
-    reference = (clean_text(request.POST.get("ref")) or "")[:64]
+    form = forms_desk.FindForm(request.POST)
+    if not form.is_valid():
+        return _inbox(request, form, 400)
+    reference = form.cleaned_data["ref"]
     found = None
     if reference:
         mine = access.visible_cases(request.user)

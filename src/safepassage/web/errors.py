@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+
+import structlog
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template import loader
 
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.conversations import catalog
+
+log = structlog.get_logger("safepassage.web")
 
 
 def language_of(request: HttpRequest) -> str | None:
@@ -72,5 +78,28 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return HttpResponse("Bad request.", status=400, content_type="text/plain; charset=utf-8")
 
 
+def is_outage(exc: BaseException | None) -> bool:
+    """The database cannot be reached or used (refused, lost, locked, shutting down).
+    An IntegrityError or DataError is not an outage but a bug of ours."""
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
-    return unavailable(request)
+    """An unhandled exception: 503 if the database is away, else a bug: 500 and a calm page,
+    without Retry-After. Answering 503 to every bug made it look like an outage (monitoring
+    waited for it to pass, a form's mistake told the operator to try again later).
+
+    Django calls this inside its ``except`` block, so the exception is at hand; it comes here,
+    rather than to a middleware, when a middleware (sessions, authentication) met it.
+    """
+    if is_outage(sys.exc_info()[1]):
+        log.error("database_unavailable", error=type(sys.exc_info()[1]).__name__)
+        return unavailable(request)
+    if request.path.startswith("/chat"):
+        return _applicant_message(request, "chat.error", 500)
+    return HttpResponse(
+        "Internal error: this is a fault in Safe Passage, not in what you typed. "
+        "Go back and try again; if it happens again, tell an administrator.",
+        status=500,
+        content_type="text/plain; charset=utf-8",
+    )

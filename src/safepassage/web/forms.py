@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.http import QueryDict
 
 from safepassage.conversations.engine import Reply
@@ -25,3 +26,18 @@ def reply_from_post(post: QueryDict) -> Reply:
         text=clean_text(post.get("text")),
         multi=tuple(v for v in post.getlist("multi") if isinstance(v, str)),
     )
+
+
+class CleanText(forms.CharField):
+    """Text with control characters, lone surrogates and NULs taken out (clean_text)."""
+
+    def to_python(self, value: object) -> str | None:
+        return super().to_python(clean_text(value) if isinstance(value, str) else value)
+
+
+class ResumeForm(forms.Form):
+    """Coming back with reference and passphrase. Only bounded here: a malformed pair is
+    answered as a wrong one (cases.find_by_credentials), so the page tells nothing more."""
+
+    reference = CleanText(max_length=64)
+    passphrase = CleanText(max_length=64)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import structlog
-from django.db import DatabaseError, InterfaceError
 from django.http import HttpRequest, HttpResponse
 
 from safepassage.web import assets, errors
@@ -57,17 +56,22 @@ class DatabaseUnavailableMiddleware:
     """A database that goes away gives a 503 page asking to try again, never a traceback.
 
     Whatever was committed before stays committed; what was not, was never acknowledged.
+    Only a database that cannot be reached or used counts (errors.is_outage): an
+    IntegrityError or DataError is a bug of ours, a 500. This catches what a view raised;
+    what a middleware met reaches errors.server_error, which tells the two apart the same way.
     """
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        try:
-            return self.get_response(request)
-        except (DatabaseError, InterfaceError) as exc:
-            log.error("database_unavailable", error=type(exc).__name__)
-            return errors.unavailable(request)
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not errors.is_outage(exception):
+            return None
+        log.error("database_unavailable", error=type(exception).__name__)
+        return errors.unavailable(request)
 
 
 class SameOriginNullOriginMiddleware:

@@ -148,18 +148,23 @@ def resume(request: HttpRequest, lang: str) -> HttpResponse:
     _check_language(lang)
     context: dict[str, object] = {"lang": lang}
     if request.method == "POST":
-        reference = forms.clean_text(request.POST.get("reference")) or ""
-        passphrase = forms.clean_text(request.POST.get("passphrase")) or ""
+        form = forms.ResumeForm(request.POST)
+        context["form"] = form
+        if not form.is_valid():
+            context["error_id"] = "chat.return.wrong"
+            return render(request, "webchat/resume.html", context, status=400)
         try:
             case = cases.find_by_credentials(
-                reference[:64], passphrase[:64], ratelimit.source_of(request)
+                form.cleaned_data["reference"],
+                form.cleaned_data["passphrase"],
+                ratelimit.source_of(request),
             )
         except cases.TooManyAttempts:
             context["error_id"] = "chat.return.too_many"
             return render(request, "webchat/resume.html", context, status=429)
         if case is None:
             context["error_id"] = "chat.return.wrong"
-            return render(request, "webchat/resume.html", context, status=200)
+            return render(request, "webchat/resume.html", context, status=400)
         conversation = actions.do_resume(case)
         request.session.cycle_key()
         request.session[SESSION_CONVERSATION] = str(conversation.pk)
