@@ -10,10 +10,10 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
+from safepassage import retention
 from safepassage.campaigns.models import Campaign
 from safepassage.cases.models import Case, Status
 from safepassage.conversations.models import Conversation
-from safepassage.privacy import retention
 from tests.conftest import ChatDriver, t
 
 pytestmark = pytest.mark.django_db

@@ -16,10 +16,10 @@ from django.contrib.auth.models import User
 from django.db import connection, connections
 from django.test import Client
 
+from safepassage import retention
 from safepassage.cases import casework, services, workflow
 from safepassage.cases.models import Case, Channel, Status
 from safepassage.conversations.engine import SEALED_ANSWER
-from safepassage.privacy import retention
 from tests.conftest import ChatDriver
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]

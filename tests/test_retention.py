@@ -7,9 +7,8 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
-from safepassage import cli
+from safepassage import cli, retention
 from safepassage.cases.models import Case, Contact
-from safepassage.privacy import retention
 from tests.conftest import ChatDriver
 
 pytestmark = pytest.mark.django_db

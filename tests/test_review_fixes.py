@@ -14,8 +14,8 @@ from django.utils import timezone
 from safepassage import cli
 from safepassage.cases import sealed, services
 from safepassage.cases.models import Case, Message
-from safepassage.channels.models import RateCounter
 from safepassage.privacy import keyring, retention
+from safepassage.privacy.models import RateCounter
 from tests.conftest import STAFF_PASSWORD, ChatDriver, latest_case, make_staff, staff_login, t
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ import pytest
 from safepassage.asgi import application
 from safepassage.cases.models import Case
 from safepassage.channels.models import OutboxMessage, TelegramChat, TelegramUpdate
-from safepassage.channels.telegram import intake
+from safepassage.channels.telegram import batch
 from safepassage.testing.fake_telegram import FakeTelegram
 from tests.telegram_support import SECRET, sample
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def lane(fake: FakeTelegram) -> Iterator[None]:
     yield
-    intake.stop_applier()  # closes the applier's connection before the test database goes
+    batch.stop_applier()  # closes the applier's connection before the test database goes
 
 
 def post(

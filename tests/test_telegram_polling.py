@@ -12,7 +12,7 @@ import pytest
 
 from safepassage.cases.models import Case
 from safepassage.channels.models import TelegramUpdate
-from safepassage.channels.telegram import intake, polling
+from safepassage.channels.telegram import batch, polling
 from safepassage.testing.fake_telegram import FakeTelegram
 from tests.telegram_support import TOKEN
 
@@ -27,7 +27,7 @@ def poller(fake: FakeTelegram) -> Iterator[threading.Thread]:
     yield thread
     stop.set()
     thread.join(timeout=15)
-    intake.stop_applier()
+    batch.stop_applier()
 
 
 def nested(levels: int) -> list[object]:

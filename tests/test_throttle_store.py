@@ -17,7 +17,7 @@ from django.db import connection
 from django.test import Client
 
 from safepassage.channels.models import RateCounter
-from safepassage.web import ratelimit
+from safepassage.privacy import ratelimit
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CLOSED_PORT_URL = "redis://127.0.0.1:9/0"  # discard: nothing listens there on this machine
@@ -25,7 +25,7 @@ CLOSED_PORT_URL = "redis://127.0.0.1:9/0"  # discard: nothing listens there on t
 _OTHER_PROCESS = """
 import django, sys
 django.setup()
-from safepassage.web import ratelimit
+from safepassage.privacy import ratelimit
 for _ in range(int(sys.argv[2])):
     ratelimit.hit("test.shared", sys.argv[1], 5, 600)
 """

@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print("flows, catalogs and settings: OK")
         return 0
     if args.command == "purge":
-        from safepassage.privacy import retention
+        from safepassage import retention
 
         print(retention.purge_expired())
         return 0

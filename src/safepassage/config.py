@@ -55,7 +55,7 @@ class Config:
     # Web server processes (-1: 1 on SQLite, which has one writer anyway; on PostgreSQL one per
     # CPU, at most 8).
     web_processes: int = -1
-    # The rate limiter's shared store (web.ratelimit); unset: the database.
+    # The rate limiter's shared store (privacy.ratelimit); unset: the database.
     redis_url: str = field(default="", repr=False)
     # How often `serve` runs the retention purge in-process (0: never; then run
     # `safepassage purge` from cron or a timer).

@@ -168,7 +168,7 @@ CREDENTIALS_FAILURES_PER_SOURCE = 10
 CREDENTIALS_SLOWDOWN_AFTER = 60  # wrong pairs from everybody in a minute
 CREDENTIALS_SLOWDOWN_BASE_SECONDS = 0.05
 CREDENTIALS_SLOWDOWN_CAP_SECONDS = 2.0
-SAFEPASSAGE_REDIS_URL = CONFIG.redis_url  # web.ratelimit's shared store; unset: the database
+SAFEPASSAGE_REDIS_URL = CONFIG.redis_url  # privacy.ratelimit's shared store; unset: the database
 OTP_TOTP_ISSUER = "Safe Passage"
 
 # Console languages (the operator's, independent of the applicant's).

@@ -50,6 +50,6 @@ def start_embedded(every: float) -> threading.Event | None:
     """The periodic jobs of one `serve`: the retention purge. None when switched off (0)."""
     if every <= 0:
         return None
-    from safepassage.privacy import retention
+    from safepassage import retention
 
     return start_periodic(retention.purge_expired, every, "retention-purge")

@@ -12,8 +12,8 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
+from safepassage.cases.markers import SEALED_ANSWER
 from safepassage.cases.models import Case, Message
-from safepassage.conversations.engine import SEALED_ANSWER
 from safepassage.privacy import fields, staff_fields
 from safepassage.privacy.keyring import Keyring
 

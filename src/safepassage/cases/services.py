@@ -20,7 +20,7 @@ from django.utils import timezone
 from safepassage import fastsave
 from safepassage.analytics import counters
 from safepassage.campaigns.models import Campaign
-from safepassage.cases import sealed, triage
+from safepassage.cases import delivery, sealed, triage
 from safepassage.cases.models import (
     Case,
     CaseEvent,
@@ -30,11 +30,9 @@ from safepassage.cases.models import (
     Message,
     Status,
 )
-from safepassage.channels import delivery
-from safepassage.privacy import audit, fields, references, staff_fields
+from safepassage.privacy import audit, fields, ratelimit, references, staff_fields
 from safepassage.privacy.coarse_time import coarsen
 from safepassage.privacy.keyring import Keyring
-from safepassage.web import ratelimit
 
 REFERENCE_FIELD = "reference"
 MAX_MESSAGE_CHARS = 4000
@@ -117,7 +115,7 @@ def refresh_reply_due(case: Case, *, waiting: bool | None = None) -> None:
 
 def answers(case: Case) -> dict[str, Any]:
     """What the server itself may read: triage answers, and personal answers still pending
-    (sealed ones appear as engine.SEALED_ANSWER). For the conversation, not for staff."""
+    (sealed ones appear as markers.SEALED_ANSWER). For the conversation, not for staff."""
     return {**case.triage, **sealed.answers_for_server(case)}
 
 

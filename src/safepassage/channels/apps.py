@@ -7,7 +7,7 @@ class ChannelsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from safepassage.channels import delivery
+        from safepassage.cases import delivery
         from safepassage.channels.telegram import outbox
 
-        delivery.register("telegram", outbox.deliver_operator_reply)
+        delivery.register("telegram", outbox.deliver_operator_reply, outbox.outbox_states)

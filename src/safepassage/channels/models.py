@@ -1,4 +1,4 @@
-"""Channel-side bookkeeping (throttles; Telegram update ids come with that adapter)."""
+"""Channel-side bookkeeping: Telegram update ids, chats, the outbox, attachments."""
 
 from __future__ import annotations
 
@@ -6,22 +6,6 @@ from django.db import models
 from django.db.models import Q
 
 from safepassage.privacy.coarse_time import CoarseDateTimeField
-
-
-class RateCounter(models.Model):
-    """Hits on one rate-limit bucket in one window (web.ratelimit, the database store).
-
-    ``key`` is a keyed digest of the bucket (scope and username, reference or source address,
-    never in clear) with the window's length and number; rows go once ``expires_at`` passed.
-    """
-
-    key = models.CharField(max_length=80, primary_key=True)
-    hits = models.IntegerField(default=0)
-    # Exact: a sliding window needs its end; the row is deleted soon after (minutes).
-    expires_at = models.DateTimeField(db_index=True)
-
-    def __str__(self) -> str:
-        return f"rate counter {self.pk}"
 
 
 class TelegramUpdate(models.Model):

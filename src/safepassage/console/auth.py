@@ -22,8 +22,7 @@ from safepassage.console.models import (
     StaffProfile,
     new_security_stamp,
 )
-from safepassage.privacy import audit
-from safepassage.web import ratelimit
+from safepassage.privacy import audit, ratelimit
 
 SESSION_MFA = "sp_mfa"
 SESSION_STAMP = "sp_stamp"

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from safepassage.cases import triage
+from safepassage.cases.delivery import DeliveryState
 from safepassage.cases.models import Case, Channel
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.conversations import catalog, flows
@@ -119,11 +120,10 @@ def canned_replies(applicant_language: str) -> list[Canned]:
     ]
 
 
-def reply_delivery(channel: str, state: object | None, shown: bool) -> str:
+def reply_delivery(channel: str, state: DeliveryState | None, shown: bool) -> str:
     """One reply's delivery, as the operator needs to know it."""
     if state is not None:
-        status = getattr(state, "status", "")
-        reason = getattr(state, "reason", "")
+        status, reason = state.status, state.reason
         if status == "sent":
             return str(_("delivered"))
         if status == "failed":

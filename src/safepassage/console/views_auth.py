@@ -15,8 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from safepassage.console import auth, guard, webauthn_keys
 from safepassage.console.models import SealedTOTPDevice, SecurityKey
-from safepassage.privacy import audit
-from safepassage.web import ratelimit
+from safepassage.privacy import audit, ratelimit
 from safepassage.web.forms import clean_text
 
 

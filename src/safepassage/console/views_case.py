@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from safepassage.cases import casework, workflow
+from safepassage.cases import casework, delivery, workflow
 from safepassage.cases import services as cases
 from safepassage.cases.models import (
     CallDirection,
@@ -23,7 +23,6 @@ from safepassage.cases.models import (
     CloseReason,
     Status,
 )
-from safepassage.channels.telegram.outbox import outbox_states
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console import access, forms, presenters
 from safepassage.console.guard import staff_view
@@ -52,7 +51,7 @@ def _with_delivery(
     case: Case, entries: list[cases.TranscriptEntry]
 ) -> list[tuple[cases.TranscriptEntry, str]]:
     """Each message with, for a reply, how far it got (queued, delivered, failed and why)."""
-    states = outbox_states(case)
+    states = delivery.states(case)
     shown = set(case.messages.filter(shown_at__isnull=False).values_list("id", flat=True))
     return [
         (

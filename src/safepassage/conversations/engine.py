@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from safepassage.cases.markers import SEALED_ANSWER
 from safepassage.conversations import catalog
 from safepassage.conversations.flows import BACK, BY_VALUE, Flow, Step
 
 Action = Literal["answer", "skip", "back", "restart", "delete"]
-# Stands for an answer the server has sealed for staff and can no longer read.
-SEALED_ANSWER = "\u0000sealed"
 Answers = dict[str, Any]
 
 

@@ -68,3 +68,19 @@ class CaseKey(models.Model):
 
     def __str__(self) -> str:
         return f"case key {self.pk}"
+
+
+class RateCounter(models.Model):
+    """Hits on one rate-limit bucket in one window (privacy.ratelimit, the database store).
+
+    ``key`` is a keyed digest of the bucket (scope and username, reference or source address,
+    never in clear) with the window's length and number; rows go once ``expires_at`` passed.
+    """
+
+    key = models.CharField(max_length=80, primary_key=True)
+    hits = models.IntegerField(default=0)
+    # Exact: a sliding window needs its end; the row is deleted soon after (minutes).
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"rate counter {self.pk}"

@@ -1,7 +1,7 @@
-"""Rate limits become counters per bucket and window (web.ratelimit), shared by every web
-process; the old per-attempt rows (one per failure, a lock-out for anyone) go."""
+"""The old per-attempt throttle rows (one per failure, a lock-out for anyone) go; rate limits
+are counters per bucket and window now (privacy.ratelimit, privacy migration 0005)."""
 
-from django.db import migrations, models
+from django.db import migrations
 
 
 class Migration(migrations.Migration):
@@ -11,12 +11,4 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.DeleteModel(name="Attempt"),
-        migrations.CreateModel(
-            name="RateCounter",
-            fields=[
-                ("key", models.CharField(max_length=80, primary_key=True, serialize=False)),
-                ("hits", models.IntegerField(default=0)),
-                ("expires_at", models.DateTimeField(db_index=True)),
-            ],
-        ),
     ]

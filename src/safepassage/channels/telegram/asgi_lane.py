@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from django.db import Error
 
-from safepassage.channels.telegram import intake, webhook
+from safepassage.channels.telegram import batch, webhook
 from safepassage.web.middleware import STRICT_HEADERS
 
 log = structlog.get_logger(__name__)
@@ -68,7 +68,7 @@ async def answer(slug: str, scope: Scope, receive: Receive) -> int:
         return update.status
     try:
         async with asyncio.timeout(COMMIT_WAIT_SECONDS):
-            await asyncio.wrap_future(intake.applier().submit(slug, update))
+            await asyncio.wrap_future(batch.applier().submit(slug, update))
     except (Error, TimeoutError) as exc:
         log.error("telegram.webhook_unavailable", error=type(exc).__name__)
         return 503  # not known to be committed, not acknowledged: Telegram delivers it again

@@ -27,7 +27,7 @@ import structlog
 from django.db import Error, connection, transaction
 from telegram import Update
 
-from safepassage import fastsave
+from safepassage import config, fastsave
 from safepassage.channels.models import TelegramUpdate
 from safepassage.channels.telegram import bots, dialogue, intake, outbox, shape
 
@@ -240,3 +240,39 @@ class Applier:
                 break
             batch.append(item)
         return batch
+
+
+# The process's applier, started on first use.
+_batches: Applier | None = None
+_lock = threading.Lock()
+
+
+def _threads() -> int:
+    size = config.get().telegram_intake_threads
+    return 1 if size < 0 else size
+
+
+def applier() -> Applier:
+    """The group-commit applier (at least one thread: the ASGI lane has none of its own)."""
+    global _batches
+    with _lock:
+        if _batches is None:
+            _batches = Applier(max(_threads(), 1))
+        return _batches
+
+
+def stop_applier() -> None:
+    global _batches
+    with _lock:
+        if _batches is not None:
+            _batches.stop()
+            _batches = None
+
+
+def do_apply_from_webhook(slug: str, update: Update) -> bool:
+    """Apply on a long-lived applier thread, together with the updates that arrived at the same
+    moment (:mod:`batch`). The request still waits for the commit before answering.
+    ``TELEGRAM_INTAKE_THREADS=0`` applies on the caller's thread instead (tests)."""
+    if _threads() == 0:
+        return intake.do_apply(slug, update)
+    return applier().submit(slug, update).result()

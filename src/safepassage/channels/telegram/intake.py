@@ -7,23 +7,16 @@ the redelivered ``update_id`` is found and dropped.
 
 from __future__ import annotations
 
-import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from django.db import DatabaseError, DataError, IntegrityError, transaction
 from telegram import Update
 
-from safepassage import config
 from safepassage.channels.models import TelegramUpdate
 from safepassage.channels.telegram import bots, dialogue, shape
 
-if TYPE_CHECKING:
-    from safepassage.channels.telegram.batch import Applier
-
 log = structlog.get_logger(__name__)
-_batches: Applier | None = None
-_lock = threading.Lock()
 
 
 class NotAnUpdate(ValueError):
@@ -76,36 +69,3 @@ def _seen_after_failure(slug: str, update: Update, exc: Exception) -> bool:
     with transaction.atomic():
         TelegramUpdate.objects.get_or_create(bot=bots.bot_id(slug), update_id=update.update_id)
     return True
-
-
-def _threads() -> int:
-    size = config.get().telegram_intake_threads
-    return 1 if size < 0 else size
-
-
-def applier() -> Applier:
-    """The group-commit applier (at least one thread: the ASGI lane has none of its own)."""
-    from safepassage.channels.telegram import batch  # it applies through do_apply, above
-
-    global _batches
-    with _lock:
-        if _batches is None:
-            _batches = batch.Applier(max(_threads(), 1))
-        return _batches
-
-
-def stop_applier() -> None:
-    global _batches
-    with _lock:
-        if _batches is not None:
-            _batches.stop()
-            _batches = None
-
-
-def do_apply_from_webhook(slug: str, update: Update) -> bool:
-    """Apply on a long-lived applier thread, together with the updates that arrived at the same
-    moment (:mod:`batch`). The request still waits for the commit before answering.
-    ``TELEGRAM_INTAKE_THREADS=0`` applies on the caller's thread instead (tests)."""
-    if _threads() == 0:
-        return do_apply(slug, update)
-    return applier().submit(slug, update).result()

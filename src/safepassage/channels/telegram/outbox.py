@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from safepassage import config, fastsave
+from safepassage.cases.delivery import DeliveryState
 from safepassage.cases.models import Case, Message
 from safepassage.channels.models import ChatTrace, OutboxMessage, OutboxStatus, TelegramChat
 from safepassage.privacy import crypto
@@ -179,7 +180,7 @@ def do_erase_due(now: datetime | None = None) -> int:
 
 
 def deliver_operator_reply(message: Message, text: str) -> None:
-    """Registered with channels.delivery: runs inside cases.services.do_operator_reply's
+    """Registered with cases.delivery: runs inside cases.services.do_operator_reply's
     transaction, so the reply and its outbox row commit together or not at all."""
     chat = (
         TelegramChat.objects.filter(conversation__case=message.case, blocked_at=None)
@@ -200,27 +201,16 @@ def deliver_operator_reply(message: Message, text: str) -> None:
         row.save(update_fields=["status", "reason", "payload_sealed"])
 
 
-@dataclass(frozen=True)
-class OutboxState:
-    """What the console shows next to an operator's reply."""
-
-    message_id: int
-    status: str
-    reason: str
-    queued_at: datetime
-    sent_at: datetime | None
-
-
-def outbox_states(case: Case) -> dict[int, OutboxState]:
+def outbox_states(case: Case) -> dict[int, DeliveryState]:
     """The delivery state of each operator reply of ``case``, keyed by cases.Message id."""
     rows = OutboxMessage.objects.filter(case=case, message__isnull=False, method=SEND)
-    states: dict[int, OutboxState] = {}
+    states: dict[int, DeliveryState] = {}
     for row in rows.order_by("id"):
         if row.message_id is None:
             continue
         waiting = (OutboxStatus.SENDING, OutboxStatus.HELD, OutboxStatus.BEHIND)
         status = OutboxStatus.QUEUED if row.status in waiting else row.status
-        states[row.message_id] = OutboxState(
+        states[row.message_id] = DeliveryState(
             row.message_id, str(status), row.reason, row.created_at, row.sent_at
         )
     return states

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from safepassage.channels.telegram import intake
+from safepassage.channels.telegram import batch
 from safepassage.channels.telegram import webhook as checks
 
 SECRET_HEADER = "HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN"  # noqa: S105 (a header name)
@@ -25,5 +25,5 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
     update = checks.parse_body(slug, request.read(checks.MAX_BODY + 1))
     if isinstance(update, checks.Refusal):
         return HttpResponse(status=update.status)
-    intake.do_apply_from_webhook(slug, update)
+    batch.do_apply_from_webhook(slug, update)
     return HttpResponse(status=200)

@@ -20,7 +20,8 @@ from safepassage.cases.models import Channel
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.conversations import actions, catalog
 from safepassage.conversations.models import Conversation
-from safepassage.web import forms, ratelimit
+from safepassage.privacy import ratelimit
+from safepassage.web import forms
 
 SESSION_CONVERSATION = "sp_conv"
 # A leaflet's campaign code rides in the first question's form (a hidden field, checked again

@@ -30,8 +30,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
 
-from safepassage.channels.models import RateCounter
 from safepassage.privacy import crypto
+from safepassage.privacy.models import RateCounter
 
 log = structlog.get_logger(__name__)
 

@@ -23,8 +23,8 @@ from django.utils import timezone
 from safepassage.cases import sealed
 from safepassage.cases import services as cases
 from safepassage.cases.models import Case, CaseEvent, Direction, Message, Status
-from safepassage.channels.models import RateCounter
 from safepassage.conversations.models import Conversation
+from safepassage.privacy.models import RateCounter
 
 ABANDONED_DRAFT_AFTER = timedelta(hours=24)
 # Case.updated_at is floored to the hour, so 2 hours here is 1-3 hours after the last answer
