@@ -11,10 +11,11 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from safepassage import retention
 from safepassage.analytics import counters
 from safepassage.cases import services
 from safepassage.cases.models import Case, CaseEvent, Status
-from safepassage.privacy import crypto, fields, retention
+from safepassage.privacy import crypto, fields
 from safepassage.privacy.keyring import Keyring
 from safepassage.privacy.models import CaseKey
 from tests.conftest import ChatDriver

@@ -11,10 +11,10 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
-from safepassage import cli
+from safepassage import cli, retention
 from safepassage.cases import sealed, services
 from safepassage.cases.models import Case, Message
-from safepassage.privacy import keyring, retention
+from safepassage.privacy import keyring
 from safepassage.privacy.models import RateCounter
 from tests.conftest import STAFF_PASSWORD, ChatDriver, latest_case, make_staff, staff_login, t
 

@@ -16,8 +16,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from safepassage.channels.models import RateCounter
 from safepassage.privacy import ratelimit
+from safepassage.privacy.models import RateCounter
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CLOSED_PORT_URL = "redis://127.0.0.1:9/0"  # discard: nothing listens there on this machine

@@ -41,8 +41,8 @@ REDIS_TIMEOUT_SECONDS = 0.25
 # One statement, atomic on SQLite (3.35+) and PostgreSQL alike: two processes hitting one bucket
 # at once both count. The table name is fixed text; only values are parameters.
 _UPSERT = (
-    'INSERT INTO channels_ratecounter ("key", hits, expires_at) VALUES (%s, 1, %s) '
-    'ON CONFLICT ("key") DO UPDATE SET hits = channels_ratecounter.hits + 1 RETURNING hits'
+    'INSERT INTO privacy_ratecounter ("key", hits, expires_at) VALUES (%s, 1, %s) '
+    'ON CONFLICT ("key") DO UPDATE SET hits = privacy_ratecounter.hits + 1 RETURNING hits'
 )
 
 
