@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from safepassage.console.models import Role, StaffProfile
-from safepassage.privacy import audit, keyring
+from safepassage.privacy import audit, keyring, member_keys
 from safepassage.privacy.keyring import Keyring
 from safepassage.privacy.models import StaffKey
 
@@ -92,5 +92,10 @@ def do_change_password(user: User, new_password: str, ring: Keyring | None = Non
         user.save(update_fields=["password"])
         if ring:
             keyring.do_wrap_for(user, new_password, ring)
+        member_private = ring.member_private if ring else None
+        if member_private:
+            member_keys.do_wrap_member_key(user, new_password, member_private)
+        else:  # no pair yet, or none unlocked in this session: a new one under the new password
+            member_keys.do_create_member_key(user, new_password)
         auth.do_rotate_stamp(user)
         audit.record(user, "staff.password_changed")
