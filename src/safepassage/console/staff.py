@@ -18,8 +18,10 @@ class StaffRefused(ValueError):
     pass
 
 
-# Roles whose work needs the program keys (they read case content).
-KEY_HOLDING_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.LIAISON})
+# Roles whose work needs the program keys (they read case content). The one place that says so.
+# Not liaisons: they read only the handover cards sealed to their own member key
+# (cases.handover_cards), so a liaison's password opens no case.
+KEY_HOLDING_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})
 
 
 def do_create_staff(
@@ -47,9 +49,9 @@ def do_create_staff(
         if User.objects.filter(username__iexact=username).exists():
             raise StaffRefused("That username is taken.")
         user = User.objects.create_user(username=username, password=password, is_staff=True)
-        StaffProfile.objects.create(
-            user=user, role=role, sector=sector.strip()[:40], language=language
-        )
+        profile = StaffProfile(user=user, role=role, language=language)
+        profile.set_sector(sector)
+        profile.save()
         if ring and role in KEY_HOLDING_ROLES:
             keyring.do_wrap_for(user, password, ring)
         audit.record(actor, "staff.create", None, f"user {user.pk} role {role}")

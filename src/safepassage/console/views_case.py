@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from safepassage.cases import casework, workflow
+from safepassage.cases import casework, handover_cards, workflow
 from safepassage.cases import services as cases
 from safepassage.cases.models import (
     CallDirection,
@@ -20,15 +20,17 @@ from safepassage.cases.models import (
     CallOutcome,
     Case,
     CloseReason,
+    Handover,
     Status,
 )
 from safepassage.channels.telegram.outbox import outbox_states
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console import access, forms, presenters
 from safepassage.console.guard import staff_view
-from safepassage.console.models import Role, StaffProfile
+from safepassage.console.models import Role
 from safepassage.conversations import catalog
 from safepassage.privacy import audit, references
+from safepassage.privacy.keyring import Keyring
 from safepassage.privacy.models import AuditEvent
 from safepassage.privacy.session import keyring_of
 
@@ -120,11 +122,21 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         "callers": Caller.choices,
         "call_outcomes": CallOutcome.choices,
         "languages": list(APPLICANT_LANGUAGES.items()),
-        "sectors": StaffProfile.objects.filter(role=Role.LIAISON)
-        .exclude(sector="")
-        .values_list("sector", flat=True)
-        .distinct(),
+        "sectors": [name for _index, name in access.sector_choices()],
+        **_handover_context(handover, ring),
         "can_handover": supervisor and case.status == Status.READY,
+    }
+
+
+def _handover_context(handover: Handover | None, ring: Keyring) -> dict[str, object]:
+    if handover is None:
+        return {}
+    return {
+        "plan": handover_cards.plan_of(handover, ring),
+        "card_holders": [
+            c.liaison.get_username() for c in handover.cards.select_related("liaison")
+        ],
+        "share_waiting": [u.get_username() for u in handover_cards.waiting(handover)],
     }
 
 
@@ -285,10 +297,31 @@ def handover(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
             window_end=forms.moment(request.POST, "window_end"),
             meeting=forms.text(request.POST, "meeting", 2000),
         )
-        casework.do_handover(case, _staff_user(request), plan, forms.version(request.POST))
+        casework.do_handover(
+            case,
+            _staff_user(request),
+            plan,
+            forms.version(request.POST),
+            ring=keyring_of(request),
+        )
     except casework.Conflict:
         return _conflict(request, case)
     except (workflow.Refused, forms.Invalid) as exc:
+        return _page(request, case, 400, handover_error=str(exc))
+    return _back(case)
+
+
+@require_POST
+@staff_view("case.handover")
+def share_handover(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    """Seal the current handover's card for the sector's liaisons who hold none yet."""
+    case = visible_case(request, case_id)
+    handover = case.handovers.filter(active=True).first()
+    if handover is None:
+        return _page(request, case, 400, handover_error=_("This case has no current handover."))
+    try:
+        handover_cards.do_reshare(handover, _staff_user(request), keyring_of(request))
+    except workflow.Refused as exc:
         return _page(request, case, 400, handover_error=str(exc))
     return _back(case)
 
