@@ -202,3 +202,24 @@ def test_an_upgrade_keeps_current_handovers_readable_and_liaisons_read_them_once
     for shown in (MEET_NORTH, "2026-11-25 04:00", "needs medical care"):
         assert shown in after
     assert "liaison_up" in supervisor.get(f"/console/cases/{case.pk}/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_liaison_whose_access_was_reset_reads_the_handover_again_once_shared() -> None:
+    supervisor, _field, north, _south = _two_sectors()
+    liaison = User.objects.get(username="liaison_n")
+    make_staff("adm", Role.ADMIN)
+    page = staff_login("adm").post(f"/console/staff/{liaison.pk}/reset/").content.decode()
+    found = re.search(r'id="new-password">([^<]+)<', page)
+    assert found
+    password = found.group(1)
+    # The password step of their next login makes a new key pair (a factor is enrolled next).
+    Client().post("/console/login/", {"username": "liaison_n", "password": password})
+    private = member_keys.unlock_member_key(liaison, password)
+    assert private is not None
+    assert handover_cards.open_card(north, liaison, private) is None
+    case_page = supervisor.get(f"/console/cases/{north.case_id}/").content.decode()
+    assert re.search(r'id="share-waiting">liaison_n<', case_page)
+    assert supervisor.post(f"/console/cases/{north.case_id}/handover/share/").status_code == 302
+    card = handover_cards.open_card(north, liaison, private)
+    assert card is not None and card["meeting"] == MEET_NORTH

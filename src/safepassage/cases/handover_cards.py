@@ -96,9 +96,23 @@ def can_receive(user: User) -> bool:
 
 
 def waiting(handover: Handover) -> list[User]:
-    """Liaisons of the handover's sector who hold no card of it yet."""
-    have = set(handover.cards.values_list("liaison_id", flat=True))
-    return [u for u in liaisons_of(handover.sector_index) if u.pk not in have]
+    """Liaisons of the handover's sector without a card they can open: none yet, or one sealed
+    to a key pair they no longer have."""
+    sealed_to = {c.liaison_id: bytes(c.recipient_key) for c in handover.cards.all()}
+    return [
+        u
+        for u in liaisons_of(handover.sector_index)
+        if sealed_to.get(u.pk) is None or sealed_to[u.pk] != member_keys.public_key_of(u)
+    ]
+
+
+def holders(handover: Handover) -> list[User]:
+    """Liaisons of the sector who can open their card of this handover."""
+    stale = {u.pk for u in waiting(handover)}
+    with_card = set(handover.cards.values_list("liaison_id", flat=True))
+    return [
+        u for u in liaisons_of(handover.sector_index) if u.pk in with_card and u.pk not in stale
+    ]
 
 
 def card_payload(case: Case, plan: Plan, meeting: str, ring: Keyring) -> dict[str, Any]:
@@ -121,20 +135,25 @@ def _context(handover_id: int, liaison_id: int) -> str:
 
 
 def do_share(handover: Handover, payload: dict[str, Any]) -> int:
-    """Seal ``payload`` to every liaison of the sector who can receive it and has no card yet."""
+    """Seal ``payload`` to every liaison of the sector who can receive it and holds no card
+    they can open."""
     body = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
     shared = 0
     for liaison in waiting(handover):
-        if not can_receive(liaison):
+        public = member_keys.public_key_of(liaison)
+        if public is None:
             continue
         context = _context(handover.pk, liaison.pk)
-        inner = member_keys.seal_to_member(liaison, body, context.encode())
-        _, created = HandoverCard.objects.get_or_create(
+        inner = sealing.seal(public, body, context.encode())
+        HandoverCard.objects.update_or_create(
             handover=handover,
             liaison=liaison,
-            defaults={"sealed": fields.seal_bytes(handover.case, context, inner)},
+            defaults={
+                "sealed": fields.seal_bytes(handover.case, context, inner),
+                "recipient_key": public,
+            },
         )
-        shared += int(created)
+        shared += 1
     return shared
 
 

@@ -287,6 +287,9 @@ class HandoverCard(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="handover_cards"
     )
     sealed = models.BinaryField()
+    # The member public key it was sealed to: a liaison whose key pair was replaced since (a
+    # reset, a lost password) holds a card they cannot open, and is shown as waiting for one.
+    recipient_key = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

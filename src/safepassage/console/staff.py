@@ -11,7 +11,7 @@ from django.db import transaction
 from safepassage.console.models import Role, StaffProfile
 from safepassage.privacy import audit, keyring, member_keys
 from safepassage.privacy.keyring import Keyring
-from safepassage.privacy.models import StaffKey
+from safepassage.privacy.models import MemberKey, StaffKey
 
 
 class StaffRefused(ValueError):
@@ -76,6 +76,9 @@ def do_reset_access(actor: User, user: User, ring: Keyring | None = None) -> str
             keyring.do_wrap_for(user, password, ring)
         else:
             StaffKey.objects.filter(user=user).delete()
+        # The member key pair was wrapped under the lost password too: a new pair is made at the
+        # next login; cards sealed to the old one wait to be shared again (cases.handover_cards).
+        MemberKey.objects.filter(user=user).delete()
         SealedTOTPDevice.objects.filter(user=user).delete()
         SecurityKey.objects.filter(user=user).delete()
         auth.do_rotate_stamp(user)

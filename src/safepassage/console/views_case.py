@@ -133,9 +133,7 @@ def _handover_context(handover: Handover | None, ring: Keyring) -> dict[str, obj
         return {}
     return {
         "plan": handover_cards.plan_of(handover, ring),
-        "card_holders": [
-            c.liaison.get_username() for c in handover.cards.select_related("liaison")
-        ],
+        "card_holders": [u.get_username() for u in handover_cards.holders(handover)],
         "share_waiting": [u.get_username() for u in handover_cards.waiting(handover)],
     }
 

@@ -81,6 +81,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("sealed", models.BinaryField()),
+                ("recipient_key", models.BinaryField()),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
                 (
                     "handover",
