@@ -122,10 +122,18 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         "callers": Caller.choices,
         "call_outcomes": CallOutcome.choices,
         "languages": list(APPLICANT_LANGUAGES.items()),
-        "sectors": [name for _index, name in access.sector_choices()],
+        "sectors": _sectors() if supervisor else [],
         **_handover_context(handover, ring),
         "can_handover": supervisor and case.status == Status.READY,
     }
+
+
+def _sectors() -> list[tuple[str, int]]:
+    """Each sector by name, with how many of its liaisons a handover can be sealed to now."""
+    return [
+        (name, sum(handover_cards.can_receive(u) for u in handover_cards.liaisons_of(index)))
+        for index, name in access.sector_choices()
+    ]
 
 
 def _handover_context(handover: Handover | None, ring: Keyring) -> dict[str, object]:
