@@ -151,6 +151,12 @@ def test_a_handover_nobody_of_the_sector_can_read_is_refused_and_loses_nothing()
     assert case.status == Status.READY and not case.handovers.exists()
 
 
+def _sessions_of(user: User) -> int:
+    from django.contrib.sessions.models import Session
+
+    return sum(s.get_decoded().get("_auth_user_id") == str(user.pk) for s in Session.objects.all())
+
+
 OLD = [("cases", "0004_coarse_times"), ("console", "0002_sealed_totp_device")]
 
 
@@ -160,6 +166,8 @@ def test_an_upgrade_keeps_current_handovers_readable_and_liaisons_read_them_once
     liaison = make_staff("liaison_up", Role.LIAISON, NORTH)  # never logged in: no member key
     assert isinstance(liaison, User)
     case = _ready_case()
+    Client().force_login(liaison)  # a session of the previous version (its keyring and all)
+    assert _sessions_of(liaison) == 1
     executor = MigrationExecutor(connection)
     executor.migrate(OLD)
     old = executor.loader.project_state(OLD).apps
@@ -190,6 +198,7 @@ def test_an_upgrade_keeps_current_handovers_readable_and_liaisons_read_them_once
     assert not StaffKey.objects.filter(user=liaison).exists()
     assert StaffProfile.objects.get(user=liaison).sector == NORTH
     assert CaseEvent.objects.get(case=case, kind="handover").detail == ""
+    assert _sessions_of(liaison) == 0
     supervisor = staff_login("boss")
     page = supervisor.get(f"/console/cases/{case.pk}/").content.decode()
     for shown in (NORTH, "2026-11-25 04:00", MEET_NORTH):
