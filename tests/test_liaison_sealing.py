@@ -204,10 +204,13 @@ def test_an_upgrade_keeps_current_handovers_readable_and_liaisons_read_them_once
     for shown in (NORTH, "2026-11-25 04:00", MEET_NORTH):
         assert shown in page
     assert re.search(r'id="share-waiting">liaison_up<', page)
+    assert "Share with the sector" not in page  # nobody to seal to before they log in
 
     field = staff_login("liaison_up")  # their first login makes their member key
     before = field.get(f"/console/field/{row.pk}/").content.decode()
     assert "not been shared with you yet" in before and MEET_NORTH not in before
+    page = supervisor.get(f"/console/cases/{case.pk}/").content.decode()
+    assert "Share with the sector" in page
     assert supervisor.post(f"/console/cases/{case.pk}/handover/share/").status_code == 302
     after = field.get(f"/console/field/{row.pk}/").content.decode()
     for shown in (MEET_NORTH, "2026-11-25 04:00", "needs medical care"):

@@ -139,10 +139,13 @@ def _sectors() -> list[tuple[str, int]]:
 def _handover_context(handover: Handover | None, ring: Keyring) -> dict[str, object]:
     if handover is None:
         return {}
+    waiting = handover_cards.waiting(handover)
     return {
         "plan": handover_cards.plan_of(handover, ring),
         "card_holders": [u.get_username() for u in handover_cards.holders(handover)],
-        "share_waiting": [u.get_username() for u in handover_cards.waiting(handover)],
+        "share_waiting": [u.get_username() for u in waiting],
+        # Only a liaison who has logged in (a member key) can be sealed to.
+        "share_ready": any(handover_cards.can_receive(u) for u in waiting),
     }
 
 
