@@ -134,7 +134,7 @@ def test_a_handover_nobody_of_the_sector_can_read_is_refused_and_loses_nothing()
     supervisor = staff_login("boss")
     case = _ready_case()
     form = supervisor.get(f"/console/cases/{case.pk}/").content.decode()
-    assert f"{NORTH} (0 liaisons can receive)" in form
+    assert f"{NORTH} (liaisons who can receive: 0)" in form
     response = supervisor.post(
         f"/console/cases/{case.pk}/handover/",
         {
