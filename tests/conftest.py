@@ -176,7 +176,9 @@ def make_staff(username: str, role: str, sector: str = "", *, totp: bool = True)
     from safepassage.privacy import keyring
 
     user = User.objects.create_user(username, password=STAFF_PASSWORD, is_staff=True)
-    StaffProfile.objects.create(user=user, role=role, sector=sector)
+    profile = StaffProfile(user=user, role=role)
+    profile.set_sector(sector)
+    profile.save()
     if role in KEY_HOLDING_ROLES and keyring.active_key() is not None:
         holder = User.objects.get(username="keyholder")
         keyring.do_grant(holder, KEYHOLDER_PASSWORD, user, STAFF_PASSWORD)

@@ -18,7 +18,8 @@ from safepassage.cases import casework
 from safepassage.cases.models import Callback, Case, Status
 from safepassage.console import access, urls
 from safepassage.console.models import Role
-from tests.conftest import ChatDriver, latest_case, make_staff, staff_login
+from safepassage.privacy import keyring, member_keys
+from tests.conftest import STAFF_PASSWORD, ChatDriver, latest_case, make_staff, staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +62,7 @@ EXPECTED: dict[str, str] = {
     "merge": SUPERVISOR,
     "unmerge": SUPERVISOR,
     "handover": SUPERVISOR,
+    "handover_share": SUPERVISOR,
     "call": CASE_WORK,
     "callback": CASE_WORK,
     "audit": SUPERVISOR,
@@ -95,6 +97,8 @@ def world(client: Client) -> dict[str, object]:
     case = latest_case()
     supervisor_user = make_staff("boss", Role.SUPERVISOR)
     assert isinstance(supervisor_user, User)
+    # A liaison of S1 who has logged in once (a member key): someone the handover can reach.
+    member_keys.do_create_member_key(make_staff("field_s1", Role.LIAISON, "S1"), STAFF_PASSWORD)
     Case.objects.filter(pk=case.pk).update(status=Status.READY)
     now = timezone.now()
     handover = casework.do_handover(
@@ -102,6 +106,7 @@ def world(client: Client) -> dict[str, object]:
         supervisor_user,
         casework.HandoverPlan("S1", now, now + timedelta(hours=2), "DEMO: meeting point"),
         None,
+        ring=keyring.unlock(supervisor_user, STAFF_PASSWORD),
     )
     Case.objects.filter(pk=case.pk).update(status=Status.READY)  # so the handover form runs
     callback = Callback.objects.create(

@@ -262,6 +262,7 @@ def test_handover_to_a_liaison_who_sees_only_what_receiving_needs(
 ) -> None:
     make_staff("liaison_a", Role.LIAISON, "S-NORTH")
     make_staff("liaison_b", Role.LIAISON, "S-SOUTH")
+    liaison = staff_login("liaison_a")  # once logged in, a handover can be sealed to them
     case = _case("ko", group=3, wishes=("record_as_captured", "no_exchange", "medical"))
     Case.objects.filter(pk=case.pk).update(status=Status.READY)
     case.refresh_from_db()
@@ -280,7 +281,6 @@ def test_handover_to_a_liaison_who_sees_only_what_receiving_needs(
     assert case.status == Status.HANDED_OVER
     handover = case.handovers.get()
 
-    liaison = staff_login("liaison_a")
     listing = liaison.get("/console/field/").content.decode()
     assert f"/console/field/{handover.pk}/" in listing
     card = liaison.get(f"/console/field/{handover.pk}/").content.decode()

@@ -144,6 +144,9 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
         assert operator.evaluate("document.documentElement.scrollWidth") <= 820, url
     operator.screenshot(path=str(ARTIFACTS / "console-queue-tablet.png"), full_page=True)
 
+    # The liaison of sector S-NORTH has logged in once: their own key pair, which handovers are
+    # sealed to (they hold no program key).
+    liaison = _staff_page(browser, platform, "liaison", passwords["liaison"])
     # The supervisor hands it over to the liaison of sector S-NORTH.
     supervisor = _staff_page(browser, platform, "sup", passwords["sup"])
     supervisor.goto(case_url)
@@ -155,7 +158,7 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     assert "Handed over" in supervisor.locator("#status").inner_text()
 
     # The liaison sees only what receiving the person needs, and records "received".
-    liaison = _staff_page(browser, platform, "liaison", passwords["liaison"])
+    liaison.goto(f"{base}/console/field/")
     liaison.locator("tbody a").first.click()
     card = liaison.inner_text("body")
     assert reference in card and "DEMO-MEET crossroads" in card and "조선말" in card

@@ -209,17 +209,21 @@ def test_supervisor_sees_workload_and_overdue_replies(staff: Callable[..., Clien
 def test_sector_and_campaign_filters(staff: Callable[..., Client]) -> None:
     from safepassage.campaigns.models import Campaign
     from safepassage.cases.models import Contact, Handover
+    from safepassage.privacy import crypto
 
     leaflet = Campaign.objects.create(code="leaflet-7", name="DEMO leaflet")
     from_leaflet, _ = _apply("ru", "days")
     handed, _ = _apply("ru", "days")
     Contact.objects.filter(pk=from_leaflet.contact_id).update(campaign=leaflet)
-    now = timezone.now()
     Handover.objects.create(
-        case=handed, sector="S-EAST", window_start=now, window_end=now, meeting_sealed=b""
+        case=handed, sector_index=crypto.sector_index("S-EAST"), meeting_sealed=b""
     )
+    staff(Role.LIAISON, "S-EAST")
     operator = staff(Role.OPERATOR)
     by_campaign = operator.get("/console/queue/?campaign=leaflet-7").content.decode()
     assert _row_ids(by_campaign) == [str(from_leaflet.pk)]
-    by_sector = operator.get("/console/queue/?sector=S-EAST").content.decode()
+    # The filter offers the sector by name and sends its keyed index, never the name.
+    index = crypto.sector_index("S-EAST")
+    assert f'<option value="{index}">S-EAST</option>' in by_campaign
+    by_sector = operator.get(f"/console/queue/?sector={index}").content.decode()
     assert _row_ids(by_sector) == [str(handed.pk)]

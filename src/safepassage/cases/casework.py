@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from safepassage.cases import sealed, services, triage, workflow
+from safepassage.cases import handover_cards, sealed, services, triage, workflow
 from safepassage.cases.models import (
     Callback,
     CallLog,
@@ -28,12 +28,12 @@ from safepassage.cases.models import (
     Note,
     Status,
 )
-from safepassage.privacy import audit, staff_fields
+from safepassage.privacy import audit, crypto, staff_fields
 from safepassage.privacy.keyring import Keyring
 
 NOTE_FIELD = "note"
 CALL_FIELD = "call"
-MEETING_FIELD = "meeting"
+MEETING_FIELD = handover_cards.MEETING_FIELD
 MAX_NOTE_CHARS = 4000
 
 
@@ -327,12 +327,27 @@ class HandoverPlan:
 
 
 def do_handover(
-    case: Case, supervisor: User, plan: HandoverPlan, expected_version: int | None
+    case: Case,
+    supervisor: User,
+    plan: HandoverPlan,
+    expected_version: int | None,
+    *,
+    ring: Keyring,
 ) -> Handover:
+    """Hand the case to ``plan.sector``'s liaisons: each gets a card sealed to their own key
+    (cases.handover_cards), built with ``ring``, the supervisor's keyring. Refused when no
+    liaison of the sector can receive it yet."""
     if plan.window_end <= plan.window_start:
         raise workflow.Refused("The window must end after it starts.")
     if not plan.sector.strip() or not plan.meeting.strip():
         raise workflow.Refused("A handover needs a sector and meeting instructions.")
+    if not ring:
+        raise workflow.Refused("Your session holds no program key: log in again to hand over.")
+    index = crypto.sector_index(plan.sector)
+    if not any(handover_cards.can_receive(u) for u in handover_cards.liaisons_of(index)):
+        raise workflow.Refused(
+            "No liaison of this sector can receive a handover yet: each must log in once first."
+        )
     with transaction.atomic():
         fresh = _locked(case, expected_version)
         moved = _move(
@@ -344,23 +359,24 @@ def do_handover(
         )
         Handover.objects.filter(case=moved, active=True).update(active=False)
         handover = Handover.objects.create(
-            case=moved,
-            sector=plan.sector.strip(),
-            window_start=plan.window_start,
-            window_end=plan.window_end,
-            meeting_sealed=b"",
-            created_by=supervisor,
+            case=moved, sector_index=index, meeting_sealed=b"", created_by=supervisor
         )
+        sealed_plan = handover_cards.Plan(plan.sector.strip(), plan.window_start, plan.window_end)
+        handover.plan_sealed = handover_cards.seal_plan(moved, handover.pk, sealed_plan)
         handover.meeting_sealed = staff_fields.seal(
             moved, f"{MEETING_FIELD}:{handover.pk}", plan.meeting
         )
-        handover.save(update_fields=["meeting_sealed"])
-        _event(moved, supervisor, "handover", Status.READY, f"sector {handover.sector}")
+        handover.save(update_fields=["plan_sealed", "meeting_sealed"])
+        handover_cards.do_share(
+            handover, handover_cards.card_payload(moved, sealed_plan, plan.meeting, ring)
+        )
+        _event(moved, supervisor, "handover", Status.READY, f"handover {handover.pk}")
         return handover
 
 
 def meeting_of(handover: Handover, ring: Keyring) -> str:
-    return _open(handover.case, f"{MEETING_FIELD}:{handover.pk}", handover.meeting_sealed, ring)
+    opened = handover_cards.meeting_of(handover, ring)
+    return sealed.LOCKED_TEXT if opened is None else opened
 
 
 def do_confirm_receipt(handover: Handover, liaison: User) -> None:

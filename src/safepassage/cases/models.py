@@ -248,12 +248,16 @@ class HandoverOutcome(models.TextChoices):
 
 
 class Handover(models.Model):
-    """A ready case handed to a sector's liaison, with an agreed window and meeting place."""
+    """A ready case handed to a sector's liaisons, with an agreed window and meeting place.
+
+    Nothing here says where or when in clear (docs/threat-model.md): the sector is a keyed index
+    that routes the handover; sector and window are sealed to the case key (``plan_sealed``),
+    the meeting point too (``meeting_sealed``); each liaison reads their own
+    :class:`HandoverCard`."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="handovers")
-    sector = models.CharField(max_length=40, db_index=True)
-    window_start = models.DateTimeField()
-    window_end = models.DateTimeField()
+    sector_index = models.CharField(max_length=64, db_index=True)
+    plan_sealed = models.BinaryField(default=b"")
     meeting_sealed = models.BinaryField()
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -272,3 +276,26 @@ class Handover(models.Model):
 
     def __str__(self) -> str:
         return f"handover {self.pk}"
+
+
+class HandoverCard(models.Model):
+    """What one liaison needs to receive the person, sealed to that liaison's member key (and,
+    outside, under the case's server key, so erasing the case shreds it too)."""
+
+    handover = models.ForeignKey(Handover, on_delete=models.CASCADE, related_name="cards")
+    liaison = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="handover_cards"
+    )
+    sealed = models.BinaryField()
+    # The member public key it was sealed to: a liaison whose key pair was replaced since (a
+    # reset, a lost password) holds a card they cannot open, and is shown as waiting for one.
+    recipient_key = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["handover", "liaison"], name="one_card_per_liaison"),
+        ]
+
+    def __str__(self) -> str:
+        return f"card of handover {self.handover_id} for {self.liaison_id}"

@@ -44,7 +44,8 @@ def apply(cases: QuerySet[Case], filters: Filters, user: User) -> QuerySet[Case]
     if filters.channel:
         cases = cases.filter(channel=filters.channel)
     if filters.sector:
-        cases = cases.filter(handovers__sector=filters.sector, handovers__active=True)
+        # ``sector`` is the keyed index (privacy.crypto.sector_index): no name in the URL either.
+        cases = cases.filter(handovers__sector_index=filters.sector, handovers__active=True)
     if filters.campaign:
         cases = cases.filter(contact__campaign__code=filters.campaign)
     if filters.mine:

@@ -77,7 +77,16 @@ def field_handovers(user: AnyUser) -> QuerySet[Handover]:
     """The handovers a liaison may see: the current ones of their own sector."""
     if role_of(user) != Role.LIAISON or not isinstance(user, User):
         return Handover.objects.none()
-    sector = user.staff_profile.sector
-    if not sector:
+    index = user.staff_profile.sector_index
+    if not index:
         return Handover.objects.none()
-    return Handover.objects.filter(sector=sector, active=True)
+    return Handover.objects.filter(sector_index=index, active=True)
+
+
+def sector_choices() -> list[tuple[str, str]]:
+    """(keyed index, name) of every liaison's sector, by name: names are opened with the
+    master key, never stored in clear."""
+    found: dict[str, str] = {}
+    for profile in StaffProfile.objects.filter(role=Role.LIAISON).exclude(sector_index=""):
+        found.setdefault(profile.sector_index, profile.sector)
+    return sorted(found.items(), key=lambda item: item[1].casefold())

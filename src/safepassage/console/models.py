@@ -33,7 +33,11 @@ class StaffProfile(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile"
     )
     role = models.CharField(max_length=12, choices=Role.choices)
-    sector = models.CharField(max_length=40, blank=True)  # liaisons: the sector they receive in
+    # Liaisons: the sector they receive people in, never in clear (finding 6): a keyed index
+    # that routes handovers to them, and the name sealed under a master-derived key for staff
+    # pages (privacy.crypto.sector_index / seal_sector_label).
+    sector_index = models.CharField(max_length=64, blank=True, db_index=True)
+    sector_sealed = models.BinaryField(null=True, blank=True)
     language = models.CharField(max_length=8, default="en")
     # Changes whenever the password or a second factor changes; sessions carrying an older
     # stamp end (console.auth).
@@ -41,6 +45,21 @@ class StaffProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} profile"
+
+    def set_sector(self, label: str) -> None:
+        label = label.strip()[:40]
+        self.sector_index = crypto.sector_index(label) if label else ""
+        self.sector_sealed = crypto.seal_sector_label(label, self.user_id) if label else None
+
+    @property
+    def sector(self) -> str:
+        """The sector's name, opened with the master key ("" for none)."""
+        if not self.sector_sealed:
+            return ""
+        try:
+            return crypto.open_sector_label(bytes(self.sector_sealed), self.user_id)
+        except crypto.DecryptionError:
+            return "?"
 
 
 class SecurityKey(models.Model):

@@ -9,17 +9,19 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from safepassage.console.models import Role, StaffProfile
-from safepassage.privacy import audit, keyring
+from safepassage.privacy import audit, keyring, member_keys
 from safepassage.privacy.keyring import Keyring
-from safepassage.privacy.models import StaffKey
+from safepassage.privacy.models import MemberKey, StaffKey
 
 
 class StaffRefused(ValueError):
     pass
 
 
-# Roles whose work needs the program keys (they read case content).
-KEY_HOLDING_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.LIAISON})
+# Roles whose work needs the program keys (they read case content). The one place that says so.
+# Not liaisons: they read only the handover cards sealed to their own member key
+# (cases.handover_cards), so a liaison's password opens no case.
+KEY_HOLDING_ROLES = frozenset({Role.OPERATOR, Role.SUPERVISOR})
 
 
 def do_create_staff(
@@ -47,9 +49,9 @@ def do_create_staff(
         if User.objects.filter(username__iexact=username).exists():
             raise StaffRefused("That username is taken.")
         user = User.objects.create_user(username=username, password=password, is_staff=True)
-        StaffProfile.objects.create(
-            user=user, role=role, sector=sector.strip()[:40], language=language
-        )
+        profile = StaffProfile(user=user, role=role, language=language)
+        profile.set_sector(sector)
+        profile.save()
         if ring and role in KEY_HOLDING_ROLES:
             keyring.do_wrap_for(user, password, ring)
         audit.record(actor, "staff.create", None, f"user {user.pk} role {role}")
@@ -74,6 +76,9 @@ def do_reset_access(actor: User, user: User, ring: Keyring | None = None) -> str
             keyring.do_wrap_for(user, password, ring)
         else:
             StaffKey.objects.filter(user=user).delete()
+        # The member key pair was wrapped under the lost password too: a new pair is made at the
+        # next login; cards sealed to the old one wait to be shared again (cases.handover_cards).
+        MemberKey.objects.filter(user=user).delete()
         SealedTOTPDevice.objects.filter(user=user).delete()
         SecurityKey.objects.filter(user=user).delete()
         auth.do_rotate_stamp(user)
@@ -92,5 +97,10 @@ def do_change_password(user: User, new_password: str, ring: Keyring | None = Non
         user.save(update_fields=["password"])
         if ring:
             keyring.do_wrap_for(user, new_password, ring)
+        member_private = ring.member_private if ring else None
+        if member_private:
+            member_keys.do_wrap_member_key(user, new_password, member_private)
+        else:  # no pair yet, or none unlocked in this session: a new one under the new password
+            member_keys.do_create_member_key(user, new_password)
         auth.do_rotate_stamp(user)
         audit.record(user, "staff.password_changed")

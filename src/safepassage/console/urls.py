@@ -45,6 +45,11 @@ urlpatterns = [
     path("cases/<uuid:case_id>/merge/", views_case.merge, name="merge"),
     path("cases/<uuid:case_id>/unmerge/", views_case.unmerge, name="unmerge"),
     path("cases/<uuid:case_id>/handover/", views_case.handover, name="handover"),
+    path(
+        "cases/<uuid:case_id>/handover/share/",
+        views_case.share_handover,
+        name="handover_share",
+    ),
     path("cases/<uuid:case_id>/call/", views_case.log_call, name="call"),
     path("cases/<uuid:case_id>/callback/", views_case.request_callback, name="callback"),
     path("cases/<uuid:case_id>/audit/", views_case.case_audit, name="audit"),

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from safepassage.cases import casework, delivery, workflow
+from safepassage.cases import casework, delivery, handover_cards, workflow
 from safepassage.cases import services as cases
 from safepassage.cases.models import (
     CallDirection,
@@ -21,14 +21,16 @@ from safepassage.cases.models import (
     CallOutcome,
     Case,
     CloseReason,
+    Handover,
     Status,
 )
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console import access, forms, presenters
 from safepassage.console.guard import staff_view
-from safepassage.console.models import Role, StaffProfile
+from safepassage.console.models import Role
 from safepassage.conversations import catalog
 from safepassage.privacy import audit, references
+from safepassage.privacy.keyring import Keyring
 from safepassage.privacy.models import AuditEvent
 from safepassage.privacy.session import keyring_of
 
@@ -118,10 +120,8 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         "callers": Caller.choices,
         "call_outcomes": CallOutcome.choices,
         "languages": list(APPLICANT_LANGUAGES.items()),
-        "sectors": StaffProfile.objects.filter(role=Role.LIAISON)
-        .exclude(sector="")
-        .values_list("sector", flat=True)
-        .distinct(),
+        "sectors": _sectors() if supervisor else [],
+        **_handover_context(handover, ring),
         "can_handover": bool(
             workflow.targets(case.status, is_supervisor=supervisor, via=workflow.Via.HANDOVER)
         ),
@@ -140,6 +140,27 @@ def _forms(case: Case) -> dict[str, Form]:
         "call_form": forms.CallForm(initial={"language": case.language, "duration_minutes": 0}),
         "callback_form": forms.CallbackForm(),
         "note_form": forms.NoteForm(),
+    }
+
+
+def _sectors() -> list[tuple[str, int]]:
+    """Each sector by name, with how many of its liaisons a handover can be sealed to now."""
+    return [
+        (name, sum(handover_cards.can_receive(u) for u in handover_cards.liaisons_of(index)))
+        for index, name in access.sector_choices()
+    ]
+
+
+def _handover_context(handover: Handover | None, ring: Keyring) -> dict[str, object]:
+    if handover is None:
+        return {}
+    waiting = handover_cards.waiting(handover)
+    return {
+        "plan": handover_cards.plan_of(handover, ring),
+        "card_holders": [u.get_username() for u in handover_cards.holders(handover)],
+        "share_waiting": [u.get_username() for u in waiting],
+        # Only a liaison who has logged in (a member key) can be sealed to.
+        "share_ready": any(handover_cards.can_receive(u) for u in waiting),
     }
 
 
@@ -312,11 +333,28 @@ def handover(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         meeting=data["meeting"],
     )
     try:
-        casework.do_handover(case, _staff_user(request), plan, data["version"])
+        casework.do_handover(
+            case, _staff_user(request), plan, data["version"], ring=keyring_of(request)
+        )
     except casework.Conflict:
         return _conflict(request, case)
     except workflow.Refused as exc:
         return _refused(request, case, "handover_form", form, str(exc))
+    return _back(case)
+
+
+@require_POST
+@staff_view("case.handover")
+def share_handover(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    """Seal the current handover's card for the sector's liaisons who hold none yet."""
+    case = visible_case(request, case_id)
+    handover = case.handovers.filter(active=True).first()
+    if handover is None:
+        return _page(request, case, 400, handover_error=_("This case has no current handover."))
+    try:
+        handover_cards.do_reshare(handover, _staff_user(request), keyring_of(request))
+    except workflow.Refused as exc:
+        return _page(request, case, 400, handover_error=str(exc))
     return _back(case)
 
 

@@ -1,12 +1,15 @@
 """The liaison's view: handovers to their sector, with only what receiving the person needs.
 
 Shown: case reference, group size, time window, meeting point, language, medical needs and the
-applicant's wishes. Nothing else of the case (no name, unit, transcript, notes) reaches them.
+applicant's wishes, all from the card sealed to the liaison's own key (cases.handover_cards).
+Nothing else of the case (no name, unit, transcript, notes) reaches them: they hold no program
+key.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
@@ -15,8 +18,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from safepassage.cases import casework, workflow
-from safepassage.cases import services as cases
+from safepassage.cases import casework, handover_cards, workflow
 from safepassage.cases.models import Handover, HandoverOutcome
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console import access, forms_desk, presenters
@@ -28,32 +30,46 @@ from safepassage.privacy.session import keyring_of
 
 @dataclass(frozen=True)
 class FieldCard:
-    """Everything a liaison sees of a case, and nothing more."""
+    """Everything a liaison sees of a case, and nothing more. ``shared`` is False where no card
+    was sealed to this liaison yet (a supervisor shares it from the case page)."""
 
     handover: Handover
-    reference: str
-    group_size: int
-    language: str
-    meeting: str
-    medical: bool
-    wishes: list[str]
+    shared: bool
+    reference: str = ""
+    group_size: int = 0
+    language: str = ""
+    meeting: str = ""
+    medical: bool = False
+    wishes: tuple[str, ...] = ()
+    window_start: datetime | None = None
+    window_end: datetime | None = None
 
 
-def field_card(handover: Handover, ring: Keyring) -> FieldCard:
-    """Only what the field needs to receive the person. Triage answers (group, wishes) are
-    readable by the server; the reference and meeting place need the liaison's keyring."""
-    case = handover.case
-    answers = cases.answers(case)
-    group = case.head_count or int(answers.get("group_size") or 1)
+def field_card(handover: Handover, user: User, ring: Keyring) -> FieldCard:
+    """The card sealed to this liaison's member key, opened with their session's keyring: the
+    liaison holds no program key, so nothing else of the case opens for them."""
+    data = handover_cards.open_card(handover, user, ring.member_private)
+    if data is None:
+        return FieldCard(handover=handover, shared=False)
+    wishes = [str(w) for w in data.get("wishes") or []]
     return FieldCard(
         handover=handover,
-        reference=cases.reference_of(case, ring),
-        group_size=group,
-        language=APPLICANT_LANGUAGES.get(case.language, case.language),
-        meeting=casework.meeting_of(handover, ring),
-        medical="medical" in (answers.get("wishes") or []),
-        wishes=presenters.wish_badges({"wishes": answers.get("wishes") or []}),
+        shared=True,
+        reference=str(data.get("reference", "")),
+        group_size=int(data.get("group_size") or 1),
+        language=APPLICANT_LANGUAGES.get(str(data.get("language")), str(data.get("language"))),
+        meeting=str(data.get("meeting", "")),
+        medical="medical" in wishes,
+        wishes=tuple(presenters.wish_badges({"wishes": wishes})),
+        window_start=datetime.fromisoformat(str(data["window_start"])),
+        window_end=datetime.fromisoformat(str(data["window_end"])),
     )
+
+
+def _liaison(request: HttpRequest) -> User:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    return request.user
 
 
 def _handover(request: HttpRequest, handover_id: int) -> Handover:
@@ -67,8 +83,13 @@ def _handover(request: HttpRequest, handover_id: int) -> Handover:
 
 @staff_view("field")
 def field_list(request: HttpRequest) -> HttpResponse:
-    handovers = access.field_handovers(request.user).select_related("case").order_by("window_start")
-    return render(request, "console/field_list.html", {"handovers": handovers[:200]})
+    user, ring = _liaison(request), keyring_of(request)
+    handovers = access.field_handovers(user).select_related("case").order_by("-created_at")[:200]
+    cards = [field_card(h, user, ring) for h in handovers]
+    # The window is sealed: sorted here, soonest first, cards not shared yet last.
+    far = datetime.max.replace(tzinfo=UTC)
+    cards.sort(key=lambda c: c.window_start or far)
+    return render(request, "console/field_list.html", {"cards": cards})
 
 
 def _card_page(
@@ -79,7 +100,7 @@ def _card_page(
         request,
         "console/field_detail.html",
         {
-            "card": field_card(handover, keyring_of(request)),
+            "card": field_card(handover, _liaison(request), keyring_of(request)),
             "outcomes": HandoverOutcome.choices,
             "form": form,
         },

@@ -18,7 +18,6 @@ from safepassage.cases.models import Channel, Status
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console import access, forms_desk, presenters
 from safepassage.console.guard import home_for, staff_view
-from safepassage.console.models import Role, StaffProfile
 
 QUEUE_LIMIT = 100
 SCRIPT = Path(__file__).resolve().parent / "static" / "console.js"
@@ -37,7 +36,7 @@ def _filters(request: HttpRequest) -> queue.Filters:
         status=get.get("status", "") if get.get("status") in Status.values else "",
         language=get.get("language", "") if get.get("language") in APPLICANT_LANGUAGES else "",
         channel=get.get("channel", "") if get.get("channel") in Channel.values else "",
-        sector=(get.get("sector") or "")[:40],
+        sector=(get.get("sector") or "")[:64],  # a keyed index (access.sector_choices)
         campaign=(get.get("campaign") or "")[:40],
         mine=get.get("mine") == "1",
         overdue=get.get("overdue") == "1",
@@ -58,10 +57,7 @@ def _queue_context(request: HttpRequest) -> dict[str, object]:
         "statuses": [(s, label) for s, label in Status.choices if s != Status.DRAFT],
         "languages": list(APPLICANT_LANGUAGES.items()),
         "channels": Channel.choices,
-        "sectors": StaffProfile.objects.filter(role=Role.LIAISON)
-        .exclude(sector="")
-        .values_list("sector", flat=True)
-        .distinct(),
+        "sectors": access.sector_choices(),
         "limit": QUEUE_LIMIT,
         "supervisor": access.is_supervisor(request.user),
         "now": now,

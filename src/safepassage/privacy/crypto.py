@@ -57,6 +57,8 @@ def _keys(master: bytes) -> dict[str, bytes]:
         "channel-address-v1",
         "totp-secret-v1",
         "session-key-v1",
+        "sector-index-v1",
+        "sector-label-v1",
     )
     return {p: _derive(master, p) for p in purposes}
 
@@ -183,3 +185,26 @@ def open_totp_secret(stored: str, device_id: int, user_id: int) -> bytes:
 
 def is_sealed_totp_secret(stored: str) -> bool:
     return stored.startswith(TOTP_SEALED_PREFIX)
+
+
+def normalise_sector(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def sector_index(name: str) -> str:
+    """The keyed index a sector is routed and filtered by: equal names match, yet a copy of the
+    database without the master key names no sector (docs/threat-model.md)."""
+    key = _keys(_master())["sector-index-v1"]
+    return hmac.new(key, normalise_sector(name).encode(), hashlib.sha256).hexdigest()
+
+
+def seal_sector_label(label: str, user_id: int) -> bytes:
+    """A liaison's sector name as staff pages show it, sealed under a master-derived key: the
+    server reads it, a dump alone does not. Bound to the member, so it cannot be moved."""
+    key = _keys(_master())["sector-label-v1"]
+    return _encrypt(key, label.encode("utf-8"), f"sector-label:{user_id}".encode())
+
+
+def open_sector_label(blob: bytes, user_id: int) -> str:
+    key = _keys(_master())["sector-label-v1"]
+    return _decrypt(key, bytes(blob), f"sector-label:{user_id}".encode()).decode("utf-8")

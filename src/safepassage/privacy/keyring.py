@@ -37,6 +37,8 @@ class Keyring:
     """Unlocked program private keys by program key id. Never written anywhere in clear."""
 
     private_keys: dict[int, bytes] = field(default_factory=dict)
+    # The member's own private key (privacy.member_keys): opens what was sealed to them.
+    member_private: bytes | None = None
     # Case private keys opened during this request, so a page of many fields opens each once.
     opened_cases: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
@@ -66,19 +68,52 @@ def _context(user_id: int, key_id: int) -> bytes:
     return f"staff-wrap:{user_id}:{key_id}".encode()
 
 
-def _wrap_for(user: User, password: str, key: ProgramKey, private: bytes) -> StaffKey:
+def _params_in_bounds(time_cost: int, memory_kib: int, parallelism: int) -> bool:
+    """Stored parameters out of these bounds were tampered with (and may be a memory bomb)."""
+    return 1 <= time_cost <= 10 and 64 * 1024 <= memory_kib <= 1024 * 1024 and 1 <= parallelism <= 8
+
+
+def wrap_secret(password: str, secret: bytes, context: bytes) -> tuple[bytes, int, int, int, bytes]:
+    """``secret`` wrapped under Argon2id(``password``): (salt, time cost, memory KiB,
+    parallelism, nonce + AES-256-GCM ciphertext bound to ``context``)."""
     salt = os.urandom(16)
     kek = _kek(password, salt, ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM)
     nonce = os.urandom(12)
-    wrapped = nonce + AESGCM(kek).encrypt(nonce, private, _context(int(user.pk), key.pk))
+    wrapped = nonce + AESGCM(kek).encrypt(nonce, secret, context)
+    return salt, ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM, wrapped
+
+
+def unwrap_secret(
+    password: str,
+    salt: bytes,
+    time_cost: int,
+    memory_kib: int,
+    parallelism: int,
+    wrapped: bytes,
+    context: bytes,
+) -> bytes | None:
+    """What :func:`wrap_secret` wrapped, or None (wrong password, other context, bad params)."""
+    if not _params_in_bounds(time_cost, memory_kib, parallelism):
+        return None
+    kek = _kek(password, salt, time_cost, memory_kib, parallelism)
+    try:
+        return AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], context)
+    except InvalidTag:
+        return None
+
+
+def _wrap_for(user: User, password: str, key: ProgramKey, private: bytes) -> StaffKey:
+    salt, time_cost, memory_kib, parallelism, wrapped = wrap_secret(
+        password, private, _context(int(user.pk), key.pk)
+    )
     staff_key, _ = StaffKey.objects.update_or_create(
         user=user,
         program_key=key,
         defaults={
             "salt": salt,
-            "time_cost": ARGON2_TIME_COST,
-            "memory_cost_kib": ARGON2_MEMORY_KIB,
-            "parallelism": ARGON2_PARALLELISM,
+            "time_cost": time_cost,
+            "memory_cost_kib": memory_kib,
+            "parallelism": parallelism,
             "wrapped_private_key": wrapped,
         },
     )
@@ -93,23 +128,17 @@ def unlock(user: User, password: str) -> Keyring:
     """Every program key this member holds, unwrapped with their password (empty if none)."""
     keyring = Keyring()
     for wrap in StaffKey.objects.filter(user=user):
-        if not (
-            1 <= wrap.time_cost <= 10
-            and 64 * 1024 <= wrap.memory_cost_kib <= 1024 * 1024
-            and 1 <= wrap.parallelism <= 8
-        ):
-            continue  # parameters out of bounds: tampered, and possibly a memory bomb
-        kek = _kek(
-            password, bytes(wrap.salt), wrap.time_cost, wrap.memory_cost_kib, wrap.parallelism
+        private = unwrap_secret(
+            password,
+            bytes(wrap.salt),
+            wrap.time_cost,
+            wrap.memory_cost_kib,
+            wrap.parallelism,
+            bytes(wrap.wrapped_private_key),
+            _context(int(user.pk), wrap.program_key_id),
         )
-        blob = bytes(wrap.wrapped_private_key)
-        try:
-            private = AESGCM(kek).decrypt(
-                blob[:12], blob[12:], _context(int(user.pk), wrap.program_key_id)
-            )
-        except InvalidTag:
-            continue  # a wrap under an old password: useless until re-granted
-        keyring.private_keys[wrap.program_key_id] = private
+        if private is not None:  # None: a wrap under an old password, useless until re-granted
+            keyring.private_keys[wrap.program_key_id] = private
     return keyring
 
 

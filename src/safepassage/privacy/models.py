@@ -84,3 +84,23 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"rate counter {self.pk}"
+
+
+class MemberKey(models.Model):
+    """A staff member's own key pair. Anyone may seal to its public half (a key holder granting
+    the program key, a handover sealed to a liaison); the private half exists only wrapped under
+    the member's password (Argon2id), as StaffKey wraps are."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="member_key"
+    )
+    public_key = models.BinaryField()
+    salt = models.BinaryField()
+    time_cost = models.PositiveIntegerField()
+    memory_cost_kib = models.PositiveIntegerField()
+    parallelism = models.PositiveIntegerField()
+    wrapped_private_key = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"member key of {self.user_id}"

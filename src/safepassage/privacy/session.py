@@ -24,6 +24,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from safepassage.privacy.keyring import Keyring, unlock
+from safepassage.privacy.member_keys import ensure_member_key
 
 SESSION_KEY = "sp_keyring"
 COOKIE = "sp_unlock"
@@ -32,14 +33,24 @@ _NEW_COOKIE = "_safepassage_unlock_cookie"
 
 
 def _serialise(keyring: Keyring) -> bytes:
+    member = keyring.member_private
     return json.dumps(
-        {str(k): base64.b64encode(v).decode() for k, v in keyring.private_keys.items()}
+        {
+            "program": {
+                str(k): base64.b64encode(v).decode() for k, v in keyring.private_keys.items()
+            },
+            "member": base64.b64encode(member).decode() if member else None,
+        }
     ).encode()
 
 
 def _deserialise(data: bytes) -> Keyring:
     raw = json.loads(data)
-    return Keyring({int(k): base64.b64decode(v) for k, v in raw.items()})
+    member = raw.get("member")
+    return Keyring(
+        {int(k): base64.b64decode(v) for k, v in raw["program"].items()},
+        member_private=base64.b64decode(member) if member else None,
+    )
 
 
 def _aad(request: HttpRequest) -> bytes:
@@ -65,7 +76,7 @@ def keyring_of(request: HttpRequest) -> Keyring:
         key = base64.urlsafe_b64decode(cookie)
         data = base64.b64decode(blob)
         return _deserialise(AESGCM(key).decrypt(data[:12], data[12:], _aad(request)))
-    except (InvalidTag, ValueError, TypeError):
+    except (InvalidTag, ValueError, TypeError, KeyError):
         return Keyring()
 
 
@@ -82,7 +93,9 @@ class UnlockingBackend(ModelBackend):
     ) -> User | None:
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is not None and request is not None and password:
-            setattr(request, _PENDING, unlock(user, password))
+            keyring = unlock(user, password)
+            keyring.member_private = ensure_member_key(user, password)
+            setattr(request, _PENDING, keyring)
         return user
 
 
