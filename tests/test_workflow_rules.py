@@ -20,7 +20,8 @@ from django.utils import timezone
 from safepassage.cases import casework, services
 from safepassage.cases.models import Case, Channel, Handover, Status
 from safepassage.console.models import Role
-from tests.conftest import make_staff, staff_login
+from safepassage.privacy import crypto, keyring, member_keys
+from tests.conftest import STAFF_PASSWORD, make_staff, staff_login
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +58,14 @@ def _client(role: Role) -> Client:
     return staff_login(f"wf_{role}")
 
 
+def _s1_liaison() -> None:
+    """A liaison of sector S1 who has logged in once (so has a member key to seal cards to)."""
+    if not User.objects.filter(username="wf_s1").exists():
+        user = make_staff("wf_s1", Role.LIAISON, "S1")
+        assert isinstance(user, User)
+        member_keys.ensure_member_key(user, STAFF_PASSWORD)
+
+
 def _case(status: str) -> Case:
     case = services.do_create_case(Channel.WEBCHAT, "ru", None)
     Case.objects.filter(pk=case.pk).update(status=status)
@@ -69,10 +78,12 @@ def _handed_over_case(status: str) -> tuple[Case, Handover]:
     ``status`` the way an older version of this code could leave it."""
     boss = User.objects.filter(username="wf_boss").first() or make_staff("wf_boss", Role.SUPERVISOR)
     assert isinstance(boss, User)
+    _s1_liaison()
     case = _case(Status.READY)
     now = timezone.now()
     plan = casework.HandoverPlan("S1", now, now + timedelta(hours=2), "DEMO meeting point")
-    handover = casework.do_handover(case, boss, plan, None)
+    ring = keyring.unlock(boss, STAFF_PASSWORD)
+    handover = casework.do_handover(case, boss, plan, None, ring=ring)
     Case.objects.filter(pk=case.pk).update(status=status)
     case.refresh_from_db()
     return case, handover
@@ -111,6 +122,7 @@ def test_the_status_url_moves_only_what_the_table_allows(role: Role) -> None:
 @pytest.mark.parametrize("role", ROLES)
 def test_only_the_handover_form_hands_over_and_it_leaves_a_handover(role: Role) -> None:
     client = _client(role)
+    _s1_liaison()
     mismatches = []
     start = timezone.now() + timedelta(hours=2)
     for source in SOURCES:
@@ -126,7 +138,9 @@ def test_only_the_handover_form_hands_over_and_it_leaves_a_handover(role: Role) 
             },
         )
         case.refresh_from_db()
-        handovers = Handover.objects.filter(case=case, active=True, sector="S1").count()
+        handovers = Handover.objects.filter(
+            case=case, active=True, sector_index=crypto.sector_index("S1")
+        ).count()
         if (source, role) in HANDOVER_FORM:
             expected: tuple[object, ...] = (302, Status.HANDED_OVER, 1)
         else:
