@@ -25,14 +25,20 @@ CHOSEN = "DEMO chosen passphrase of the member"
 
 def _log_in_new(client: Client, username: str, password: str) -> object:
     """Password, then enrol a TOTP factor (a new account has none); the response after enrolling."""
-    assert client.post("/console/login/", {"username": username, "password": password}).status_code == 302
+    assert (
+        client.post("/console/login/", {"username": username, "password": password}).status_code
+        == 302
+    )
     client.get("/console/login/enrol/")
     device = SealedTOTPDevice.objects.get(user__username=username, confirmed=False)
     return client.post("/console/login/enrol/", {"code": f"{TOTP(device.bin_key).token():06d}"})
 
 
 def _login_again(client: Client, username: str, password: str) -> None:
-    assert client.post("/console/login/", {"username": username, "password": password}).status_code == 302
+    assert (
+        client.post("/console/login/", {"username": username, "password": password}).status_code
+        == 302
+    )
     device = SealedTOTPDevice.objects.get(user__username=username, confirmed=True)
     time.sleep(1.1)  # each TOTP code works once; a new one may need the next step
     code = f"{TOTP(device.bin_key, drift=device.drift).token():06d}"

@@ -107,7 +107,7 @@ def accept_grants(user: User, password: str, ring: Keyring) -> int:
         if sealing.public_of(private) != bytes(key.public_key):
             continue
         with transaction.atomic():
-            keyring._wrap_for(user, password, key, private)  # noqa: SLF001 (same package family)
+            keyring._wrap_for(user, password, key, private)
             grant.delete()
             audit.record(user, "keys.grant_accepted", detail=f"program key {key.pk}")
         ring.private_keys[key.pk] = private

@@ -31,8 +31,11 @@ urlpatterns = [
     path("account/choose-password/", views_keys.choose_password, name="choose_password"),
     path("program-key/", views_keys.program_key, name="program_key"),
     path("program-key/grant/<int:user_id>/", views_keys.grant, name="grant"),
-    path("staff/<int:user_id>/reset-password/", views_staff.staff_reset_password,
-         name="staff_reset_password"),
+    path(
+        "staff/<int:user_id>/reset-password/",
+        views_staff.staff_reset_password,
+        name="staff_reset_password",
+    ),
     path("staff/", views_staff.staff, name="staff"),
     path("staff/new/", views_staff.staff_new, name="staff_new"),
     path("staff/<int:user_id>/reset/", views_staff.staff_reset, name="staff_reset"),

@@ -97,9 +97,7 @@ def account_password(request: HttpRequest) -> HttpResponse:
         errors = [str(e) for field in form.errors.values() for e in field]
         return _account_page(request, 400, password_errors=errors)
     try:
-        do_change_password(
-            request.user, form.cleaned_data["new_password1"], keyring_of(request)
-        )
+        do_change_password(request.user, form.cleaned_data["new_password1"], keyring_of(request))
     except StaffRefused as exc:
         return _account_page(request, 400, password_errors=[str(exc)])
     update_session_auth_hash(request, request.user)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from typing import TYPE_CHECKING
-
 from django.contrib.auth.models import User
 from django.db.models import Q
 from django.utils import timezone

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('console', '0002_sealed_totp_device'),
+        ("console", "0002_sealed_totp_device"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='staffprofile',
-            name='must_choose_password',
+            model_name="staffprofile",
+            name="must_choose_password",
             field=models.BooleanField(default=False),
         ),
     ]

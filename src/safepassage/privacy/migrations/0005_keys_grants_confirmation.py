@@ -17,40 +17,70 @@ def confirm_existing_keys(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('privacy', '0004_memberkey'),
+        ("privacy", "0004_memberkey"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='programkey',
-            name='alarm',
+            model_name="programkey",
+            name="alarm",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='programkey',
-            name='confirmation',
+            model_name="programkey",
+            name="confirmation",
             field=models.BinaryField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='programkey',
-            name='confirmed_at',
+            model_name="programkey",
+            name="confirmed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='KeyGrant',
+            name="KeyGrant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sealed_private_key', models.BinaryField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('granted_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('grantee', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pending_key_grants', to=settings.AUTH_USER_MODEL)),
-                ('program_key', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='grants', to='privacy.programkey')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sealed_private_key", models.BinaryField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "granted_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "grantee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pending_key_grants",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "program_key",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="grants",
+                        to="privacy.programkey",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('grantee', 'program_key'), name='one_grant_per_key')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("grantee", "program_key"), name="one_grant_per_key"
+                    )
+                ],
             },
         ),
         migrations.RunPython(confirm_existing_keys, migrations.RunPython.noop, elidable=False),
