@@ -236,3 +236,23 @@ def test_an_upgrade_keeps_confirmed_cases_readable_and_sealed(client: Client) ->
     new_case = _confirmed_case(Client())
     assert CaseKey.objects.get(case_id=new_case.pk).program_key == keyring.active_key()
     assert not key_checks.alarms()
+
+
+def test_the_admin_loses_the_bootstrap_key_once_two_readers_hold_it() -> None:
+    from safepassage.console import key_grants
+    from safepassage.console.models import StaffProfile
+
+    admin = make_staff("admin_k", Role.ADMIN)
+    keyring.do_grant(
+        User.objects.get(username="keyholder"), "DEMO keyholder passphrase", admin, STAFF_PASSWORD
+    )
+    sup = make_staff("sup_k", Role.SUPERVISOR)
+    op = User.objects.create_user("op_k", password=STAFF_PASSWORD, is_staff=True)
+    StaffProfile.objects.create(user=op, role=Role.OPERATOR)
+    Client().post("/console/login/", {"username": "op_k", "password": STAFF_PASSWORD})
+    key_grants.do_grant(sup, STAFF_PASSWORD, op)
+    assert StaffKey.objects.filter(user=admin).exists()
+    Client().post("/console/login/", {"username": "op_k", "password": STAFF_PASSWORD})
+    assert keyring.unlock(op, STAFF_PASSWORD)
+    assert not StaffKey.objects.filter(user=admin).exists()
+    assert AuditEvent.objects.filter(action="keys.admin_released").exists()

@@ -129,6 +129,7 @@ def release_admin_wraps() -> int:
         count, _ = StaffKey.objects.filter(user__in=admins).delete()
         KeyGrant.objects.filter(grantee__in=admins).delete()
         for admin in admins:
+            keyring.end_sessions(admin)  # their open session's keyring holds the key too
             audit.record(None, "keys.admin_released", detail=f"user {admin.pk}")
     return count
 
