@@ -256,3 +256,15 @@ def test_the_admin_loses_the_bootstrap_key_once_two_readers_hold_it() -> None:
     assert keyring.unlock(op, STAFF_PASSWORD)
     assert not StaffKey.objects.filter(user=admin).exists()
     assert AuditEvent.objects.filter(action="keys.admin_released").exists()
+
+
+def test_a_password_change_from_a_session_without_the_keys_is_refused() -> None:
+    op = make_staff("op_c", Role.OPERATOR)
+    client = staff_login("op_c")
+    del client.cookies["sp_unlock"]  # the browser half of the session keyring is gone
+    response = client.post(
+        "/console/account/password/",
+        {"old_password": STAFF_PASSWORD, "new_password1": CHOSEN, "new_password2": CHOSEN},
+    )
+    assert response.status_code == 400 and "Log out and in again" in response.content.decode()
+    assert keyring.unlock(op, STAFF_PASSWORD)  # the wraps were not left under a lost password
