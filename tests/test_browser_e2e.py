@@ -23,7 +23,12 @@ skip_without_chromium()
 
 from playwright.sync_api import Browser, Page  # noqa: E402
 
-from tests.console_browser import log_in_and_enrol_totp  # noqa: E402
+from tests.console_browser import (  # noqa: E402
+    CHOSEN_PASSWORD,
+    grant_program_key,
+    log_in_and_enrol_totp,
+    log_in_with_totp,
+)
 
 
 def _apply(page: Page, base: str, lang: str) -> str:
@@ -69,13 +74,22 @@ def test_apply_with_javascript_off_then_operator_reads_and_replies(
     # operator; admins see no case content, operators do.
     staff = browser.new_context()
     console = staff.new_page()
-    log_in_and_enrol_totp(console, platform.url, platform.username, platform.password)
+    admin_secret = log_in_and_enrol_totp(
+        console, platform.url, platform.username, platform.password
+    )
     console.fill("#username", f"op_{lang}")
     console.select_option("#role", "operator")
     console.get_by_role("button", name="Create").click()
     password = console.locator("#new-password").inner_text()
     console.get_by_role("button", name="Log out").click()
-    log_in_and_enrol_totp(console, platform.url, f"op_{lang}", password)
+    op_secret = log_in_and_enrol_totp(console, platform.url, f"op_{lang}", password)
+    # The operator reads cases once a key holder (here the first admin, bootstrapping) grants
+    # the program key and the operator logs in again.
+    console.get_by_role("button", name="Log out").click()
+    log_in_with_totp(console, platform.url, platform.username, CHOSEN_PASSWORD, admin_secret)
+    grant_program_key(console, platform.url, f"op_{lang}")
+    console.get_by_role("button", name="Log out").click()
+    log_in_with_totp(console, platform.url, f"op_{lang}", CHOSEN_PASSWORD, op_secret)
     console.locator("tbody a").first.click()
     body = console.inner_text("body")
     assert DEMO_APPLICANT["name"] in body and DEMO_APPLICANT["unit"] in body

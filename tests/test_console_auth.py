@@ -74,16 +74,21 @@ def test_the_first_admin_from_serve_enrols_and_reaches_staff_admin() -> None:
     client.get("/console/login/enrol/")
     device = SealedTOTPDevice.objects.get(user__username=username, confirmed=False)
     response = client.post("/console/login/enrol/", {"code": f"{TOTP(device.bin_key).token():06d}"})
+    # The one-time password only lets the admin choose their own (tests/test_key_custody.py).
+    assert response["Location"] == "/console/account/choose-password/"
+    chosen = "DEMO the admin's chosen passphrase"
+    response = client.post(
+        "/console/account/choose-password/", {"new_password1": chosen, "new_password2": chosen}
+    )
     assert response["Location"] == "/console/staff/"
     created = client.post("/console/staff/new/", {"username": "op1", "role": "operator"})
     assert created.status_code == 200 and 'id="new-password"' in created.content.decode()
     assert client.get("/console/queue/").status_code == 403
-    # The admin's session holds the program key, so the new operator receives it, wrapped under
-    # the one-time password shown to the admin.
+    # The new operator receives no program key from the admin's session: a holder grants it.
     new_password = re.search(r'id="new-password"[^>]*>([^<]+)<', created.content.decode())
     assert new_password
     operator = User.objects.get(username="op1")
-    assert keyring.unlock(operator, new_password.group(1).strip())
+    assert not keyring.unlock(operator, new_password.group(1).strip())
 
 
 def test_idle_session_ends_after_thirty_minutes() -> None:
@@ -185,7 +190,9 @@ def test_admin_resets_a_lost_factor() -> None:
     make_staff("adm", Role.ADMIN)
     admin = staff_login("adm")
     page = admin.post(f"/console/staff/{user.pk}/reset/").content.decode()  # type: ignore[attr-defined]
-    assert 'id="new-password"' in page
+    # A lost phone leaves the password (and the key wraps under it) as they were.
+    assert "Their password is unchanged" in page and 'id="new-password"' not in page
+    assert keyring.unlock(user, STAFF_PASSWORD)  # type: ignore[arg-type]
     assert not SealedTOTPDevice.objects.filter(user=user).exists()
     assert operator.get("/console/queue/")["Location"].startswith("/console/login/")
 

@@ -34,7 +34,13 @@ from playwright.sync_api import (  # noqa: E402
     expect,
 )
 
-from tests.console_browser import log_in_and_enrol_totp, log_in_with_totp  # noqa: E402
+from tests.console_browser import (  # noqa: E402
+    CHOSEN_PASSWORD,
+    choose_password,
+    grant_program_key,
+    log_in_and_enrol_totp,
+    log_in_with_totp,
+)
 
 
 def _apply(page: Page, base: str, lang: str, readiness: str) -> str:
@@ -97,9 +103,11 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
 
     # The operator: the urgent Korean case is on top; take it; answer with a vetted reply.
     operator = _staff_page(browser, platform, "op", passwords["op"])
-    # Enrolled; now a normal login with password and a TOTP code.
+    # Enrolled, own password chosen; the admin (the bootstrap key holder) grants the program
+    # key, which the operator's next login (password and a TOTP code) takes up.
+    grant_program_key(admin, base, "op")
     operator.get_by_role("button", name="Log out").click()
-    log_in_with_totp(operator, base, "op", passwords["op"], SECRETS["op"])
+    log_in_with_totp(operator, base, "op", CHOSEN_PASSWORD, SECRETS["op"])
     first_row = operator.locator("#queue-rows tr").first
     assert "조선말" in first_row.inner_text() and "Ready now" in first_row.inner_text()
     operator.screenshot(path=str(ARTIFACTS / "console-queue.png"), full_page=True)
@@ -149,6 +157,9 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     liaison = _staff_page(browser, platform, "liaison", passwords["liaison"])
     # The supervisor hands it over to the liaison of sector S-NORTH.
     supervisor = _staff_page(browser, platform, "sup", passwords["sup"])
+    grant_program_key(admin, base, "sup")
+    supervisor.get_by_role("button", name="Log out").click()
+    log_in_with_totp(supervisor, base, "sup", CHOSEN_PASSWORD, SECRETS["sup"])
     supervisor.goto(case_url)
     supervisor.select_option("#sector", "S-NORTH")
     supervisor.fill("#window_start", "2026-11-25T04:00")
@@ -173,7 +184,7 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     assert "Received" in liaison.locator("#outcome").inner_text()
     assert liaison.goto(case_url).status == 403  # type: ignore[union-attr]
 
-    supervisor.reload()
+    supervisor.goto(case_url)
     assert "Surrendered" in supervisor.locator("#status").inner_text()
     assert supervisor.locator(".wishes").is_visible()
 
@@ -223,12 +234,13 @@ def test_security_key_enrolment_and_login_with_a_virtual_authenticator(
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r"/console/login/enrol/$"))
     page.get_by_role("button", name="Register a security key").click()
+    choose_password(page)  # the first admin's password was one-time
     page.wait_for_url(re.compile(r"/console/staff/$"))
 
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(re.compile(r"/console/login/$"))
     page.fill("#id_username", platform.username)
-    page.fill("#id_password", platform.password)
+    page.fill("#id_password", CHOSEN_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r"/console/login/verify/$"))
     assert page.locator("#code").count() == 0  # this account has a key, no TOTP

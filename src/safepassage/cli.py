@@ -31,6 +31,7 @@ def ensure_first_admin() -> tuple[str, str] | None:
     from django.db import transaction
 
     user_model = get_user_model()
+    from safepassage.console.models import Role, StaffProfile
     from safepassage.privacy import keyring
 
     with transaction.atomic():
@@ -38,9 +39,12 @@ def ensure_first_admin() -> tuple[str, str] | None:
             return None
         password = secrets.token_urlsafe(18)
         admin = user_model.objects.create_superuser(username="admin", email="", password=password)
+        # The password is one-time: it only lets the admin choose their own (console.first_login).
+        StaffProfile.objects.create(user=admin, role=Role.ADMIN, must_choose_password=True)
         if keyring.active_key() is None:
-            # The program key pair is born wrapped for the first admin alone: from here on the
-            # server can seal what applicants say, and only staff can open it.
+            # The program key pair is born wrapped for the first admin alone, to bootstrap: the
+            # admin grants it to the first supervisors and loses it once two of them hold it
+            # (console.key_grants). From here on the server can seal what applicants say.
             keyring.do_create_program_key(admin, password)
     return "admin", password
 
@@ -51,8 +55,8 @@ def show_first_admin(user: str, password: str, console_url: str) -> None:
     from safepassage import config
 
     lines = [
-        "First admin account (shown once; it also holds the program key: change the password",
-        "with `safepassage keys password --user admin`):",
+        "First admin account. The password is one-time: log in and choose your own, which",
+        "voids it (and deletes this file, if it is one). Until then it opens the program key.",
         f"  username: {user}",
         f"  password: {password}",
         f"  console:  {console_url}",
@@ -67,6 +71,21 @@ def show_first_admin(user: str, password: str, console_url: str) -> None:
     print(
         f"First admin account written to {path} (mode 0600): read it, then delete it.", flush=True
     )
+
+
+def _warn_key_state() -> int:
+    """Warnings about the program key: the first admin's file still there, alarms about key
+    rows (privacy.key_checks). Returns how many alarms there are."""
+    from safepassage.console.first_login import first_admin_warning
+    from safepassage.privacy.key_checks import alarms
+
+    warning = first_admin_warning()
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    found = alarms()
+    for alarm in found:
+        print(f"ALARM: {alarm}", file=sys.stderr, flush=True)
+    return len(found)
 
 
 def serve(host: str, port: int) -> int:
@@ -87,6 +106,8 @@ def serve(host: str, port: int) -> int:
     credentials = ensure_first_admin()
     if credentials:
         show_first_admin(*credentials, f"http://{host}:{port}/console/")
+    else:
+        _warn_key_state()
     cfg = config.get()
     print(
         f"Safe Passage on http://{host}:{port}/chat/ (data in {cfg.data_dir},"
@@ -208,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             print(error, file=sys.stderr)
             return 2
         print("flows, catalogs and settings: OK")
+        if _warn_key_state():
+            return 1
         return 0
     if args.command == "purge":
         from safepassage import retention

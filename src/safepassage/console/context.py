@@ -19,5 +19,6 @@ def console_nav(request: HttpRequest) -> dict[str, object]:
             "hotline": access.can(user, "hotline"),
             "field": access.can(user, "field"),
             "staff": access.can(user, "staff"),
+            "keys": access.can(user, "keys"),
         }
     }

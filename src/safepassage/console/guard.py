@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from safepassage.console import access, auth
+from safepassage.console import access, auth, first_login
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
@@ -54,6 +54,8 @@ def staff_view(capability: str, *, background: bool = False) -> Callable[[View],
             if state == "needs_factor":
                 return HttpResponseRedirect(reverse("console:verify"))
             activate_language(user)
+            if first_login.must_choose(user):  # a one-time password opens only that page
+                return HttpResponseRedirect(reverse("console:choose_password"))
             if not access.can(user, capability):
                 return forbidden(request)
             if not background:
@@ -66,6 +68,8 @@ def staff_view(capability: str, *, background: bool = False) -> Callable[[View],
 
 
 def home_for(user: User) -> str:
+    if first_login.must_choose(user):
+        return reverse("console:choose_password")
     if access.can(user, "queue"):
         return reverse("console:inbox")
     if access.can(user, "field"):

@@ -42,6 +42,9 @@ class StaffProfile(models.Model):
     # Changes whenever the password or a second factor changes; sessions carrying an older
     # stamp end (console.auth).
     security_stamp = models.CharField(max_length=32, default=new_security_stamp)
+    # A one-time password (new account, forgotten password, first admin) only opens the page
+    # where the member chooses their own; choosing it voids the one-time one (console.first_login).
+    must_choose_password = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"{self.role} profile"

@@ -30,11 +30,9 @@ def do_create_staff(
     role: str,
     sector: str = "",
     language: str = "en",
-    ring: Keyring | None = None,
 ) -> tuple[User, str]:
-    """A new account with a one-time password. Where the account's role reads cases and the
-    creating member's session holds the program keys (``ring``), they are wrapped for the new
-    account under that password; otherwise `safepassage keys grant` gives them later."""
+    """A new account with a one-time password, which only lets its holder choose their own
+    (console.first_login). It holds no program key: a key holder grants it (console.key_grants)."""
     username = username.strip()
     if not username or len(username) > 150 or not username.replace("_", "").isalnum():
         raise StaffRefused("A username has letters, digits and underscores only.")
@@ -49,57 +47,79 @@ def do_create_staff(
         if User.objects.filter(username__iexact=username).exists():
             raise StaffRefused("That username is taken.")
         user = User.objects.create_user(username=username, password=password, is_staff=True)
-        profile = StaffProfile(user=user, role=role, language=language)
+        profile = StaffProfile(user=user, role=role, language=language, must_choose_password=True)
         profile.set_sector(sector)
         profile.save()
-        if ring and role in KEY_HOLDING_ROLES:
-            keyring.do_wrap_for(user, password, ring)
         audit.record(actor, "staff.create", None, f"user {user.pk} role {role}")
     return user, password
 
 
-def do_reset_access(actor: User, user: User, ring: Keyring | None = None) -> str:
-    """A lost phone or key: new one-time password, every factor removed, every session ended.
-
-    The person enrols a new factor at their next login, with the password given in person.
-    """
+def do_reset_access(actor: User, user: User) -> None:
+    """A lost phone or key: every factor removed, every session ended. The password, and with it
+    the member's program key wraps and member key, stays: the member logs in with their own
+    password and enrols a new factor. A forgotten password is :func:`do_reset_password`."""
     from safepassage.console import auth
     from safepassage.console.models import SealedTOTPDevice, SecurityKey
 
+    with transaction.atomic():
+        SealedTOTPDevice.objects.filter(user=user).delete()
+        SecurityKey.objects.filter(user=user).delete()
+        auth.do_rotate_stamp(user)
+        keyring.end_sessions(user)
+        audit.record(actor, "staff.reset_access", None, f"user {user.pk}")
+
+
+def do_reset_password(actor: User, user: User) -> str:
+    """A forgotten password: a one-time password, every session ended. What was wrapped under
+    the forgotten password cannot be opened again, so the wraps, pending grants and member key
+    go (audited; a holder grants again), except for the last two holders of the program key,
+    whose wraps would take every confirmed case with them: refused."""
+    from safepassage.console import auth, key_grants
+    from safepassage.privacy.models import KeyGrant
+
+    if key_grants.is_last_holder(user):
+        raise StaffRefused(
+            "This member is one of the last two holders of the program key: resetting their "
+            "password would destroy it. A holder grants the key to someone else first."
+        )
     password = secrets.token_urlsafe(15)
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password"])
-        # The old wraps were under the lost password: re-made from the acting member's keys.
-        profile = StaffProfile.objects.filter(user=user).first()
-        if ring and profile is not None and profile.role in KEY_HOLDING_ROLES:
-            keyring.do_wrap_for(user, password, ring)
-        else:
-            StaffKey.objects.filter(user=user).delete()
+        wraps, _ = StaffKey.objects.filter(user=user).delete()
+        KeyGrant.objects.filter(grantee=user).delete()
         # The member key pair was wrapped under the lost password too: a new pair is made at the
         # next login; cards sealed to the old one wait to be shared again (cases.handover_cards).
         MemberKey.objects.filter(user=user).delete()
-        SealedTOTPDevice.objects.filter(user=user).delete()
-        SecurityKey.objects.filter(user=user).delete()
+        StaffProfile.objects.filter(user=user).update(must_choose_password=True)
         auth.do_rotate_stamp(user)
-        audit.record(actor, "staff.reset_access", None, f"user {user.pk}")
+        keyring.end_sessions(user)
+        audit.record(
+            actor, "staff.reset_password", None, f"user {user.pk}, {wraps} key wrap(s) removed"
+        )
     return password
 
 
-def do_change_password(user: User, new_password: str, ring: Keyring | None = None) -> None:
+def do_change_password(
+    user: User, new_password: str, ring: Keyring | None = None, *, one_time: bool = False
+) -> None:
     """Ends every other session: Django's session hash changes with the password, and so does
     the security stamp (the caller re-marks its own session). The member's program keys, from
-    their own session's keyring, are re-wrapped under the new password."""
+    their own session's keyring, are re-wrapped under the new password. A wrap the session does
+    not hold would stay under the old password: refused, except when replacing a one-time
+    password (``one_time``), whose wraps must not outlive it."""
     from safepassage.console import auth
 
+    ring = ring or Keyring()
+    unheld = StaffKey.objects.filter(user=user).exclude(program_key_id__in=ring.private_keys)
+    if unheld.exists() and not one_time:
+        raise StaffRefused("Log out and in again first: this session does not hold your keys.")
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
-        if ring:
-            keyring.do_wrap_for(user, new_password, ring)
-        member_private = ring.member_private if ring else None
-        if member_private:
-            member_keys.do_wrap_member_key(user, new_password, member_private)
+        keyring.do_wrap_for(user, new_password, ring)
+        if ring.member_private:
+            member_keys.do_wrap_member_key(user, new_password, ring.member_private)
         else:  # no pair yet, or none unlocked in this session: a new one under the new password
             member_keys.do_create_member_key(user, new_password)
         auth.do_rotate_stamp(user)

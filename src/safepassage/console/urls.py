@@ -7,6 +7,7 @@ from safepassage.console import (
     views_case,
     views_field,
     views_hotline,
+    views_keys,
     views_queue,
     views_staff,
 )
@@ -27,6 +28,14 @@ urlpatterns = [
     path("account/", views_staff.account, name="account"),
     path("account/language/", views_staff.account_language, name="account_language"),
     path("account/password/", views_staff.account_password, name="account_password"),
+    path("account/choose-password/", views_keys.choose_password, name="choose_password"),
+    path("program-key/", views_keys.program_key, name="program_key"),
+    path("program-key/grant/<int:user_id>/", views_keys.grant, name="grant"),
+    path(
+        "staff/<int:user_id>/reset-password/",
+        views_staff.staff_reset_password,
+        name="staff_reset_password",
+    ),
     path("staff/", views_staff.staff, name="staff"),
     path("staff/new/", views_staff.staff_new, name="staff_new"),
     path("staff/<int:user_id>/reset/", views_staff.staff_reset, name="staff_reset"),

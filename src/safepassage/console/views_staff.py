@@ -20,7 +20,9 @@ from safepassage.console.staff import (
     do_change_password,
     do_create_staff,
     do_reset_access,
+    do_reset_password,
 )
+from safepassage.privacy.key_checks import alarms
 from safepassage.privacy.session import keyring_of
 
 
@@ -29,6 +31,7 @@ def _staff_page(request: HttpRequest, status: int = 200, **extra: object) -> Htt
         "profiles": StaffProfile.objects.select_related("user").order_by("user__username"),
         "roles": Role.choices,
         "console_languages": settings.LANGUAGES,
+        "alarms": alarms(),
     }
     context.update(extra)
     return render(request, "console/staff.html", context, status=status)
@@ -51,7 +54,6 @@ def staff_new(request: HttpRequest) -> HttpResponse:
             request.POST.get("role") or "",
             forms.text(request.POST, "sector", 40),
             request.POST.get("language") or "en",
-            ring=keyring_of(request),
         )
     except (StaffRefused, forms.Invalid) as exc:
         return _staff_page(request, 400, error=str(exc))
@@ -66,8 +68,23 @@ def staff_reset(request: HttpRequest, user_id: int) -> HttpResponse:
     target = User.objects.filter(pk=user_id, is_staff=True).first()
     if target is None:
         raise Http404("no such account")
-    password = do_reset_access(request.user, target, keyring_of(request))
-    return _staff_page(request, reset=target.get_username(), password=password)
+    do_reset_access(request.user, target)
+    return _staff_page(request, reset=target.get_username())
+
+
+@require_POST
+@staff_view("staff")
+def staff_reset_password(request: HttpRequest, user_id: int) -> HttpResponse:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    target = User.objects.filter(pk=user_id, is_staff=True).first()
+    if target is None:
+        raise Http404("no such account")
+    try:
+        password = do_reset_password(request.user, target)
+    except StaffRefused as exc:
+        return _staff_page(request, 400, error=str(exc))
+    return _staff_page(request, reset_password=target.get_username(), password=password)
 
 
 @require_POST
@@ -79,7 +96,10 @@ def account_password(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         errors = [str(e) for field in form.errors.values() for e in field]
         return _account_page(request, 400, password_errors=errors)
-    do_change_password(request.user, form.cleaned_data["new_password1"], keyring_of(request))
+    try:
+        do_change_password(request.user, form.cleaned_data["new_password1"], keyring_of(request))
+    except StaffRefused as exc:
+        return _account_page(request, 400, password_errors=[str(exc)])
     update_session_auth_hash(request, request.user)
     auth.keep_this_session(request, request.user)
     return _account_page(request, password_changed=True)

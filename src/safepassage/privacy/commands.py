@@ -13,7 +13,7 @@ from collections.abc import Callable
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 
-from safepassage.privacy import keyring
+from safepassage.privacy import keyring, member_keys
 
 
 def _reader(stdin: bool) -> Callable[[str], str]:
@@ -27,6 +27,23 @@ def _user(username: str) -> User:
     if user is None:
         raise keyring.KeyringError(f"no staff account named {username!r}")
     return user
+
+
+def _after_password_change(user: User, old_password: str, new_password: str) -> None:
+    """The member key follows the password; a one-time password is void once replaced (and
+    the first admin's file with it)."""
+    import contextlib
+
+    from safepassage.console.first_login import first_admin_file
+    from safepassage.console.models import StaffProfile
+
+    private = member_keys.unlock_member_key(user, old_password)
+    if private is not None:
+        member_keys.do_wrap_member_key(user, new_password, private)
+    StaffProfile.objects.filter(user=user).update(must_choose_password=False)
+    if user.is_superuser:
+        with contextlib.suppress(FileNotFoundError):
+            first_admin_file().unlink()
 
 
 def run(action: str, username: str, other: str | None, stdin: bool) -> str:
@@ -67,5 +84,6 @@ def run(action: str, username: str, other: str | None, stdin: bool) -> str:
         new_password = ask(f"new password of {username}: ")
         validate_password(new_password, user)
         keyring.do_change_password(user, old_password, new_password)
+        _after_password_change(user, old_password, new_password)
         return f"password of {username} changed; key wraps re-made; all sessions ended"
     raise keyring.KeyringError(f"unknown action {action}")

@@ -19,7 +19,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from safepassage.privacy import audit, sealing
+from safepassage.privacy import audit, key_checks, sealing
 from safepassage.privacy.crypto import DecryptionError
 from safepassage.privacy.models import ProgramKey, StaffKey
 
@@ -126,7 +126,13 @@ def active_key() -> ProgramKey | None:
 
 def unlock(user: User, password: str) -> Keyring:
     """Every program key this member holds, unwrapped with their password (empty if none)."""
+    return unlock_checked(user, password)[0]
+
+
+def unlock_checked(user: User, password: str) -> tuple[Keyring, list[int]]:
+    """:func:`unlock`, and the ids of program keys whose wrap did not open."""
     keyring = Keyring()
+    failed: list[int] = []
     for wrap in StaffKey.objects.filter(user=user):
         private = unwrap_secret(
             password,
@@ -137,9 +143,11 @@ def unlock(user: User, password: str) -> Keyring:
             bytes(wrap.wrapped_private_key),
             _context(int(user.pk), wrap.program_key_id),
         )
-        if private is not None:  # None: a wrap under an old password, useless until re-granted
+        if private is None:
+            failed.append(wrap.program_key_id)
+        else:
             keyring.private_keys[wrap.program_key_id] = private
-    return keyring
+    return keyring, failed
 
 
 def do_create_program_key(user: User, password: str) -> ProgramKey:
@@ -149,6 +157,7 @@ def do_create_program_key(user: User, password: str) -> ProgramKey:
             raise KeyringError("a program key already exists; use rotation instead")
         private, public = sealing.generate_keypair()
         key = ProgramKey.objects.create(public_key=public)
+        key_checks.confirm(key, private)
         _wrap_for(user, password, key, private)
         audit.record(user, "keys.create", detail=f"program key {key.pk}")
         return key
@@ -225,6 +234,7 @@ def do_rotate(by: User, password: str) -> tuple[ProgramKey, bytes, Keyring]:
     private, public = sealing.generate_keypair()
     with transaction.atomic():
         new = ProgramKey.objects.create(public_key=public)
+        key_checks.confirm(new, private, vouching=keyring)
         _wrap_for(by, password, new, private)
         audit.record(by, "keys.rotate.start", detail=f"{old.pk} -> {new.pk}")
     return new, private, keyring

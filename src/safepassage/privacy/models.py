@@ -31,6 +31,14 @@ class ProgramKey(models.Model):
     public_key = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
     retired_at = models.DateTimeField(null=True, blank=True)
+    # Set only where a holder's unlocked private half matches ``public_key`` (creation, rotation,
+    # a holder's login): new case keys are sealed only to a confirmed key (privacy.key_checks).
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # HMAC over the public key under a key derived from the private half: only a holder can make
+    # or check it, so a row planted with a made-up one fails at the next holder's login.
+    confirmation = models.BinaryField(null=True, blank=True)
+    # Why this key must not be sealed to (a holder's check failed); shown as an alarm.
+    alarm = models.CharField(max_length=200, blank=True)
 
     def __str__(self) -> str:
         return f"program key {self.pk}"
@@ -104,3 +112,27 @@ class MemberKey(models.Model):
 
     def __str__(self) -> str:
         return f"member key of {self.user_id}"
+
+
+class KeyGrant(models.Model):
+    """A program private key sealed to a member's own public key (MemberKey) by a key holder who
+    re-entered their password. At the member's next login it becomes a StaffKey wrap under their
+    password and this row goes."""
+
+    grantee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pending_key_grants"
+    )
+    program_key = models.ForeignKey(ProgramKey, on_delete=models.CASCADE, related_name="grants")
+    sealed_private_key = models.BinaryField()
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["grantee", "program_key"], name="one_grant_per_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"grant of {self.program_key_id} to {self.grantee_id}"

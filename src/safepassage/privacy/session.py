@@ -23,7 +23,8 @@ from django.contrib.auth.models import User
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
-from safepassage.privacy.keyring import Keyring, unlock
+from safepassage.privacy import key_checks
+from safepassage.privacy.keyring import Keyring, unlock_checked
 from safepassage.privacy.member_keys import ensure_member_key
 
 SESSION_KEY = "sp_keyring"
@@ -93,8 +94,13 @@ class UnlockingBackend(ModelBackend):
     ) -> User | None:
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is not None and request is not None and password:
-            keyring = unlock(user, password)
+            from safepassage.console import key_grants
+
+            keyring, failed = unlock_checked(user, password)
+            wrapped = set(keyring.private_keys)
             keyring.member_private = ensure_member_key(user, password)
+            key_grants.accept_grants(user, password, keyring)
+            key_checks.check_unlocked(user, keyring, failed, wrapped)
             setattr(request, _PENDING, keyring)
         return user
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from safepassage.privacy import fields, keyring, sealing
+from safepassage.privacy import fields, key_checks, keyring, sealing
 from safepassage.privacy.crypto import DecryptionError
 from safepassage.privacy.models import CaseKey, ProgramKey
 
@@ -43,7 +43,8 @@ def case_key(case_id: uuid.UUID) -> CaseKey | None:
     existing = CaseKey.objects.filter(case_id=case_id).first()
     if existing is not None:
         return existing
-    program = keyring.active_key()
+    # Only a key a holder confirmed: a row planted in the database must not receive new cases.
+    program = key_checks.sealing_key()
     if program is None:
         return None
     private, public = sealing.generate_keypair()
