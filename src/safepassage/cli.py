@@ -240,10 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         from django.core.exceptions import ValidationError
 
-        from safepassage.privacy import commands, keyring
+        from safepassage import keys_cli
+        from safepassage.privacy import keyring
 
         try:
-            print(commands.run(args.action, args.user, args.to, args.stdin))
+            print(keys_cli.run(args.action, args.user, args.to, args.stdin))
         except (keyring.KeyringError, ValidationError) as error:
             print(f"refused: {error}", file=sys.stderr)
             return 2

@@ -89,7 +89,7 @@ def _database(url: str) -> dict[str, Any]:
 DATABASES = {"default": _database(CONFIG.database_url)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTHENTICATION_BACKENDS = ["safepassage.privacy.session.UnlockingBackend"]
+AUTHENTICATION_BACKENDS = ["safepassage.console.auth_backend.UnlockingBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

@@ -18,14 +18,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.contrib.auth import user_logged_in, user_logged_out
-from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import User
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
-from safepassage.privacy import key_checks
-from safepassage.privacy.keyring import Keyring, unlock_checked
-from safepassage.privacy.member_keys import ensure_member_key
+from safepassage.privacy.keyring import Keyring
 
 SESSION_KEY = "sp_keyring"
 COOKIE = "sp_unlock"
@@ -81,28 +77,10 @@ def keyring_of(request: HttpRequest) -> Keyring:
         return Keyring()
 
 
-class UnlockingBackend(ModelBackend):
-    """Django's password check, which also unlocks the member's program keys: the password is
-    only ever in hand here."""
-
-    def authenticate(  # type: ignore[override]
-        self,
-        request: HttpRequest | None,
-        username: str | None = None,
-        password: str | None = None,
-        **kwargs: Any,
-    ) -> User | None:
-        user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is not None and request is not None and password:
-            from safepassage.console import key_grants
-
-            keyring, failed = unlock_checked(user, password)
-            wrapped = set(keyring.private_keys)
-            keyring.member_private = ensure_member_key(user, password)
-            key_grants.accept_grants(user, password, keyring)
-            key_checks.check_unlocked(user, keyring, failed, wrapped)
-            setattr(request, _PENDING, keyring)
-        return user
+def hold_for_login(request: HttpRequest, keyring: Keyring) -> None:
+    """Called by the authentication backend, the one place that has the password: the keyring
+    goes into the session once the login completes (:func:`_store_on_login`)."""
+    setattr(request, _PENDING, keyring)
 
 
 @receiver(user_logged_in)
