@@ -44,17 +44,26 @@ class ProgramKey(models.Model):
         return f"program key {self.pk}"
 
 
-class StaffKey(models.Model):
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="program_keys"
-    )
-    program_key = models.ForeignKey(ProgramKey, on_delete=models.CASCADE, related_name="wraps")
+class PasswordWrap(models.Model):
+    """A private key wrapped under Argon2id(a member's password) with these parameters
+    (privacy.keyring.wrap_secret): a program key (StaffKey) or the member's own (MemberKey)."""
+
     salt = models.BinaryField()
     time_cost = models.PositiveIntegerField()
     memory_cost_kib = models.PositiveIntegerField()
     parallelism = models.PositiveIntegerField()
     wrapped_private_key = models.BinaryField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class StaffKey(PasswordWrap):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="program_keys"
+    )
+    program_key = models.ForeignKey(ProgramKey, on_delete=models.CASCADE, related_name="wraps")
 
     class Meta:
         constraints = [
@@ -94,7 +103,7 @@ class RateCounter(models.Model):
         return f"rate counter {self.pk}"
 
 
-class MemberKey(models.Model):
+class MemberKey(PasswordWrap):
     """A staff member's own key pair. Anyone may seal to its public half (a key holder granting
     the program key, a handover sealed to a liaison); the private half exists only wrapped under
     the member's password (Argon2id), as StaffKey wraps are."""
@@ -103,12 +112,6 @@ class MemberKey(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="member_key"
     )
     public_key = models.BinaryField()
-    salt = models.BinaryField()
-    time_cost = models.PositiveIntegerField()
-    memory_cost_kib = models.PositiveIntegerField()
-    parallelism = models.PositiveIntegerField()
-    wrapped_private_key = models.BinaryField()
-    created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"member key of {self.user_id}"
