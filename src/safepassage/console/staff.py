@@ -110,7 +110,9 @@ def do_change_password(
     password (``one_time``), whose wraps must not outlive it."""
     from safepassage.console import auth
 
-    ring = ring or Keyring()
+    # Not `ring or Keyring()`: a keyring without program keys is falsy, yet may hold the
+    # member's own key pair, which must be re-wrapped rather than replaced.
+    ring = ring if ring is not None else Keyring()
     unheld = StaffKey.objects.filter(user=user).exclude(program_key_id__in=ring.private_keys)
     if unheld.exists() and not one_time:
         raise StaffRefused("Log out and in again first: this session does not hold your keys.")
