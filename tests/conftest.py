@@ -14,6 +14,29 @@ from safepassage.privacy.keyring import Keyring
 from tests.browser_support import browser, platform  # noqa: F401 (fixtures of the browser tests)
 from tests.telegram_support import fake  # noqa: F401 (a fixture for the Telegram tests)
 
+# Modules whose tests start servers, clusters or many generated inputs: CI runs them on SQLite
+# and PostgreSQL with the lock's Django, and leaves them out of its extra Django 6 pass
+# (`-m "not slow"`, .ci/run) to keep CI well under 30 minutes.
+SLOW_MODULES = frozenset(
+    {
+        "test_console_forms",
+        "test_webchat_fuzz",
+        "test_telegram_fuzz",
+        "test_telegram_outbox_faults",
+        "test_telegram_serve",
+        "test_purge_in_serve",
+        "test_throttle_store",
+        "test_crypto_properties",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 DEMO_APPLICANT = {  # example data, labelled as such: no real person
     "sector": "DEMO-SECTOR Pokrovske-17",
     "unit": "DEMO-UNIT 1234-Sentinel",

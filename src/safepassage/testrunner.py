@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(label: str, env: dict[str, str], args: list[str]) -> int:
     print(f"\n=== test suite on {label} ===", flush=True)
-    code = subprocess.call([sys.executable, "-m", "pytest", *args], cwd=ROOT, env=env)  # noqa: S603
+    # The slowest tests are listed at the end of each run, to keep the suite's time in view.
+    command = [sys.executable, "-m", "pytest", "--durations=15", *args]
+    code = subprocess.call(command, cwd=ROOT, env=env)  # noqa: S603
     if code == 5:
         print(f"no tests were collected on {label}: failing", flush=True)
         return 1
