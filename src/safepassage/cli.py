@@ -69,7 +69,9 @@ def show_first_admin(user: str, password: str, console_url: str) -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join(lines) + "\n")
     print(
-        f"First admin account written to {path} (mode 0600): read it, then delete it.", flush=True
+        f"First admin account written to {path} (mode 0600): log in with it and choose your own"
+        " password, which deletes the file.",
+        flush=True,
     )
 
 
