@@ -268,3 +268,31 @@ def test_a_password_change_from_a_session_without_the_keys_is_refused() -> None:
     )
     assert response.status_code == 400 and "Log out and in again" in response.content.decode()
     assert keyring.unlock(op, STAFF_PASSWORD)  # the wraps were not left under a lost password
+
+
+def test_the_keys_command_grants_only_to_a_role_that_reads_cases(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`safepassage keys grant` keeps the console's rules: no key for a liaison (whose cards are
+    sealed to their own key), an analyst or an admin, nor under a one-time password."""
+    import io
+
+    make_staff("sup_cli", Role.SUPERVISOR)
+    for name, role in [("liaison_cli", Role.LIAISON), ("analyst_cli", Role.ANALYST)]:
+        make_staff(name, role)
+        monkeypatch.setattr("sys.stdin", io.StringIO(f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n"))
+        assert cli.main(["keys", "grant", "--user", "sup_cli", "--to", name, "--stdin"]) == 2
+        assert "refused" in capsys.readouterr().err
+        assert not StaffKey.objects.filter(user__username=name).exists()
+    make_staff("op_new", Role.OPERATOR)
+    StaffKey.objects.filter(user__username="op_new").delete()
+    from safepassage.console.models import StaffProfile
+
+    StaffProfile.objects.filter(user__username="op_new").update(must_choose_password=True)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n"))
+    assert cli.main(["keys", "grant", "--user", "sup_cli", "--to", "op_new", "--stdin"]) == 2
+    assert not StaffKey.objects.filter(user__username="op_new").exists()
+    StaffProfile.objects.filter(user__username="op_new").update(must_choose_password=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n"))
+    assert cli.main(["keys", "grant", "--user", "sup_cli", "--to", "op_new", "--stdin"]) == 0
+    assert keyring.unlock(User.objects.get(username="op_new"), STAFF_PASSWORD)
