@@ -112,7 +112,8 @@ def serve(host: str, port: int) -> int:
         _warn_key_state()
     cfg = config.get()
     print(
-        f"Safe Passage on http://{host}:{port}/chat/ (data in {cfg.data_dir},"
+        f"Safe Passage on http://{host}:{port}/chat/ and http://{host}:{port}/console/"
+        f" (data in {cfg.data_dir},"
         f" database {'PostgreSQL' if cfg.is_postgres else 'SQLite'},"
         f" {cfg.web_process_count} web process(es))",
         flush=True,
