@@ -296,3 +296,15 @@ def test_the_keys_command_grants_only_to_a_role_that_reads_cases(
     monkeypatch.setattr("sys.stdin", io.StringIO(f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n"))
     assert cli.main(["keys", "grant", "--user", "sup_cli", "--to", "op_new", "--stdin"]) == 0
     assert keyring.unlock(User.objects.get(username="op_new"), STAFF_PASSWORD)
+
+
+def test_a_member_without_the_key_is_told_who_grants_it(client: Client) -> None:
+    """The case page of a member without the key names who can grant it (a holder, on the
+    Program key page), not an administrator: an admin cannot."""
+    case = _confirmed_case(client)
+    make_staff("op_nokey", Role.OPERATOR)
+    StaffKey.objects.filter(user__username="op_nokey").delete()
+    page = staff_login("op_nokey").get(f"/console/cases/{case.pk}/").content.decode()
+    assert DEMO_APPLICANT["name"] not in page
+    assert "An administrator can grant" not in page
+    assert "Program key" in page and "next login" in page
