@@ -308,3 +308,23 @@ def test_a_member_without_the_key_is_told_who_grants_it(client: Client) -> None:
     assert DEMO_APPLICANT["name"] not in page
     assert "An administrator can grant" not in page
     assert "Program key" in page and "next login" in page
+
+
+@pytest.mark.no_program_key
+def test_the_one_time_password_cannot_be_chosen_again(client: Client) -> None:
+    """Choosing the one-time password itself would keep it working for whoever read it (the
+    first admin's file, a log): it is refused with the input kept, and the page asks again."""
+    make_staff("admin_b", Role.ADMIN)
+    admin_client = staff_login("admin_b")
+    created = admin_client.post("/console/staff/new/", {"username": "op_same", "role": "operator"})
+    one_time = _new_password(created)
+    member = Client()
+    _log_in_new(member, "op_same", one_time)
+    same = member.post(
+        "/console/account/choose-password/", {"new_password1": one_time, "new_password2": one_time}
+    )
+    assert same.status_code == 400
+    assert "not the one-time" in same.content.decode()
+    assert member.get("/console/queue/").status_code == 302  # still asked to choose
+    _choose(member)
+    assert not User.objects.get(username="op_same").check_password(one_time)
