@@ -328,3 +328,19 @@ def test_the_one_time_password_cannot_be_chosen_again(client: Client) -> None:
     assert member.get("/console/queue/").status_code == 302  # still asked to choose
     _choose(member)
     assert not User.objects.get(username="op_same").check_password(one_time)
+
+
+def test_a_revoked_member_gets_no_key_back_from_a_grant_still_pending() -> None:
+    """`safepassage keys revoke` cuts a member off: a grant made earlier and not yet accepted
+    must not hand the key back at their next login."""
+    from safepassage.console import key_grants
+
+    make_staff("sup_rv", Role.SUPERVISOR)
+    make_staff("op_rv", Role.OPERATOR)
+    _login_again(Client(), "op_rv", STAFF_PASSWORD)  # their first login makes their key pair
+    member = User.objects.get(username="op_rv")
+    key_grants.do_grant(User.objects.get(username="sup_rv"), STAFF_PASSWORD, member)
+    assert cli.main(["keys", "revoke", "--user", "op_rv"]) == 0
+    _login_again(Client(), "op_rv", STAFF_PASSWORD)
+    assert not keyring.unlock(member, STAFF_PASSWORD)
+    assert not KeyGrant.objects.filter(grantee=member).exists()
