@@ -110,7 +110,7 @@ def do_change_password(
     password (``one_time``), whose wraps must not outlive it."""
     from safepassage.console import auth
 
-    ring = ring or Keyring()
+    ring = ring if ring is not None else Keyring()  # an empty ring is falsy: keep its member key
     unheld = StaffKey.objects.filter(user=user).exclude(program_key_id__in=ring.private_keys)
     if unheld.exists() and not one_time:
         raise StaffRefused("Log out and in again first: this session does not hold your keys.")
