@@ -268,3 +268,79 @@ def test_a_password_change_from_a_session_without_the_keys_is_refused() -> None:
     )
     assert response.status_code == 400 and "Log out and in again" in response.content.decode()
     assert keyring.unlock(op, STAFF_PASSWORD)  # the wraps were not left under a lost password
+
+
+def test_the_keys_command_grants_only_to_a_role_that_reads_cases(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`safepassage keys grant` keeps the console's rules: no key for a liaison (whose cards are
+    sealed to their own key), an analyst or an admin, nor under a one-time password."""
+    import io
+
+    make_staff("sup_cli", Role.SUPERVISOR)
+    for name, role in [("liaison_cli", Role.LIAISON), ("analyst_cli", Role.ANALYST)]:
+        make_staff(name, role)
+        monkeypatch.setattr("sys.stdin", io.StringIO(f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n"))
+        assert cli.main(["keys", "grant", "--user", "sup_cli", "--to", name, "--stdin"]) == 2
+        assert "refused" in capsys.readouterr().err
+        assert not StaffKey.objects.filter(user__username=name).exists()
+    make_staff("op_new", Role.OPERATOR)
+    StaffKey.objects.filter(user__username="op_new").delete()
+    from safepassage.console.models import StaffProfile
+
+    StaffProfile.objects.filter(user__username="op_new").update(must_choose_password=True)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n"))
+    assert cli.main(["keys", "grant", "--user", "sup_cli", "--to", "op_new", "--stdin"]) == 2
+    assert not StaffKey.objects.filter(user__username="op_new").exists()
+    StaffProfile.objects.filter(user__username="op_new").update(must_choose_password=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n"))
+    assert cli.main(["keys", "grant", "--user", "sup_cli", "--to", "op_new", "--stdin"]) == 0
+    assert keyring.unlock(User.objects.get(username="op_new"), STAFF_PASSWORD)
+
+
+def test_a_member_without_the_key_is_told_who_grants_it(client: Client) -> None:
+    """The case page of a member without the key names who can grant it (a holder, on the
+    Program key page), not an administrator: an admin cannot."""
+    case = _confirmed_case(client)
+    make_staff("op_nokey", Role.OPERATOR)
+    StaffKey.objects.filter(user__username="op_nokey").delete()
+    page = staff_login("op_nokey").get(f"/console/cases/{case.pk}/").content.decode()
+    assert DEMO_APPLICANT["name"] not in page
+    assert "An administrator can grant" not in page
+    assert "Program key" in page and "next login" in page
+
+
+@pytest.mark.no_program_key
+def test_the_one_time_password_cannot_be_chosen_again(client: Client) -> None:
+    """Choosing the one-time password itself would keep it working for whoever read it (the
+    first admin's file, a log): it is refused with the input kept, and the page asks again."""
+    make_staff("admin_b", Role.ADMIN)
+    admin_client = staff_login("admin_b")
+    created = admin_client.post("/console/staff/new/", {"username": "op_same", "role": "operator"})
+    one_time = _new_password(created)
+    member = Client()
+    _log_in_new(member, "op_same", one_time)
+    same = member.post(
+        "/console/account/choose-password/", {"new_password1": one_time, "new_password2": one_time}
+    )
+    assert same.status_code == 400
+    assert "not the one-time" in same.content.decode()
+    assert member.get("/console/queue/").status_code == 302  # still asked to choose
+    _choose(member)
+    assert not User.objects.get(username="op_same").check_password(one_time)
+
+
+def test_a_revoked_member_gets_no_key_back_from_a_grant_still_pending() -> None:
+    """`safepassage keys revoke` cuts a member off: a grant made earlier and not yet accepted
+    must not hand the key back at their next login."""
+    from safepassage.console import key_grants
+
+    make_staff("sup_rv", Role.SUPERVISOR)
+    make_staff("op_rv", Role.OPERATOR)
+    _login_again(Client(), "op_rv", STAFF_PASSWORD)  # their first login makes their key pair
+    member = User.objects.get(username="op_rv")
+    key_grants.do_grant(User.objects.get(username="sup_rv"), STAFF_PASSWORD, member)
+    assert cli.main(["keys", "revoke", "--user", "op_rv"]) == 0
+    _login_again(Client(), "op_rv", STAFF_PASSWORD)
+    assert not keyring.unlock(member, STAFF_PASSWORD)
+    assert not KeyGrant.objects.filter(grantee=member).exists()

@@ -108,8 +108,13 @@ def test_keys_commands(
     import io
 
     from safepassage import cli
+    from safepassage.console.models import Role, StaffProfile
     from safepassage.privacy import staff_fields
     from tests.test_staff_fields import _holder
+
+    # The command grants only to a role that reads cases (as the console does).
+    StaffProfile.objects.create(user=admin, role=Role.ADMIN)
+    StaffProfile.objects.create(user=operator, role=Role.OPERATOR)
 
     monkeypatch.setattr("sys.stdin", io.StringIO(f"{ADMIN_PW}\n"))
     assert cli.main(["keys", "init", "--user", "admin1", "--stdin"]) == 0

@@ -243,3 +243,40 @@ def test_a_liaison_whose_password_was_reset_reads_the_handover_again_once_shared
     assert supervisor.post(f"/console/cases/{north.case_id}/handover/share/").status_code == 302
     card = handover_cards.open_card(north, liaison, private)
     assert card is not None and card["meeting"] == MEET_NORTH
+
+
+@pytest.mark.django_db
+def test_a_new_liaison_reads_the_card_in_the_session_where_they_chose_their_password() -> None:
+    """Choosing a password after the one-time one keeps the key pair the login made (a liaison
+    holds no program key, so their keyring is 'empty' but for it): a card sealed meanwhile opens
+    in that same session, as in tests/test_console_e2e.py."""
+    from django_otp.oath import TOTP
+
+    from safepassage.console.models import SealedTOTPDevice
+
+    make_staff("adm_new", Role.ADMIN)
+    admin = staff_login("adm_new")
+    created = admin.post(
+        "/console/staff/new/", {"username": "liaison_new", "role": "liaison", "sector": NORTH}
+    ).content.decode()
+    found = re.search(r'id="new-password">([^<]+)<', created)
+    assert found
+    field = Client()
+    assert (
+        field.post(
+            "/console/login/", {"username": "liaison_new", "password": found.group(1)}
+        ).status_code
+        == 302
+    )
+    field.get("/console/login/enrol/")
+    device = SealedTOTPDevice.objects.get(user__username="liaison_new", confirmed=False)
+    field.post("/console/login/enrol/", {"code": f"{TOTP(device.bin_key).token():06d}"})
+    chosen = "DEMO the liaison's chosen passphrase"
+    response = field.post(
+        "/console/account/choose-password/", {"new_password1": chosen, "new_password2": chosen}
+    )
+    assert response.status_code == 302
+    make_staff("boss_new", Role.SUPERVISOR)
+    handover = _hand_over(staff_login("boss_new"), _ready_case(), NORTH, MEET_NORTH)
+    card = field.get(f"/console/field/{handover.pk}/").content.decode()
+    assert MEET_NORTH in card

@@ -69,7 +69,9 @@ def show_first_admin(user: str, password: str, console_url: str) -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join(lines) + "\n")
     print(
-        f"First admin account written to {path} (mode 0600): read it, then delete it.", flush=True
+        f"First admin account written to {path} (mode 0600): log in with it and choose your own"
+        " password, which deletes the file.",
+        flush=True,
     )
 
 
@@ -110,7 +112,8 @@ def serve(host: str, port: int) -> int:
         _warn_key_state()
     cfg = config.get()
     print(
-        f"Safe Passage on http://{host}:{port}/chat/ (data in {cfg.data_dir},"
+        f"Safe Passage on http://{host}:{port}/chat/ and http://{host}:{port}/console/"
+        f" (data in {cfg.data_dir},"
         f" database {'PostgreSQL' if cfg.is_postgres else 'SQLite'},"
         f" {cfg.web_process_count} web process(es))",
         flush=True,

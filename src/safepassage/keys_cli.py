@@ -46,6 +46,25 @@ def _after_password_change(user: User, old_password: str, new_password: str) -> 
             first_admin_file().unlink()
 
 
+def _check_grant(giver: User, receiver: User) -> None:
+    """The console's rules (console.key_grants.do_grant) hold here too: otherwise a shell could
+    wrap the key for a liaison, or for an account still under the one-time password its creator
+    (an admin) knows."""
+    from safepassage.console import access, first_login, key_grants
+    from safepassage.console.models import Role
+
+    if not key_grants.may_hold(receiver):
+        raise keyring.KeyringError(
+            f"{receiver.get_username()}'s role does not read cases: it cannot hold the key"
+        )
+    if first_login.must_choose(receiver):
+        raise keyring.KeyringError(
+            f"{receiver.get_username()} has not chosen their own password yet"
+        )
+    if not (key_grants.may_hold(giver) or access.role_of(giver) == Role.ADMIN):
+        raise keyring.KeyringError(f"{giver.get_username()}'s role cannot grant the key")
+
+
 def run(action: str, username: str, other: str | None, stdin: bool) -> str:
     ask = _reader(stdin)
     if action == "init":
@@ -54,10 +73,12 @@ def run(action: str, username: str, other: str | None, stdin: bool) -> str:
     if action == "grant":
         if not other:
             raise keyring.KeyringError("grant needs --to USER")
+        giver, receiver = _user(username), _user(other)
+        _check_grant(giver, receiver)
         count = keyring.do_grant(
-            _user(username),
+            giver,
             ask(f"password of {username}: "),
-            _user(other),
+            receiver,
             ask(f"password of {other}: "),
         )
         return f"{other} now holds {count} program key(s)"

@@ -3,6 +3,8 @@ key, grants pending, members waiting for it, alarms; a holder grants with their 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.forms import SetPasswordForm
@@ -29,6 +31,26 @@ class GrantForm(forms.Form):
     )
 
 
+if TYPE_CHECKING:
+    _SetPasswordForm = SetPasswordForm[User]
+else:  # Django's forms are not subscriptable at run time
+    _SetPasswordForm = SetPasswordForm
+
+
+class ChoosePasswordForm(_SetPasswordForm):
+    """Django's own, plus: not the one-time password again, which whoever read it (the first
+    admin's file, a log, the person who handed it over) would still hold."""
+
+    def clean(self) -> dict[str, object]:
+        cleaned: dict[str, object] = super().clean() or {}
+        chosen = cleaned.get("new_password2")
+        if isinstance(chosen, str) and self.user.check_password(chosen):
+            self.add_error(
+                "new_password2", _("Choose a password of your own, not the one-time one.")
+            )
+        return cleaned
+
+
 @require_http_methods(["GET", "POST"])
 def choose_password(request: HttpRequest) -> HttpResponse:
     user = request.user
@@ -38,7 +60,7 @@ def choose_password(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("console:verify"))
     if not first_login.must_choose(user):
         return HttpResponseRedirect(guard.home_for(user))
-    form = SetPasswordForm(user, request.POST if request.method == "POST" else None)
+    form = ChoosePasswordForm(user, request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if not form.is_valid():
             return render(request, "console/choose_password.html", {"form": form}, status=400)

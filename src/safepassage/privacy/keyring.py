@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from safepassage.privacy import audit, key_checks, sealing
 from safepassage.privacy.crypto import DecryptionError
-from safepassage.privacy.models import ProgramKey, StaffKey
+from safepassage.privacy.models import KeyGrant, ProgramKey, StaffKey
 
 ARGON2_TIME_COST = 3
 ARGON2_MEMORY_KIB = 64 * 1024
@@ -205,6 +205,8 @@ def end_sessions(user: User) -> int:
 def do_revoke(by: User | None, user: User) -> int:
     with transaction.atomic():
         count, _ = StaffKey.objects.filter(user=user).delete()
+        # A grant not yet accepted would hand the key back at the member's next login.
+        KeyGrant.objects.filter(grantee=user).delete()
         end_sessions(user)
         audit.record(by, "keys.revoke", detail=f"user {user.pk}")
     return count
