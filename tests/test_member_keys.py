@@ -10,7 +10,7 @@ from safepassage.console.staff import do_change_password
 from safepassage.privacy import member_keys
 from safepassage.privacy.crypto import DecryptionError
 from safepassage.privacy.models import MemberKey
-from safepassage.privacy.sealing import open_sealed, public_of
+from safepassage.privacy.sealing import open_sealed
 from safepassage.privacy.session import keyring_of
 from tests.conftest import STAFF_PASSWORD, make_staff, staff_login
 
@@ -62,34 +62,3 @@ def test_sealing_to_a_member_without_a_pair_is_refused() -> None:
     user = make_staff("analyst_m", Role.ANALYST)
     with pytest.raises(LookupError):
         member_keys.seal_to_member(user, SECRET, b"demo")
-
-
-def test_a_member_without_program_keys_keeps_their_key_pair_when_choosing_a_password() -> None:
-    """A liaison holds no program key, so their session's keyring is empty but for their own
-    key pair: choosing a password must re-wrap that pair, not make another one that the session
-    does not hold (then no handover card sealed to them would open)."""
-    import re
-
-    from django.test import Client
-
-    from safepassage.console.staff import do_create_staff
-    from tests.console_browser import totp_now
-
-    _user, one_time = do_create_staff(None, "liaison_c", Role.LIAISON, "DEMO-SECTOR")
-    client = Client()
-    client.post("/console/login/", {"username": "liaison_c", "password": one_time})
-    enrol = client.get("/console/login/enrol/").content.decode()
-    secret = re.search(r'id="totp-secret">([^<]+)<', enrol)
-    assert secret
-    client.post("/console/login/enrol/", {"code": totp_now(secret.group(1))})
-    chosen = "DEMO liaison chosen passphrase"
-    response = client.post(
-        "/console/account/choose-password/",
-        {"new_password1": chosen, "new_password2": chosen},
-    )
-    assert response.status_code == 302
-    user = User.objects.get(username="liaison_c")
-    held = _session_keyring(client).member_private  # type: ignore[attr-defined]
-    assert held is not None
-    assert member_keys.public_key_of(user) == public_of(held)
-    assert member_keys.unlock_member_key(user, chosen) == held
