@@ -68,7 +68,10 @@ def staff_reset(request: HttpRequest, user_id: int) -> HttpResponse:
     target = User.objects.filter(pk=user_id, is_staff=True).first()
     if target is None:
         raise Http404("no such account")
-    do_reset_access(request.user, target)
+    try:
+        do_reset_access(request.user, target)
+    except StaffRefused as exc:
+        return _staff_page(request, 400, error=str(exc))
     return _staff_page(request, reset=target.get_username())
 
 
