@@ -26,6 +26,9 @@ from safepassage.privacy.key_checks import alarms
 from safepassage.privacy.session import keyring_of
 
 
+RESET_NOTICE = "console_staff_reset"
+
+
 def _staff_page(request: HttpRequest, status: int = 200, **extra: object) -> HttpResponse:
     context: dict[str, object] = {
         "profiles": StaffProfile.objects.select_related("user").order_by("user__username"),
@@ -39,7 +42,9 @@ def _staff_page(request: HttpRequest, status: int = 200, **extra: object) -> Htt
 
 @staff_view("staff")
 def staff(request: HttpRequest) -> HttpResponse:
-    return _staff_page(request)
+    # Shown once after the redirect of a reset of access (nothing secret: the account's name).
+    reset = request.session.pop(RESET_NOTICE, None)
+    return _staff_page(request, reset=reset) if isinstance(reset, str) else _staff_page(request)
 
 
 @require_POST
@@ -72,7 +77,8 @@ def staff_reset(request: HttpRequest, user_id: int) -> HttpResponse:
         do_reset_access(request.user, target)
     except StaffRefused as exc:
         return _staff_page(request, 400, error=str(exc))
-    return _staff_page(request, reset=target.get_username())
+    request.session[RESET_NOTICE] = target.get_username()
+    return HttpResponseRedirect(reverse("console:staff"))
 
 
 @require_POST
