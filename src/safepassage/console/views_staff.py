@@ -25,7 +25,6 @@ from safepassage.console.staff import (
 from safepassage.privacy.key_checks import alarms
 from safepassage.privacy.session import keyring_of
 
-
 RESET_NOTICE = "console_staff_reset"
 
 
