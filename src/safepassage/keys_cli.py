@@ -46,6 +46,20 @@ def _after_password_change(user: User, old_password: str, new_password: str) -> 
             first_admin_file().unlink()
 
 
+def _may_receive(user: User) -> None:
+    """The console's rule at the terminal too: a liaison, analyst or admin account reads no case
+    (a liaison's password and a copy of the data directory must open none), and a one-time
+    password, which someone else saw, must not open the key."""
+    from safepassage.console.models import StaffProfile
+    from safepassage.console.staff import KEY_HOLDING_ROLES
+
+    profile = StaffProfile.objects.filter(user=user).first()
+    if profile is not None and profile.role not in KEY_HOLDING_ROLES:
+        raise keyring.KeyringError(f"a {profile.role} account cannot hold the program key")
+    if profile is not None and profile.must_choose_password:
+        raise keyring.KeyringError("this member has not chosen their own password yet")
+
+
 def run(action: str, username: str, other: str | None, stdin: bool) -> str:
     ask = _reader(stdin)
     if action == "init":
@@ -54,6 +68,7 @@ def run(action: str, username: str, other: str | None, stdin: bool) -> str:
     if action == "grant":
         if not other:
             raise keyring.KeyringError("grant needs --to USER")
+        _may_receive(_user(other))
         count = keyring.do_grant(
             _user(username),
             ask(f"password of {username}: "),
