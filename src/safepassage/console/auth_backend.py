@@ -35,5 +35,7 @@ class UnlockingBackend(ModelBackend):
             keyring.member_private = ensure_member_key(user, password)
             key_grants.accept_grants(user, password, keyring)
             key_checks.check_unlocked(user, keyring, failed, wrapped)
+            if wrapped and key_grants.may_hold(user):
+                key_grants.release_admin_wraps()
             session.hold_for_login(request, keyring)
         return user

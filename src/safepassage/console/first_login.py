@@ -49,6 +49,10 @@ def do_choose_password(user: User, new_password: str, ring: Keyring) -> None:
         do_change_password(user, new_password, ring, one_time=True)
         StaffProfile.objects.filter(user=user).update(must_choose_password=False)
         audit.record(user, "staff.password_chosen", None, "one-time password void")
+        if ring.private_keys:  # an upgraded holder: the admin's bootstrap wraps may go now
+            from safepassage.console import key_grants
+
+            key_grants.release_admin_wraps()
     if user.is_superuser:
         with contextlib.suppress(FileNotFoundError):
             first_admin_file().unlink()

@@ -118,9 +118,11 @@ def accept_grants(user: User, password: str, ring: Keyring) -> int:
 
 
 def release_admin_wraps() -> int:
-    """The admin's bootstrap wraps go once two members of key-holding roles hold the key."""
+    """The admin's bootstrap wraps go once two members of key-holding roles hold the key under
+    passwords of their own (an upgraded member may still have one the admin gave). Also run at
+    such a member's login and password choice: an upgrade brings holders without grants."""
     current = holders()
-    if sum(1 for u in current if may_hold(u)) < MIN_HOLDERS:
+    if sum(1 for u in current if may_hold(u) and not _must_choose(u)) < MIN_HOLDERS:
         return 0
     admins = [u for u in current if access.role_of(u) == Role.ADMIN]
     if not admins:

@@ -57,10 +57,18 @@ def do_create_staff(
 def do_reset_access(actor: User, user: User) -> None:
     """A lost phone or key: every factor removed, every session ended. The password, and with it
     the member's program key wraps and member key, stays: the member logs in with their own
-    password and enrols a new factor. A forgotten password is :func:`do_reset_password`."""
+    password and enrols a new factor. A forgotten password is :func:`do_reset_password`.
+
+    Refused while the member still has a one-time password (a new account, or one kept from the
+    previous version): whoever gave it could then log in as them with a factor of their own."""
     from safepassage.console import auth
     from safepassage.console.models import SealedTOTPDevice, SecurityKey
 
+    if StaffProfile.objects.filter(user=user, must_choose_password=True).exists():
+        raise StaffRefused(
+            "This member has not chosen their own password yet: whoever knows the one-time "
+            "password could enrol a factor as them. Reset their password instead."
+        )
     with transaction.atomic():
         SealedTOTPDevice.objects.filter(user=user).delete()
         SecurityKey.objects.filter(user=user).delete()

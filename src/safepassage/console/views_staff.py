@@ -25,6 +25,8 @@ from safepassage.console.staff import (
 from safepassage.privacy.key_checks import alarms
 from safepassage.privacy.session import keyring_of
 
+RESET_NOTICE = "console_staff_reset"
+
 
 def _staff_page(request: HttpRequest, status: int = 200, **extra: object) -> HttpResponse:
     context: dict[str, object] = {
@@ -39,7 +41,9 @@ def _staff_page(request: HttpRequest, status: int = 200, **extra: object) -> Htt
 
 @staff_view("staff")
 def staff(request: HttpRequest) -> HttpResponse:
-    return _staff_page(request)
+    # Shown once after the redirect of a reset of access (nothing secret: the account's name).
+    reset = request.session.pop(RESET_NOTICE, None)
+    return _staff_page(request, reset=reset) if isinstance(reset, str) else _staff_page(request)
 
 
 @require_POST
@@ -68,8 +72,12 @@ def staff_reset(request: HttpRequest, user_id: int) -> HttpResponse:
     target = User.objects.filter(pk=user_id, is_staff=True).first()
     if target is None:
         raise Http404("no such account")
-    do_reset_access(request.user, target)
-    return _staff_page(request, reset=target.get_username())
+    try:
+        do_reset_access(request.user, target)
+    except StaffRefused as exc:
+        return _staff_page(request, 400, error=str(exc))
+    request.session[RESET_NOTICE] = target.get_username()
+    return HttpResponseRedirect(reverse("console:staff"))
 
 
 @require_POST

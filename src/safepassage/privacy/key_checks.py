@@ -104,14 +104,16 @@ def _held() -> Q:
 
 
 def sealing_key() -> ProgramKey | None:
-    """The newest unretired program key that was confirmed, raised no alarm and that some
-    member holds through a wrap: the only key new case keys are sealed to."""
-    return (
+    """The newest unretired program key that was confirmed, raised no alarm, that some member
+    holds through a wrap and, where it has a predecessor, carries the predecessor's HMAC: the
+    only key new case keys are sealed to. ``confirmed_at`` and a wrap are only database rows (a
+    writer makes both, a wrap under a password of their own); the HMAC needs a holder's key."""
+    candidates = (
         ProgramKey.objects.filter(retired_at__isnull=True, confirmed_at__isnull=False, alarm="")
         .filter(_held())
         .order_by("-id")
-        .first()
     )
+    return next((key for key in candidates if not unverified(key)), None)
 
 
 def alarms() -> list[str]:
@@ -125,6 +127,11 @@ def alarms() -> list[str]:
             found.append(
                 f"program key {key.pk} was never confirmed by a key holder (planted?): "
                 "new cases are not sealed to it"
+            )
+        elif unverified(key):
+            found.append(
+                f"program key {key.pk} lacks the confirmation its predecessor's holders make "
+                "(planted?): new cases are not sealed to it until a holder of both logs in"
             )
         elif chosen is None or key.pk > chosen.pk:
             found.append(f"program key {key.pk} has no holder: new cases are not sealed to it")
