@@ -64,16 +64,22 @@ def staff_new(request: HttpRequest) -> HttpResponse:
     return _staff_page(request, created=user.get_username(), password=password)
 
 
-@require_POST
-@staff_view("staff")
-def staff_reset(request: HttpRequest, user_id: int) -> HttpResponse:
+def _actor_and_target(request: HttpRequest, user_id: int) -> tuple[User, User]:
+    """The admin acting and the staff account they act on (404 for any other id)."""
     if not isinstance(request.user, User):  # staff_view lets only staff through
         raise PermissionDenied
     target = User.objects.filter(pk=user_id, is_staff=True).first()
     if target is None:
         raise Http404("no such account")
+    return request.user, target
+
+
+@require_POST
+@staff_view("staff")
+def staff_reset(request: HttpRequest, user_id: int) -> HttpResponse:
+    actor, target = _actor_and_target(request, user_id)
     try:
-        do_reset_access(request.user, target)
+        do_reset_access(actor, target)
     except StaffRefused as exc:
         return _staff_page(request, 400, error=str(exc))
     request.session[RESET_NOTICE] = target.get_username()
@@ -83,13 +89,9 @@ def staff_reset(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 @staff_view("staff")
 def staff_reset_password(request: HttpRequest, user_id: int) -> HttpResponse:
-    if not isinstance(request.user, User):  # staff_view lets only staff through
-        raise PermissionDenied
-    target = User.objects.filter(pk=user_id, is_staff=True).first()
-    if target is None:
-        raise Http404("no such account")
+    actor, target = _actor_and_target(request, user_id)
     try:
-        password = do_reset_password(request.user, target)
+        password = do_reset_password(actor, target)
     except StaffRefused as exc:
         return _staff_page(request, 400, error=str(exc))
     return _staff_page(request, reset_password=target.get_username(), password=password)
