@@ -239,9 +239,9 @@ def test_chats_stuck_behind_a_lease_never_stop_the_other_chats(fake: FakeTelegra
     assert OutboxMessage.objects.filter(status="behind").count() == 1500
 
 
-def test_a_chat_set_aside_behind_its_oldest_row_goes_on_in_order(fake: FakeTelegram) -> None:
-    """Once the stuck row's lease ran out it is sent, then the rows behind it, in order."""
-    (chat,) = _backlog(1, 3, 5170000000)
+def _stuck_head_then_one_claim(chat: TelegramChat) -> tuple[OutboxMessage, Sender]:
+    """The chat's oldest row held by a live-looking lease for an hour, then one claim, which
+    sets the chat's other rows aside behind it."""
     head = OutboxMessage.objects.filter(chat=chat).order_by("id").first()
     assert head is not None
     OutboxMessage.objects.filter(pk=head.pk).update(
@@ -249,6 +249,13 @@ def test_a_chat_set_aside_behind_its_oldest_row_goes_on_in_order(fake: FakeTeleg
     )
     sender = Sender("main")
     sender.run_once()
+    return head, sender
+
+
+def test_a_chat_set_aside_behind_its_oldest_row_goes_on_in_order(fake: FakeTelegram) -> None:
+    """Once the stuck row's lease ran out it is sent, then the rows behind it, in order."""
+    (chat,) = _backlog(1, 3, 5170000000)
+    head, sender = _stuck_head_then_one_claim(chat)
     assert OutboxMessage.objects.filter(status="behind").count() == 2
     OutboxMessage.objects.filter(pk=head.pk).update(lease_until=timezone.now())
     sender.run_until_idle()
@@ -260,13 +267,7 @@ def test_a_chat_set_aside_behind_its_oldest_row_goes_on_in_order(fake: FakeTeleg
 def test_rows_behind_a_row_deleted_meanwhile_go_out(fake: FakeTelegram) -> None:
     """/delete drops a chat's queued replies: what was set aside behind them goes on."""
     (chat,) = _backlog(1, 3, 5172000000)
-    head = OutboxMessage.objects.filter(chat=chat).order_by("id").first()
-    assert head is not None
-    OutboxMessage.objects.filter(pk=head.pk).update(
-        status="sending", lease_until=timezone.now() + timedelta(hours=1)
-    )
-    sender = Sender("main")
-    sender.run_once()
+    head, sender = _stuck_head_then_one_claim(chat)
     OutboxMessage.objects.filter(pk=head.pk).delete()
     sender.last_sweep = sender.last_orphan_sweep = 0.0  # the sweep's time has come
     sender.run_until_idle()
