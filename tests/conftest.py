@@ -234,3 +234,11 @@ def staff(db: None) -> Callable[..., Client]:
         return staff_login(name)
 
     return make
+
+
+def demo_campaign_code(code: str, name: str = "DEMO leaflet") -> object:
+    """A campaign with one code chosen by hand (as leaflets printed before codes existed)."""
+    from safepassage.campaigns import services as campaigns
+
+    campaign = campaigns.do_create_campaign(name, languages=("ru", "ko"))
+    return campaigns.do_add_codes(campaign, manual=code)[0]

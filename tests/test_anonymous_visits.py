@@ -11,10 +11,9 @@ from django.test import Client
 from django.utils import timezone
 
 from safepassage import retention
-from safepassage.campaigns.models import Campaign
 from safepassage.cases.models import Case, Status
 from safepassage.conversations.models import Conversation
-from tests.conftest import ChatDriver, t
+from tests.conftest import ChatDriver, demo_campaign_code, t
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +23,7 @@ def _rows() -> tuple[int, int, int]:
 
 
 def test_cookieless_visits_of_the_first_question_write_nothing() -> None:
-    Campaign.objects.create(code="somecode", name="DEMO leaflet")
+    demo_campaign_code("somecode")
     before = _rows()
     for query in ("", "?c=somecode"):
         for _ in range(200):
@@ -34,7 +33,7 @@ def test_cookieless_visits_of_the_first_question_write_nothing() -> None:
 
 
 def test_the_campaign_code_rides_in_the_form_and_a_forged_one_is_ignored() -> None:
-    Campaign.objects.create(code="somecode", name="DEMO leaflet")
+    demo_campaign_code("somecode")
     page = ChatDriver(Client(), "ko").open("?c=somecode")
     assert '<input type="hidden" name="c" value="somecode">' in page
     assert 'name="c"' not in ChatDriver(Client(), "ko").open("?c=no-such-code")

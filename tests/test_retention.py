@@ -9,7 +9,7 @@ from django.test import Client
 
 from safepassage import cli, retention
 from safepassage.cases.models import Case, Contact
-from tests.conftest import ChatDriver
+from tests.conftest import ChatDriver, demo_campaign_code
 
 pytestmark = pytest.mark.django_db
 
@@ -70,9 +70,8 @@ def test_unconfirmed_edits_and_seen_replies_are_sealed_after_a_day(
 def test_aggregate_counts_survive_erasure() -> None:
     from safepassage.analytics import counters
     from safepassage.analytics.models import DailyCount
-    from safepassage.campaigns.models import Campaign
 
-    Campaign.objects.create(code="demo-leaflet", name="DEMO leaflet")
+    demo_campaign_code("demo-leaflet")
     chat = ChatDriver(Client(), "ko")
     chat.apply(query="?c=demo-leaflet")
     chat.choose("continue")

@@ -10,7 +10,6 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from safepassage.campaigns.models import Campaign
 from safepassage.cases import sealed, services
 from safepassage.cases.models import Case, ChannelIdentity, Status
 from safepassage.channels.models import ChatTrace, TelegramChat
@@ -19,7 +18,7 @@ from safepassage.channels.telegram.outbox import outbox_states
 from safepassage.conversations import catalog
 from safepassage.privacy.keyring import Keyring
 from safepassage.testing.fake_telegram import FakeTelegram
-from tests.conftest import DEMO_APPLICANT
+from tests.conftest import DEMO_APPLICANT, demo_campaign_code
 from tests.telegram_support import Applicant
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +79,7 @@ def test_korean_application_over_telegram(
 def test_russian_deep_link_operator_reply_and_returning_applicant(
     fake: FakeTelegram, client: Client, ring: Keyring
 ) -> None:
-    Campaign.objects.create(code="leaflet7", name="DEMO leaflet")
+    demo_campaign_code("leaflet7")
     person = Applicant(fake, client, FakeTelegram.applicant(5110000002, "en"))
     person.text("/start ru_leaflet7")
     assert person.last()["text"] == catalog.text("ru", "apply.who.prompt")

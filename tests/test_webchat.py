@@ -8,13 +8,12 @@ import unicodedata
 import pytest
 from django.test import Client
 
-from safepassage.campaigns.models import Campaign
 from safepassage.cases import services
 from safepassage.cases.models import Case, Status
 from safepassage.conversations import catalog
 from safepassage.conversations.engine import SEALED_ANSWER
 from safepassage.privacy.keyring import Keyring
-from tests.conftest import DEMO_APPLICANT, ChatDriver, latest_case, t
+from tests.conftest import DEMO_APPLICANT, ChatDriver, demo_campaign_code, latest_case, t
 
 pytestmark = pytest.mark.django_db
 
@@ -149,11 +148,11 @@ def test_language_picker_lists_every_language(client: Client) -> None:
 
 
 def test_campaign_code_attributes_the_contact(chat: ChatDriver) -> None:
-    Campaign.objects.create(code="leaflet-kursk-01", name="DEMO leaflet")
+    demo_campaign_code("leaflet-kursk-01")
     chat.open("?c=leaflet-kursk-01")
     chat.choose("self")
     assert latest_case().contact.campaign is not None
-    assert latest_case().contact.campaign.code == "leaflet-kursk-01"
+    assert latest_case().contact.campaign_code.code == "leaflet-kursk-01"
 
 
 def test_unknown_campaign_code_still_opens_the_chat(chat: ChatDriver) -> None:

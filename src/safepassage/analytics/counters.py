@@ -8,10 +8,27 @@ from django.utils import timezone
 
 from safepassage.analytics.models import DailyCount
 
-EVENTS = frozenset({"submitted", "ready_now", "erased", "surrendered", "closed"})
+# The funnel (visit → started → submitted → verified → handed_over → surrendered), and the rest.
+# "visit": the web chat opened with a live campaign code; "unknown_code": with a code that is
+# unknown, revoked or malformed (the applicant starts normally).
+EVENTS = frozenset(
+    {
+        "visit",
+        "started",
+        "submitted",
+        "verified",
+        "handed_over",
+        "surrendered",
+        "ready_now",
+        "erased",
+        "closed",
+        "unknown_code",
+    }
+)
 
 
 def count(event: str, channel: str, language: str, campaign: str = "") -> None:
+    """Add one to today's counter (``campaign``: the campaign code, or "")."""
     if event not in EVENTS:
         raise ValueError(f"unknown event {event}")
     key = {

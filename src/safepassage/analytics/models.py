@@ -10,7 +10,7 @@ class DailyCount(models.Model):
     event = models.CharField(max_length=32)
     channel = models.CharField(max_length=20)
     language = models.CharField(max_length=8)
-    campaign = models.CharField(max_length=40, blank=True)
+    campaign = models.CharField(max_length=64, blank=True)  # a campaign code
     count = models.PositiveIntegerField(default=0)
 
     class Meta:

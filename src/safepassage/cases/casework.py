@@ -88,6 +88,8 @@ def _move(
         # Taken back: the liaison no longer sees the handover and cannot record its outcome.
         Handover.objects.filter(case=fresh, active=True).update(active=False)
     services.refresh_reply_due(fresh)
+    if services.note_progress(fresh, move.target):
+        changed.append("funnel_stage")
     _bump(fresh, changed)
     _event(fresh, actor, "status", old, move.close_reason)
     audit.record(actor, "case.status", fresh.pk, f"{old}->{move.target}")
@@ -285,12 +287,16 @@ def calls(case: Case, ring: Keyring) -> list[CallEntry]:
 
 
 def do_create_case_from_call(
-    operator: User, language: str, readiness: str
+    operator: User, language: str, readiness: str, *, campaign_code: str = ""
 ) -> tuple[Case, services.Credentials]:
     """A caller without a case: one is opened on the hotline channel, assigned to the operator;
-    the credentials are read out to the caller once and never stored in clear."""
+    the credentials are read out to the caller once and never stored in clear. A caller who
+    says which leaflet he saw is attributed to its code."""
+    from safepassage.campaigns import services as campaigns
+
     with transaction.atomic():
-        case = services.do_create_case(Channel.HOTLINE, language, None)
+        code = campaigns.find_active(campaign_code) if campaign_code else None
+        case = services.do_create_case(Channel.HOTLINE, language, code)
         case.triage = {"readiness": readiness} if readiness else {}
         case.urgency = triage.urgency(case.triage, False)
         case.assigned_to = operator

@@ -47,6 +47,14 @@ class Contact(models.Model):
         on_delete=models.SET_NULL,
         related_name="contacts",
     )
+    # The code it came with (a drop zone, a video); kept when the code is revoked.
+    campaign_code = models.ForeignKey(
+        "campaigns.CampaignCode",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="contacts",
+    )
 
     def __str__(self) -> str:
         return f"contact {self.id}"
@@ -103,6 +111,9 @@ class Case(models.Model):
     # last reply or call marks contact with the applicant, so it is kept to the minute too.
     reply_due_at = CoarseDateTimeField(null=True, blank=True, precision="minute")
     last_operator_at = CoarseDateTimeField(null=True, blank=True, precision="minute")
+    # How far the case has come in the campaign funnel (cases.services.FUNNEL): each stage is
+    # counted once per case, however often the status moves back and forth.
+    funnel_stage = models.PositiveSmallIntegerField(default=0)
     version = models.PositiveIntegerField(default=1)  # bumped on every staff change: stale forms
     next_check_in = models.DateField(null=True, blank=True)
     head_count = models.PositiveSmallIntegerField(null=True, blank=True)

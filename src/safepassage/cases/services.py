@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from safepassage import fastsave
 from safepassage.analytics import counters
-from safepassage.campaigns.models import Campaign
+from safepassage.campaigns.models import CampaignCode
 from safepassage.cases import delivery, sealed, triage
 from safepassage.cases.models import (
     Case,
@@ -56,8 +56,11 @@ class TranscriptEntry:
     message_id: int | None = None
 
 
-def do_create_case(channel: str, language: str, campaign: Campaign | None) -> Case:
-    contact = Contact(campaign=campaign)
+def do_create_case(channel: str, language: str, campaign: CampaignCode | None) -> Case:
+    """A new case; ``campaign`` is the live code the applicant came with (campaigns.services)."""
+    contact = Contact(
+        campaign=campaign.campaign if campaign is not None else None, campaign_code=campaign
+    )
     fastsave.insert(contact)
     case_id = uuid.uuid4()
     case = Case(
@@ -68,12 +71,43 @@ def do_create_case(channel: str, language: str, campaign: Campaign | None) -> Ca
         wrapped_key=fields.new_case_key(case_id),
     )
     fastsave.insert(case)
+    counters.count("started", channel, language, campaign.code if campaign is not None else "")
     return case
 
 
 def _count(event: str, case: Case) -> None:
-    campaign = case.contact.campaign.code if case.contact.campaign else ""
-    counters.count(event, case.channel, case.language, campaign)
+    counters.count(event, case.channel, case.language, attributed_code(case))
+
+
+def attributed_code(case: Case) -> str:
+    """The campaign code a case's statistics are kept under ("" when it came with none)."""
+    contact = case.contact
+    if contact.campaign_code_id is not None:
+        return contact.campaign_code.code if contact.campaign_code else ""
+    return contact.campaign.code if contact.campaign else ""
+
+
+# The campaign funnel after "started" and "submitted": a case reaching a later stage has
+# passed the earlier ones (a case handed over was vetted), so each is counted once per case.
+FUNNEL: tuple[tuple[str, str], ...] = (
+    ("verified", Status.VERIFIED),
+    ("handed_over", Status.HANDED_OVER),
+    ("surrendered", Status.SURRENDERED),
+)
+
+
+def note_progress(case: Case, status: str) -> list[str]:
+    """Count the funnel stages ``case`` reaches by moving to ``status``; the caller saves
+    ``funnel_stage`` with its own update (it holds the case's row lock)."""
+    stages = [target for _event, target in FUNNEL]
+    if status not in stages:
+        return []
+    reached = stages.index(status) + 1
+    counted = [event for event, _target in FUNNEL[case.funnel_stage : reached]]
+    for event in counted:
+        _count(event, case)
+    case.funnel_stage = max(case.funnel_stage, reached)
+    return counted
 
 
 def do_save_answers(

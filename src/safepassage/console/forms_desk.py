@@ -32,6 +32,16 @@ class IdentifyForm(forms.Form):
 class NewCaseForm(forms.Form):
     language = choices(APPLICANT_LANGUAGES.items())
     readiness = choices(READINESS)
+    # A caller who says which leaflet or video he saw: the code it carries (optional).
+    campaign_code = Text(max_length=64, required=False)
+
+    def clean_campaign_code(self) -> str:
+        from safepassage.campaigns import services as campaigns
+
+        code = (self.cleaned_data.get("campaign_code") or "").strip()
+        if code and campaigns.find_active(code) is None:
+            raise forms.ValidationError(_("No live campaign code is called that."))
+        return code
 
 
 class FindForm(forms.Form):

@@ -87,7 +87,10 @@ def new_case(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _desk(request, 400, new_form=form)
     case, credentials = casework.do_create_case_from_call(
-        _user(request), form.cleaned_data["language"], form.cleaned_data["readiness"]
+        _user(request),
+        form.cleaned_data["language"],
+        form.cleaned_data["readiness"],
+        campaign_code=form.cleaned_data["campaign_code"],
     )
     return render(
         request,

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from safepassage import fastsave
-from safepassage.campaigns.models import Campaign
+from safepassage.campaigns.models import CampaignCode
 from safepassage.cases import services as cases
 from safepassage.cases.models import Case, ChannelIdentity, Direction
 from safepassage.conversations import engine, flows
@@ -74,7 +74,7 @@ def check_first_reply(language: str, reply: engine.Reply) -> str | None:
 def do_begin(
     channel: str,
     language: str,
-    campaign: Campaign | None,
+    campaign: CampaignCode | None,
     identity: str | None = None,
     *,
     identity_known: bool | None = None,

@@ -17,8 +17,9 @@ from telegram import Message as TgMessage
 from telegram import Update, User
 
 from safepassage import config, fastsave
+from safepassage.analytics import counters
 from safepassage.campaigns import services as campaigns
-from safepassage.campaigns.models import Campaign
+from safepassage.campaigns.models import CampaignCode
 from safepassage.cases.models import ChannelIdentity
 from safepassage.channels.models import OutboxMessage, OutboxStatus, TelegramChat
 from safepassage.channels.telegram import attachments, outbox, render
@@ -200,7 +201,7 @@ def _text(chat: TelegramChat, msgid: str) -> str:
     return render.text_for(_lang(chat), msgid)
 
 
-def _begin(chat: TelegramChat, language: str, campaign: Campaign | None = None) -> Conversation:
+def _begin(chat: TelegramChat, language: str, campaign: CampaignCode | None = None) -> Conversation:
     loaded = _loaded()
     told, identity = loaded.identity(chat.pseudonym) if loaded is not None else (False, None)
     conversation = actions.do_begin(
@@ -244,22 +245,26 @@ def _send_prompt(chat: TelegramChat, turn: actions.Turn, notice: str | None = No
     outbox.do_send_text(chat, text, markup, case=case)
 
 
-def _start_payload(payload: str) -> tuple[str, Campaign | None]:
-    """``/start CODE`` or ``/start ko_CODE``: a campaign, optionally preselecting a language."""
+def _start_payload(payload: str) -> tuple[str, CampaignCode | None]:
+    """``/start CODE`` or ``/start ko_CODE``: a campaign code, optionally preselecting a
+    language. An unknown or revoked code starts normally and is counted as "unknown_code"."""
     language = ""
     prefix, sep, rest = payload.partition("_")
     if sep and catalog.is_language(prefix.lower()):
         language, payload = prefix.lower(), rest
     elif catalog.is_language(payload.lower()):
         return payload.lower(), None
-    return language, campaigns.find_active(payload)
+    code = campaigns.find_active(payload)
+    if payload and code is None:
+        counters.count("unknown_code", CHANNEL, language or "", "")
+    return language, code
 
 
 def _command(chat: TelegramChat, user: User, command: str, argument: str) -> None:
     conversation = chat.conversation
     if command == "/start" and conversation is None:
         language, campaign = _start_payload(argument.strip()[:64])
-        _begin(chat, language or _language(user), campaign)
+        _begin(chat, language or campaigns.chat_language(campaign, _language(user)), campaign)
         _send_current(chat)
         return
     if conversation is None:

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from safepassage.analytics import counters
 from safepassage.campaigns import services as campaigns
 from safepassage.cases import services as cases
 from safepassage.cases.models import Channel
@@ -90,6 +91,17 @@ def _campaign_code(data: QueryDict) -> str | None:
     return campaign.code if campaign is not None else None
 
 
+def _counted_visit(data: QueryDict, lang: str) -> str | None:
+    """``_campaign_code`` for a visit from a link: a live code counts a visit for its funnel,
+    any other code an "unknown_code" (the visitor starts normally). A counter, no session."""
+    given = data.get(CAMPAIGN_FIELD)
+    if not given:
+        return None
+    code = _campaign_code(data)
+    counters.count("visit" if code else "unknown_code", Channel.WEBCHAT, lang, code or "")
+    return code
+
+
 @require_http_methods(["GET", "POST"])
 def chat(request: HttpRequest, lang: str) -> HttpResponse:
     _check_language(lang)
@@ -97,7 +109,7 @@ def chat(request: HttpRequest, lang: str) -> HttpResponse:
     if request.method == "GET":
         if conversation is None:
             turn = actions.Turn(None, actions.first_prompt(lang), lang)
-            return _page(request, lang, turn, campaign=_campaign_code(request.GET))
+            return _page(request, lang, turn, campaign=_counted_visit(request.GET, lang))
         if conversation.case.language != lang:
             actions.do_set_language(conversation, lang)
         return _page(request, lang, actions.current(conversation))
