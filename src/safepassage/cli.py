@@ -4,6 +4,7 @@ safepassage serve [--host 127.0.0.1] [--port 8000]   migrate, first admin, serve
 safepassage worker                                    the Telegram outbox (and polling)
 safepassage check                                     flows, catalogs, Django checks
 safepassage audit verify                              verify the audit hash chain
+safepassage campaigns create|codes|qr|official-list|keygen|sign|verify   (--help for each)
 safepassage manage <django command> ...               any Django management command
 """
 
@@ -212,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     p_keys.add_argument("--user", required=True, help="the staff member acting (or revoked)")
     p_keys.add_argument("--to", help="with grant: the staff member receiving the keys")
     p_keys.add_argument("--stdin", action="store_true", help="read passwords from stdin")
+    from safepassage import campaigns_cli
+
+    campaigns_cli.register(sub)
     p_manage = sub.add_parser("manage", help="run a Django management command")
     p_manage.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -220,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args.host, args.port)
     if args.command == "worker":
         return worker()
+    if args.command == "campaigns" and args.action in campaigns_cli.OFFLINE:
+        return campaigns_cli.run(args)  # the offline machine has no database
     _setup()
     from django.core.management import call_command, execute_from_command_line
 
@@ -252,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"refused: {error}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "campaigns":
+        return campaigns_cli.run(args)
     if args.command == "audit":
         from safepassage.privacy import audit
 

@@ -60,6 +60,16 @@ class Config:
     # How often `serve` runs the retention purge in-process (0: never; then run
     # `safepassage purge` from cron or a timer).
     purge_every_seconds: float = 3600
+    # What campaigns print and the official-channels list publishes (campaigns.links,
+    # campaigns.official): the web chat's public addresses (the first is the main domain; then
+    # mirrors and the onion address), the hotline numbers, each bot's public username by slug.
+    public_urls: tuple[str, ...] = ()
+    hotline_numbers: tuple[str, ...] = ()
+    telegram_usernames: tuple[tuple[str, str], ...] = ()
+    # The official-channels signing key: only its public half (the private half stays
+    # offline) and the signature of the list this configuration yields, both base64.
+    official_public_key: str = ""
+    official_signature: str = ""
 
     @property
     def is_postgres(self) -> bool:
@@ -168,7 +178,42 @@ def load(environ: dict[str, str] | None = None) -> Config:
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
         purge_every_seconds=_seconds(env.get("SAFEPASSAGE_PURGE_EVERY_SECONDS"), 3600),
+        public_urls=_public_urls(env.get("SAFEPASSAGE_PUBLIC_URLS")),
+        hotline_numbers=_list(env.get("SAFEPASSAGE_HOTLINE_NUMBERS")),
+        telegram_usernames=_telegram_usernames(env),
+        official_public_key=(env.get("SAFEPASSAGE_OFFICIAL_PUBLIC_KEY") or "").strip(),
+        official_signature=(env.get("SAFEPASSAGE_OFFICIAL_SIGNATURE") or "").strip(),
     )
+
+
+def _list(value: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def _public_urls(value: str | None) -> tuple[str, ...]:
+    urls = tuple(url.rstrip("/") for url in _list(value))
+    for url in urls:
+        if not re.match(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?$", url):
+            raise SystemExit(
+                "SAFEPASSAGE_PUBLIC_URLS must be base URLs like https://example.org (no path)"
+            )
+    return urls
+
+
+def _telegram_usernames(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """``TELEGRAM_BOT_USERNAMES="main=ExampleBot"``: the public name of each configured bot,
+    for deep links and the official list."""
+    slugs = {slug for slug, _token in _telegram_bots(env)}
+    pairs: list[tuple[str, str]] = []
+    for item in _list(env.get("TELEGRAM_BOT_USERNAMES")):
+        slug, sep, name = item.partition("=")
+        name = name.strip().lstrip("@")
+        if not sep or not re.match(r"^[A-Za-z][A-Za-z0-9_]{3,31}$", name):
+            raise SystemExit("TELEGRAM_BOT_USERNAMES must look like slug=BotName,slug2=Bot2")
+        if slug.strip() not in slugs:
+            raise SystemExit(f"TELEGRAM_BOT_USERNAMES names {slug.strip()!r}, not in TELEGRAM_BOTS")
+        pairs.append((slug.strip(), name))
+    return tuple(pairs)
 
 
 MIN_ERASE_AFTER_SECONDS = 60

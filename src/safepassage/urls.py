@@ -4,12 +4,15 @@ from django.urls import include, path
 from django.views.generic.base import RedirectView
 
 from safepassage.channels.telegram import views as telegram_views
+from safepassage.channels.webchat import official
 from safepassage.web import health
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/chat/", permanent=False)),
     path("healthz", health.healthz, name="healthz"),
     path("chat/", include("safepassage.channels.webchat.urls")),
+    path("official/", official.page, name="official"),
+    path("official/list.json", official.document, name="official-list"),
     path("console/", include("safepassage.console.urls")),
     path("tg/<slug:slug>/webhook", telegram_views.webhook, name="telegram-webhook"),
 ]

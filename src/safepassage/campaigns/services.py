@@ -20,9 +20,8 @@ def find_active(code: str | None) -> CampaignCode | None:
     """The live code ``code`` (not revoked, of an active campaign), or None: an unknown,
     revoked or malformed code is ignored, so that a forged, old or mistyped leaflet link
     still leads to a working chat (a neutral start)."""
-    if not codes.looks_valid(code):
+    if code is None or not codes.looks_valid(code):
         return None
-    assert code is not None
     found = CampaignCode.objects.select_related("campaign").filter(code=code.lower()).first()
     if found is None or not found.is_live:
         return None
