@@ -79,3 +79,33 @@ def test_official_list_prints_what_the_server_would_sign(
     assert data["telegram"] == ["@DemoHotlineBot"] and data["web"] == [
         "https://demo-hotline.example"
     ]
+
+
+def test_leaflet_and_endcard_commands_write_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safepassage.campaigns import official
+
+    _pem, public = official.generate()
+    cfg = dataclasses.replace(config.get(), official_public_key=public)
+    monkeypatch.setattr(config, "get", lambda: cfg)
+    cli.main(["campaigns", "create", "DEMO", "--languages", "ru", "--codes", "2"])
+    campaign = Campaign.objects.get()
+    # Russian texts are not reviewed yet: refused with the ids, then proofed as a draft.
+    assert cli.main(["campaigns", "leaflet", str(campaign.pk), "--language", "ru",
+                     "--out", str(tmp_path)]) == 2  # fmt: skip
+    assert "leaflet.headline" in capsys.readouterr().err
+    assert cli.main(["campaigns", "leaflet", str(campaign.pk), "--language", "ru",
+                     "--out", str(tmp_path), "--draft"]) == 0  # fmt: skip
+    assert len(list(tmp_path.glob("leaflet-ru-A6-*.pdf"))) == 2
+    one = tmp_path / "all.pdf"
+    one_file = ["--one-file", "--single-sided", "--size", "A5", "--out", str(one), "--draft"]
+    assert cli.main(["campaigns", "leaflet", str(campaign.pk), "--language", "ru", *one_file]) == 0
+    assert "2 leaflets, 2 pages" in capsys.readouterr().out
+    code = CampaignCode.objects.first()
+    assert code is not None
+    png = tmp_path / "end.png"
+    assert cli.main(["campaigns", "endcard", code.code, "--language", "ru", "--out", str(png),
+                     "--draft"]) == 0  # fmt: skip
+    (found,) = zxingcpp.read_barcodes(Image.open(png).convert("L"))
+    assert found.text.endswith(code.code)

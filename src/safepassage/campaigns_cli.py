@@ -19,6 +19,8 @@ EPILOG = """examples:
   safepassage campaigns codes 4 --add 10 --label "drop zone 7"
   safepassage campaigns codes 4 --revoke abcd2345ef
   safepassage campaigns qr abcd2345ef --format pdf --out code.pdf
+  safepassage campaigns leaflet 4 --language ko --size A6 --out leaflets/
+  safepassage campaigns endcard abcd2345ef --language ko --shape portrait --out end.png
   safepassage campaigns official-list > list.json  (carry to the offline machine)
   safepassage campaigns keygen --out official.key  (offline; prints the public key)
   safepassage campaigns sign --key official.key list.json  (offline; prints the signature)
@@ -62,6 +64,31 @@ def register(sub: Any) -> None:
     qr.add_argument("--error", choices=["q", "h"], default="q", help="error correction (q)")
     qr.add_argument("--link", default="", help="encode this link of the code instead")
 
+    leaflet = actions.add_parser(
+        "leaflet", help="print-ready PDF leaflets: one per code, or one file of many"
+    )
+    leaflet.add_argument("campaign", type=int, help="the campaign's number")
+    leaflet.add_argument("--language", required=True, help="the reader's language (ko, ru, …)")
+    leaflet.add_argument("--size", choices=["A5", "A6"], default="A6")
+    leaflet.add_argument("--single-sided", action="store_true", help="one page (default: two)")
+    leaflet.add_argument(
+        "--one-file",
+        action="store_true",
+        help="one PDF with a leaflet per code (default: a PDF per code in --out)",
+    )
+    leaflet.add_argument("--codes", default="", help="only these codes (comma-separated)")
+    leaflet.add_argument("--out", required=True, help="a directory, or the file with --one-file")
+    leaflet.add_argument(
+        "--draft", action="store_true", help="proof texts nobody has reviewed (marked DRAFT)"
+    )
+
+    endcard = actions.add_parser("endcard", help="a video end card (PNG) for one code")
+    endcard.add_argument("code")
+    endcard.add_argument("--language", required=True)
+    endcard.add_argument("--shape", choices=["landscape", "portrait"], default="landscape")
+    endcard.add_argument("--out", required=True, help="PNG file to write")
+    endcard.add_argument("--draft", action="store_true", help="proof unreviewed texts")
+
     actions.add_parser("official-list", help="print the list this configuration yields")
 
     keygen = actions.add_parser("keygen", help="(offline) a new official-channels signing key")
@@ -87,10 +114,55 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action in OFFLINE:
             return _offline(args)
+        if args.action in {"leaflet", "endcard"}:
+            return _print(args)
         return _online(args)
-    except official.OfficialError as error:
+    except (official.OfficialError, ValueError) as error:  # PrintError, CampaignError too
         print(f"refused: {error}", file=sys.stderr)
         return 2
+
+
+def _print(args: argparse.Namespace) -> int:
+    from safepassage.campaigns.models import Campaign, CampaignCode
+    from safepassage.printing import endcards, leaflets
+
+    if args.action == "endcard":
+        code = CampaignCode.objects.select_related("campaign").filter(code=args.code).first()
+        if code is None:
+            print(f"refused: no code {args.code}", file=sys.stderr)
+            return 2
+        png = endcards.render(code, args.language, shape=args.shape, draft=args.draft)
+        Path(args.out).write_bytes(png)
+        print(f"{args.out}: {args.shape} end card for {code.code} in {args.language}")
+        return 0
+    campaign = Campaign.objects.filter(pk=args.campaign).first()
+    if campaign is None:
+        print(f"refused: no campaign {args.campaign}", file=sys.stderr)
+        return 2
+    codes = list(campaign.codes.filter(revoked_at__isnull=True).order_by("created_at", "pk"))
+    if args.codes:
+        wanted = [c.strip() for c in args.codes.split(",") if c.strip()]
+        codes = [c for c in codes if c.code in wanted]
+        unknown = sorted(set(wanted) - {c.code for c in codes})
+        if unknown:
+            print(
+                f"refused: not live codes of this campaign: {', '.join(unknown)}", file=sys.stderr
+            )
+            return 2
+    options = leaflets.Options(args.size, not args.single_sided, draft=args.draft)
+    if args.one_file:
+        rendered = leaflets.render(codes, args.language, options)
+        Path(args.out).write_bytes(rendered.pdf)
+        print(f"{args.out}: {len(codes)} leaflets, {rendered.pages} pages")
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for code in codes:
+        rendered = leaflets.render([code], args.language, options)
+        path = out / f"leaflet-{args.language}-{args.size}-{code.code}.pdf"
+        path.write_bytes(rendered.pdf)
+        print(f"{path}: {rendered.pages} pages")
+    return 0
 
 
 def _offline(args: argparse.Namespace) -> int:
