@@ -40,6 +40,7 @@ def page_images(pdf: bytes, tmp_path: Path) -> list[Image.Image]:
     """The pages as a print shop's proof would show them (poppler's pdftoppm, 150 dpi)."""
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm (poppler-utils) is not installed")
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "in.pdf").write_bytes(pdf)
     subprocess.run(
         ["pdftoppm", "-r", "150", "-png", str(tmp_path / "in.pdf"), str(tmp_path / "page")],

@@ -89,6 +89,7 @@ def purge_expired() -> PurgeReport:
             replies_sealed += 1
     sessions_ended, _ = Session.objects.filter(expire_date__lt=now).delete()
     RateCounter.objects.filter(expires_at__lt=now).delete()
+    cases.record_waiting_peaks()  # the analyst's "waiting list over time": counts only
     return PurgeReport(
         purged, len(closed), silent_count, answers_sealed, replies_sealed, sessions_ended
     )

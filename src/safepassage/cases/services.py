@@ -232,6 +232,7 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
         delivery.enqueue(message, text)
         audit.record(operator, "case.reply", case.id)
         if case.status == Status.NEW:
+            _count_first_reply(case)
             case.status = Status.IN_CONTACT
             CaseEvent.objects.create(
                 case=case,
@@ -248,6 +249,30 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
             update_fields=["status", "last_operator_at", "reply_due_at", "version", "updated_at"]
         )
         return message
+
+
+def _count_first_reply(case: Case) -> None:
+    """Time to the first human reply, kept only as counts (on time or late against the case's
+    response-time target, and a coarse duration bucket): the analyst's report survives erasure."""
+    now = timezone.now()
+    on_time = case.reply_due_at is None or now <= case.reply_due_at
+    _count("first_reply_on_time" if on_time else "first_reply_late", case)
+    if case.submitted_at is not None:
+        minutes = max(0.0, (now - case.submitted_at).total_seconds() / 60)
+        _count(f"first_reply_{counters.reply_bucket(minutes)}", case)
+
+
+def record_waiting_peaks() -> dict[str, int]:
+    """How many open cases wait for a reply now, by urgency, kept as the day's peak."""
+    waiting = {"now": 0, "days": 0, "later": 0}
+    rows = Case.objects.filter(reply_due_at__isnull=False).exclude(
+        status__in=[Status.DRAFT, Status.CLOSED, Status.SURRENDERED]
+    )
+    for score in rows.values_list("urgency", flat=True).iterator():
+        waiting[triage.urgency_label(score)] += 1
+    for label, value in waiting.items():
+        counters.record_peak(f"waiting_{label}", value)
+    return waiting
 
 
 def transcript(case: Case, ring: Keyring) -> list[TranscriptEntry]:

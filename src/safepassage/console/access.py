@@ -48,6 +48,9 @@ CAPABILITIES: dict[str, frozenset[Role]] = {
     # Who holds the program key, grants, alarms; granting also needs holding the key.
     "keys": frozenset({Role.SUPERVISOR, Role.ADMIN}),
     "account": frozenset(Role),  # one's own second factors
+    # Campaign material (no applicant data) and reports from aggregate counts only.
+    "campaigns": frozenset({Role.SUPERVISOR, Role.ADMIN}),
+    "reports": frozenset({Role.ANALYST, Role.SUPERVISOR}),
 }
 
 

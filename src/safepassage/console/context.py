@@ -20,5 +20,7 @@ def console_nav(request: HttpRequest) -> dict[str, object]:
             "field": access.can(user, "field"),
             "staff": access.can(user, "staff"),
             "keys": access.can(user, "keys"),
+            "campaigns": access.can(user, "campaigns"),
+            "reports": access.can(user, "reports"),
         }
     }

@@ -76,4 +76,6 @@ def home_for(user: User) -> str:
         return reverse("console:field")
     if access.can(user, "staff"):
         return reverse("console:staff")
+    if access.can(user, "reports"):
+        return reverse("console:reports")
     return reverse("console:account")

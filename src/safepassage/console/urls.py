@@ -4,11 +4,13 @@ from django.urls import path
 
 from safepassage.console import (
     views_auth,
+    views_campaigns,
     views_case,
     views_field,
     views_hotline,
     views_keys,
     views_queue,
+    views_reports,
     views_staff,
 )
 
@@ -62,6 +64,21 @@ urlpatterns = [
     path("cases/<uuid:case_id>/call/", views_case.log_call, name="call"),
     path("cases/<uuid:case_id>/callback/", views_case.request_callback, name="callback"),
     path("cases/<uuid:case_id>/audit/", views_case.case_audit, name="audit"),
+    # Campaigns (supervisors, admins) and reports (analysts, supervisors).
+    path("campaigns/", views_campaigns.campaign_list, name="campaigns"),
+    path("campaigns/new/", views_campaigns.campaign_new, name="campaign_new"),
+    path("campaigns/<int:campaign_id>/", views_campaigns.campaign_detail, name="campaign"),
+    path("campaigns/<int:campaign_id>/codes/", views_campaigns.codes_add, name="campaign_codes"),
+    path(
+        "campaigns/<int:campaign_id>/codes/<int:code_id>/revoke/",
+        views_campaigns.code_revoke,
+        name="campaign_code_revoke",
+    ),
+    path("campaigns/<int:campaign_id>/leaflets.pdf", views_campaigns.leaflet, name="leaflets"),
+    path("campaigns/codes/<int:code_id>/qr.<str:kind>", views_campaigns.code_qr, name="code_qr"),
+    path("campaigns/codes/<int:code_id>/endcard.png", views_campaigns.endcard, name="endcard"),
+    path("reports/", views_reports.report_page, name="reports"),
+    path("reports/<str:key>.csv", views_reports.report_csv, name="report_csv"),
     # The hotline desk.
     path("hotline/", views_hotline.desk, name="hotline"),
     path("hotline/identify/", views_hotline.identify, name="identify"),
