@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -33,6 +35,7 @@ EVENTS = frozenset(
         "waiting_later",
     }
 )
+SHARDS = 8
 REPLY_BUCKETS = ((5, "le_5m"), (15, "le_15m"), (60, "le_1h"), (240, "le_4h"))
 
 
@@ -46,6 +49,7 @@ def count(event: str, channel: str, language: str, campaign: str = "") -> None:
         "channel": channel,
         "language": language,
         "campaign": campaign,
+        "shard": os.getpid() % SHARDS,
     }
     updated = DailyCount.objects.filter(**key).update(count=F("count") + 1)
     if updated:
@@ -79,6 +83,7 @@ def record_peak(event: str, value: int, channel: str = "", language: str = "") -
         "channel": channel,
         "language": language,
         "campaign": "",
+        "shard": 0,
     }
     DailyCount.objects.filter(**key, count__lt=value).update(count=value)
     if not DailyCount.objects.filter(**key).exists():

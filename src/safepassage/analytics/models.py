@@ -12,11 +12,15 @@ class DailyCount(models.Model):
     language = models.CharField(max_length=8)
     campaign = models.CharField(max_length=64, blank=True)  # a campaign code
     count = models.PositiveIntegerField(default=0)
+    # Busy counters (every /start of a flood) are split over a few rows, one per process, so
+    # that concurrent batches do not queue behind one row lock; reports sum them.
+    shard = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "event", "channel", "language", "campaign"], name="one_counter"
+                fields=["day", "event", "channel", "language", "campaign", "shard"],
+                name="one_counter_shard",
             )
         ]
 

@@ -47,7 +47,8 @@ def apply(cases: QuerySet[Case], filters: Filters, user: User) -> QuerySet[Case]
         # ``sector`` is the keyed index (privacy.crypto.sector_index): no name in the URL either.
         cases = cases.filter(handovers__sector_index=filters.sector, handovers__active=True)
     if filters.campaign:
-        cases = cases.filter(contact__campaign__code=filters.campaign)
+        code = filters.campaign.lower()
+        cases = cases.filter(Q(contact__campaign_code__code=code) | Q(contact__campaign__code=code))
     if filters.mine:
         cases = cases.filter(assigned_to=user)
     if filters.overdue:

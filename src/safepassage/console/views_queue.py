@@ -37,7 +37,7 @@ def _filters(request: HttpRequest) -> queue.Filters:
         language=get.get("language", "") if get.get("language") in APPLICANT_LANGUAGES else "",
         channel=get.get("channel", "") if get.get("channel") in Channel.values else "",
         sector=(get.get("sector") or "")[:64],  # a keyed index (access.sector_choices)
-        campaign=(get.get("campaign") or "")[:40],
+        campaign=(get.get("campaign") or "")[:64],
         mine=get.get("mine") == "1",
         overdue=get.get("overdue") == "1",
     )
