@@ -60,6 +60,11 @@ class Config:
     # How often `serve` runs the retention purge in-process (0: never; then run
     # `safepassage purge` from cron or a timer).
     purge_every_seconds: float = 3600
+    # A self-hosted LibreTranslate server (its HTTP API, by URL) that the console may ask for
+    # a machine translation of an applicant's text for staff; unset: no machine translation.
+    # Applicant text goes to this URL and nowhere else (console.translation).
+    libretranslate_url: str = field(default="", repr=False)
+    libretranslate_api_key: str = field(default="", repr=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -168,6 +173,8 @@ def load(environ: dict[str, str] | None = None) -> Config:
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
         purge_every_seconds=_seconds(env.get("SAFEPASSAGE_PURGE_EVERY_SECONDS"), 3600),
+        libretranslate_url=(env.get("SAFEPASSAGE_LIBRETRANSLATE_URL") or "").strip().rstrip("/"),
+        libretranslate_api_key=(env.get("SAFEPASSAGE_LIBRETRANSLATE_API_KEY") or "").strip(),
     )
 
 

@@ -20,5 +20,6 @@ def console_nav(request: HttpRequest) -> dict[str, object]:
             "field": access.can(user, "field"),
             "staff": access.can(user, "staff"),
             "keys": access.can(user, "keys"),
+            "replies": access.can(user, "replies"),
         }
     }

@@ -8,7 +8,9 @@ from safepassage.console import (
     views_field,
     views_hotline,
     views_keys,
+    views_languages,
     views_queue,
+    views_replies,
     views_staff,
 )
 
@@ -39,6 +41,7 @@ urlpatterns = [
     path("staff/", views_staff.staff, name="staff"),
     path("staff/new/", views_staff.staff_new, name="staff_new"),
     path("staff/<int:user_id>/reset/", views_staff.staff_reset, name="staff_reset"),
+    path("staff/<int:user_id>/reads/", views_staff.staff_reads, name="staff_reads"),
     # The queue and cases.
     path("queue/", views_queue.inbox, name="inbox"),
     path("queue/rows/", views_queue.inbox_rows, name="inbox_rows"),
@@ -62,6 +65,17 @@ urlpatterns = [
     path("cases/<uuid:case_id>/call/", views_case.log_call, name="call"),
     path("cases/<uuid:case_id>/callback/", views_case.request_callback, name="callback"),
     path("cases/<uuid:case_id>/audit/", views_case.case_audit, name="audit"),
+    path("cases/<uuid:case_id>/needs-reader/", views_languages.needs_reader, name="needs_reader"),
+    path(
+        "cases/<uuid:case_id>/messages/<int:message_id>/translation/",
+        views_languages.message_translation,
+        name="message_translation",
+    ),
+    # Vetted replies (supervisors).
+    path("replies/", views_replies.reply_list, name="replies"),
+    path("replies/new/", views_replies.reply_new, name="reply_new"),
+    path("replies/<int:reply_id>/", views_replies.reply_edit, name="reply_edit"),
+    path("replies/<int:reply_id>/review/", views_replies.reply_review, name="reply_review"),
     # The hotline desk.
     path("hotline/", views_hotline.desk, name="hotline"),
     path("hotline/identify/", views_hotline.identify, name="identify"),
