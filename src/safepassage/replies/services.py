@@ -216,6 +216,10 @@ class Offer:
     applicant_text: str
     sendable: bool
 
+    @property
+    def audience_label(self) -> str:
+        return str(Audience(self.audience).label)
+
 
 def offers(case: Case, operator_language: str) -> list[Offer]:
     """Every active reply for the case page: in the operator's language beside the applicant's,
