@@ -6,6 +6,7 @@ fails the test, so nothing becomes reachable by accident. Deny by default.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -14,11 +15,13 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 
-from safepassage.cases import casework
-from safepassage.cases.models import Callback, Case, Status
+from safepassage import config
+from safepassage.cases import casework, services
+from safepassage.cases.models import Callback, Case, Direction, Status
 from safepassage.console import access, urls
 from safepassage.console.models import Role
 from safepassage.privacy import keyring, member_keys
+from safepassage.replies.models import VettedReply
 from tests.conftest import STAFF_PASSWORD, ChatDriver, latest_case, make_staff, staff_login
 
 pytestmark = pytest.mark.django_db
@@ -70,6 +73,13 @@ EXPECTED: dict[str, str] = {
     "call": CASE_WORK,
     "callback": CASE_WORK,
     "audit": SUPERVISOR,
+    "needs_reader": CASE_WORK,
+    "message_translation": CASE_WORK,
+    "replies": SUPERVISOR,
+    "reply_new": SUPERVISOR,
+    "reply_edit": SUPERVISOR,
+    "reply_review": SUPERVISOR,
+    "staff_reads": ADMIN,
     "hotline": CASE_WORK,
     "identify": CASE_WORK,
     "call_new_case": CASE_WORK,
@@ -95,8 +105,11 @@ def _outcome(response: object) -> str:
 
 
 @pytest.fixture
-def world(client: Client) -> dict[str, object]:
-    """One ready case handed to sector S1, one pending callback, staff of every role."""
+def world(client: Client, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """One ready case handed to sector S1, one pending callback, staff of every role; a
+    translation server configured (nobody listens there: the page says it did not answer)."""
+    cfg = dataclasses.replace(config.get(), libretranslate_url="http://127.0.0.1:9")
+    monkeypatch.setattr(config, "get", lambda: cfg)
     ChatDriver(client, "ru").apply(readiness="now")
     case = latest_case()
     supervisor_user = make_staff("boss", Role.SUPERVISOR)
@@ -116,11 +129,14 @@ def world(client: Client) -> dict[str, object]:
     callback = Callback.objects.create(
         case=case, window_start=now, window_end=now + timedelta(hours=1)
     )
+    message = services.do_add_message(case, Direction.INBOUND, "DEMO: a message", case.channel)
     return {
         "case_id": case.pk,
         "handover_id": handover.pk,
         "callback_id": callback.pk,
         "user_id": supervisor_user.pk,
+        "message_id": message.pk,
+        "reply_id": VettedReply.objects.order_by("pk").values_list("pk", flat=True)[0],
     }
 
 

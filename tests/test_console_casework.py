@@ -1,4 +1,5 @@
-"""Working a case: workflow, stale forms, merging, canned replies, notes, calls, handover."""
+"""Working a case: workflow, stale forms, merging, notes, calls, handover (vetted replies:
+test_vetted_replies.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from django.utils.html import escape
 
 from safepassage.cases.models import CallLog, Case, CaseEvent, Note, Status
 from safepassage.console.models import Role
-from safepassage.conversations import catalog
 from safepassage.privacy.models import AuditEvent
+from safepassage.replies.services import starter_entries
 from tests.conftest import DEMO_APPLICANT, ChatDriver, latest_case, make_staff, staff_login
 
 pytestmark = pytest.mark.django_db
@@ -145,19 +146,10 @@ def test_merging_two_cases_of_one_person_is_recorded_and_reversible(
     assert AuditEvent.objects.filter(action="case.merge", case_id=first.pk).exists()
 
 
-def test_canned_reply_sends_the_vetted_korean_text(operator: Client) -> None:
-    chat = ChatDriver(Client(), "ko")
-    chat.apply(readiness="now")
-    case = latest_case()
+def test_free_text_to_a_korean_speaker_carries_a_warning(operator: Client) -> None:
+    case = _case("ko")
     page = operator.get(f"/console/cases/{case.pk}/").content.decode()
-    for msgid in ("canned.safety", "canned.bring", "canned.signal", "canned.after"):
-        assert escape(catalog.text("en", msgid)) in page  # the operator's language
-        assert escape(catalog.text("ko", msgid)) in page  # side by side with the applicant's
     assert 'id="korean-warning"' in page and "no vetted translation" in page
-    response = operator.post(f"/console/cases/{case.pk}/reply/", {"canned": "canned.signal"})
-    assert response.status_code == 302
-    assert escape(catalog.text("ko", "canned.signal")) in chat.open()
-    assert operator.post(f"/console/cases/{case.pk}/reply/", {"canned": "x.y"}).status_code == 400
 
 
 def test_no_korean_warning_for_a_russian_speaker(operator: Client) -> None:
@@ -177,7 +169,8 @@ def test_console_follows_the_operators_language(db: None) -> None:
     case = _case("ko")
     client = staff_login("oksana")
     page = client.get(f"/console/cases/{case.pk}/").content.decode()
-    assert escape(catalog.text("uk", "canned.safety")) in page
+    phone = {e["key"]: e for e in starter_entries()}["phone"]["text"]
+    assert escape(phone["uk"]) in page  # a vetted reply in the operator's language
     assert "Черга" in page  # "Queue" in the Ukrainian console catalog
 
 

@@ -1,11 +1,12 @@
 """The console end to end, in Debian's chromium, against `safepassage serve`.
 
-An urgent Korean application arrives and tops the queue; an operator logs in with password and
-TOTP, takes it, answers with a vetted reply (the applicant reads the Korean text in the web
-chat), logs a hotline call and moves it to ready; a supervisor hands it to a liaison, who sees
-only what receiving the person needs and records "received"; the analyst and an anonymous
-visitor are refused everywhere. A second test signs in with a WebAuthn security key held by
-Chromium's virtual authenticator.
+An urgent Korean application arrives and tops the queue; a supervisor who reads Korean reviews
+the Korean text of a starter reply; an operator logs in with password and TOTP, takes the case,
+answers with that vetted reply (the applicant reads the Korean text in the web chat, the
+transcript shows it in both languages), logs a hotline call and moves it to ready; the
+supervisor hands it to a liaison, who sees only what receiving the person needs and records
+"received"; the analyst and an anonymous visitor are refused everywhere. A second test signs in
+with a WebAuthn security key held by Chromium's virtual authenticator.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import pytest
 
 from safepassage.conversations import catalog
+from safepassage.replies.services import starter_entries
 from tests.browser_support import (
     ARTIFACTS,
     click,
@@ -71,6 +73,7 @@ def _create(console: Page, username: str, role: str, sector: str = "") -> str:
 
 
 SECRETS: dict[str, str] = {}
+STARTER = {entry["key"]: entry for entry in starter_entries()}
 
 
 def _staff_page(browser: Browser, platform: Platform, user: str, password: str) -> Page:
@@ -101,6 +104,20 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
         "analyst": _create(admin, "analyst", "analyst"),
     }
 
+    # The supervisor reads Korean (the admin says so on the staff page) and reviews the Korean
+    # text of one starter reply: only then can it be sent.
+    sup_row = admin.locator("tr:has(td:text-is('sup'))")
+    sup_row.get_by_label("조선말").check()
+    sup_row.get_by_role("button", name="Save").click()
+    supervisor = _staff_page(browser, platform, "sup", passwords["sup"])
+    grant_program_key(admin, base, "sup")
+    supervisor.get_by_role("button", name="Log out").click()
+    log_in_with_totp(supervisor, base, "sup", CHOSEN_PASSWORD, SECRETS["sup"])
+    supervisor.goto(f"{base}/console/replies/")
+    supervisor.get_by_role("link", name="Signalling a drone").click()
+    supervisor.locator("button[data-review=ko]").click()
+    assert "reviewed by sup" in supervisor.locator("#lang-ko").inner_text()
+
     # The operator: the urgent Korean case is on top; take it; answer with a vetted reply.
     operator = _staff_page(browser, platform, "op", passwords["op"])
     # Enrolled, own password chosen; the admin (the bootstrap key holder) grants the program
@@ -120,14 +137,18 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     operator.wait_for_url(re.compile(r"/console/cases/[0-9a-f-]{36}/$"))
     assert reference in operator.locator("#reference").inner_text()
     assert operator.locator("#korean-warning").is_visible()
-    row = operator.locator("table.canned tr", has_text="How to signal")
-    assert catalog.text("ko", "canned.signal") in row.inner_text()
+    drone = STARTER["drone"]["text"]
+    row = operator.locator("table.canned tr", has_text="Signalling a drone")
+    assert drone["ko"] in row.inner_text() and drone["en"] in row.inner_text()
+    assert operator.locator("table.canned button").count() == 1  # the one reviewed text
     row.get_by_role("button", name="Send").click()
     operator.wait_for_load_state()
+    said = operator.locator("#conversation .msg").last.inner_text()
+    assert drone["ko"] in said and drone["en"] in said  # both languages in the transcript
 
     click(korean, "ko", "chat.continue")
     korean.goto(f"{base}/chat/ko/")
-    assert catalog.text("ko", "canned.signal") in korean.inner_text("body")
+    assert drone["ko"] in korean.inner_text("body")
 
     # A hotline call on the case, then verified → ready.
     operator.locator("#calls summary").click()
@@ -156,10 +177,6 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     # sealed to (they hold no program key).
     liaison = _staff_page(browser, platform, "liaison", passwords["liaison"])
     # The supervisor hands it over to the liaison of sector S-NORTH.
-    supervisor = _staff_page(browser, platform, "sup", passwords["sup"])
-    grant_program_key(admin, base, "sup")
-    supervisor.get_by_role("button", name="Log out").click()
-    log_in_with_totp(supervisor, base, "sup", CHOSEN_PASSWORD, SECRETS["sup"])
     supervisor.goto(case_url)
     supervisor.select_option("#sector", "S-NORTH")
     supervisor.fill("#window_start", "2026-11-25T04:00")

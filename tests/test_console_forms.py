@@ -31,8 +31,8 @@ from safepassage.cases.models import (
     Status,
 )
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.console import presenters
 from safepassage.console.models import Role
+from safepassage.replies.models import Audience, VettedReply
 from tests.conftest import ChatDriver, make_staff, staff_login
 
 pytestmark = pytest.mark.django_db
@@ -168,6 +168,26 @@ def _url(name: str) -> Callable[[World], str]:
     return lambda w: reverse(f"console:{name}")
 
 
+def _reply_url(name: str) -> Callable[[World], str]:
+    def url(w: World) -> str:
+        first = VettedReply.objects.order_by("pk").first()
+        return reverse(f"console:{name}", args=[first.pk if first else 2**31 - 1])
+
+    return url
+
+
+REPLY_FIELDS: dict[str, st.SearchStrategy[str]] = {
+    "key": st.sampled_from(["demo-reply", "ack", "Not A Slug"]),
+    "audience": st.sampled_from(Audience.values),
+    "title_en": _text(),
+    "position": st.integers(0, 10000).map(str),
+    "active": st.just("on"),
+    "text_ko": _text(),
+    "text_en": _text(),
+}
+REPLY_KEPT = ("title_en", "position", "text_ko", "text_en")
+
+
 def _handover_url(name: str) -> Callable[[World], str]:
     def url(w: World) -> str:
         handover = w.case.handovers.filter(active=True).first()
@@ -187,7 +207,7 @@ VERSION = st.sampled_from(["@version", "@version", "1"])
 SPECS: dict[str, Spec] = {
     "reply": Spec(
         _case_url("reply"),
-        {"canned": st.sampled_from(["", *presenters.CANNED_REPLIES]), "text": _text()},
+        {"vetted": st.sampled_from(["", "1", "0", "x", "99999999999"]), "text": _text()},
         kept=("text",),
     ),
     "transition": Spec(
@@ -251,6 +271,16 @@ SPECS: dict[str, Spec] = {
         },
     ),
     "callback_done": Spec(_callback_url, {"anything": st.just("")}),
+    "needs_reader": Spec(
+        _case_url("needs_reader"),
+        {"language": st.sampled_from(["", *APPLICANT_LANGUAGES]), "version": VERSION},
+    ),
+    "reply_new": Spec(_url("reply_new"), REPLY_FIELDS, kept=REPLY_KEPT),
+    "reply_edit": Spec(_reply_url("reply_edit"), REPLY_FIELDS, kept=REPLY_KEPT),
+    "reply_review": Spec(
+        _reply_url("reply_review"),
+        {"text": st.integers(1, 100).map(str), "version": st.integers(0, 3).map(str)},
+    ),
     "take_next": Spec(_url("take_next"), {"anything": st.just("")}),
     "find_case": Spec(_url("find_case"), {"ref": st.just("@ref")}, kept=("ref",)),
     "field_confirm": Spec(_handover_url("field_confirm"), {"x": st.just("")}, client="liaison"),
@@ -328,6 +358,20 @@ SUCCESS: dict[str, Callable[[World], dict[str, str]]] = {
     "callback_done": lambda w: {},
     "take_next": lambda w: {},
     "find_case": lambda w: {"ref": w.reference},
+    "needs_reader": lambda w: {"language": "ko"},
+    "reply_new": lambda w: {
+        "key": "demo-reply",
+        "audience": "any",
+        "title_en": "DEMO title",
+        "position": "5",
+        "text_en": "DEMO text",
+    },
+    "reply_edit": lambda w: {
+        "audience": "soldier",
+        "title_en": "DEMO title",
+        "position": "5",
+        "text_en": "DEMO text",
+    },
 }
 # Not here: unmerge and the field's posts (they need a merge or a handover first: below),
 # and opening a case from a call, which shows the new credentials once (never stored, so

@@ -70,6 +70,11 @@ class Config:
     # offline) and the signature of the list this configuration yields, both base64.
     official_public_key: str = ""
     official_signature: str = ""
+    # A self-hosted LibreTranslate server (its HTTP API, by URL) that the console may ask for
+    # a machine translation of an applicant's text for staff; unset: no machine translation.
+    # Applicant text goes to this URL and nowhere else (console.translation).
+    libretranslate_url: str = field(default="", repr=False)
+    libretranslate_api_key: str = field(default="", repr=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -183,6 +188,8 @@ def load(environ: dict[str, str] | None = None) -> Config:
         telegram_usernames=_telegram_usernames(env),
         official_public_key=(env.get("SAFEPASSAGE_OFFICIAL_PUBLIC_KEY") or "").strip(),
         official_signature=(env.get("SAFEPASSAGE_OFFICIAL_SIGNATURE") or "").strip(),
+        libretranslate_url=(env.get("SAFEPASSAGE_LIBRETRANSLATE_URL") or "").strip().rstrip("/"),
+        libretranslate_api_key=(env.get("SAFEPASSAGE_LIBRETRANSLATE_API_KEY") or "").strip(),
     )
 
 

@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "safepassage.privacy",
     "safepassage.campaigns",
     "safepassage.cases",
+    "safepassage.replies",
     "safepassage.conversations",
     "safepassage.channels",
     "safepassage.console",

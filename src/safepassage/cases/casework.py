@@ -8,6 +8,7 @@ change. Access (who may call what) is the console's business (console.access).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from safepassage.cases import handover_cards, sealed, services, triage, workflow
+from safepassage.cases import handover_cards, queue, sealed, services, triage, workflow
 from safepassage.cases.models import (
     Callback,
     CallLog,
@@ -28,6 +29,7 @@ from safepassage.cases.models import (
     Note,
     Status,
 )
+from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.privacy import audit, crypto, staff_fields
 from safepassage.privacy.keyring import Keyring
 
@@ -117,8 +119,10 @@ def do_assign(case: Case, actor: User, assignee: User | None, expected_version: 
         return fresh
 
 
-def do_take_next(operator: User) -> Case | None:
+def do_take_next(operator: User, reads: Collection[str] = ()) -> Case | None:
     """Give ``operator`` the most urgent open unassigned case; never the same one to two people.
+    Between cases of equal urgency, those in a language they read come first (queue.ordered:
+    a case ready now is never held back for a reader).
 
     On PostgreSQL ``SKIP LOCKED`` lets parallel callers pass over a row another one is taking;
     the conditional UPDATE makes the claim itself atomic on every database.
@@ -126,12 +130,13 @@ def do_take_next(operator: User) -> Case | None:
     for _ in range(5):
         with transaction.atomic():
             candidates = (
-                Case.objects.filter(
-                    status__in=workflow.OPEN_STATUSES,
-                    assigned_to__isnull=True,
-                    merged_into__isnull=True,
+                queue.ordered(
+                    Case.objects.filter(
+                        status__in=workflow.OPEN_STATUSES,
+                        assigned_to__isnull=True,
+                    ),
+                    reads,
                 )
-                .order_by("-urgency", "last_applicant_at", "id")
                 .select_for_update(skip_locked=True)
                 .values_list("pk", flat=True)[:1]
             )
@@ -147,6 +152,22 @@ def do_take_next(operator: User) -> Case | None:
                 audit.record(operator, "case.take", case.pk)
                 return case
     return None
+
+
+def do_mark_needs_reader(
+    case: Case, actor: User, language: str, expected_version: int | None
+) -> Case:
+    """Mark the case as needing a reader of ``language`` (an applicant language; "" clears
+    the mark): the queue and take-next put it in front of those who read it."""
+    if language and language not in APPLICANT_LANGUAGES:
+        raise workflow.Refused("Choose one of the applicant languages.")
+    with transaction.atomic():
+        fresh = _locked(case, expected_version)
+        fresh.needs_reader = language
+        _bump(fresh, ["needs_reader"])
+        _event(fresh, actor, "needs_reader", fresh.status, language or "none")
+        audit.record(actor, "case.needs_reader", fresh.pk, language or "none")
+        return fresh
 
 
 def _lock_cases(*pks: uuid.UUID) -> dict[uuid.UUID, Case]:

@@ -121,6 +121,9 @@ class Case(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_cases"
     )
+    # "Needs a reader of Korean": an applicant language staff marked this case as needing;
+    # the queue puts it in front of those who read it (cases.queue). "" for none.
+    needs_reader = models.CharField(max_length=8, blank=True, default="")
 
     class Meta:
         indexes = [

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -56,9 +58,31 @@ def apply(cases: QuerySet[Case], filters: Filters, user: User) -> QuerySet[Case]
     return cases
 
 
-def ordered(cases: QuerySet[Case]) -> QuerySet[Case]:
-    """Urgency first; within one urgency, whoever has waited longest since writing."""
-    return cases.filter(merged_into__isnull=True).order_by("-urgency", "last_applicant_at", "id")
+def reader_rank(reads: Collection[str]) -> models.Case:
+    """How well a case suits a member who reads ``reads``, used only between cases of equal
+    urgency: a case ready now first, whatever its language (it is never held back waiting
+    for a reader), then one marked as needing a reader of a language they read, then one in
+    a language they read (unless marked as needing a reader of another), then the rest."""
+    languages = list(reads)
+    return models.Case(
+        models.When(ready_now_at__isnull=False, then=models.Value(3)),
+        models.When(needs_reader__in=languages, then=models.Value(2)),
+        models.When(needs_reader="", language__in=languages, then=models.Value(1)),
+        default=models.Value(0),
+        output_field=models.IntegerField(),
+    )
+
+
+def ordered(cases: QuerySet[Case], reads: Collection[str] = ()) -> QuerySet[Case]:
+    """Urgency first; within one urgency, for a member who reads some languages, the cases
+    they can read (reader_rank); then whoever has waited longest since writing."""
+    cases = cases.filter(merged_into__isnull=True)
+    if not reads:
+        # Walks the case_triage index (bench/console.py).
+        return cases.order_by("-urgency", "last_applicant_at", "id")
+    return cases.annotate(reader_rank=reader_rank(reads)).order_by(
+        "-urgency", "-reader_rank", "last_applicant_at", "id"
+    )
 
 
 def own_or_unassigned(user: User) -> Q:

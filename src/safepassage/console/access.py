@@ -42,6 +42,7 @@ CAPABILITIES: dict[str, frozenset[Role]] = {
     "case.merge": frozenset({Role.SUPERVISOR}),
     "case.handover": frozenset({Role.SUPERVISOR}),
     "case.audit": frozenset({Role.SUPERVISOR}),
+    "replies": frozenset({Role.SUPERVISOR}),  # vetted replies: edit, review (replies.services)
     "hotline": CASE_ROLES,
     "field": frozenset({Role.LIAISON}),
     "staff": frozenset({Role.ADMIN}),
@@ -61,6 +62,17 @@ def can(user: AnyUser, capability: str) -> bool:
 
 def is_supervisor(user: AnyUser) -> bool:
     return role_of(user) == Role.SUPERVISOR
+
+
+def reads_of(user: AnyUser) -> tuple[str, ...]:
+    """The applicant languages this member reads (their profile; none without one)."""
+    if not isinstance(user, User):
+        return ()
+    try:
+        reads = user.staff_profile.reads
+    except StaffProfile.DoesNotExist:
+        return ()
+    return tuple(str(lang) for lang in reads or ())
 
 
 def visible_cases(user: AnyUser) -> QuerySet[Case]:

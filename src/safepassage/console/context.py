@@ -22,5 +22,6 @@ def console_nav(request: HttpRequest) -> dict[str, object]:
             "keys": access.can(user, "keys"),
             "campaigns": access.can(user, "campaigns"),
             "reports": access.can(user, "reports"),
+            "replies": access.can(user, "replies"),
         }
     }

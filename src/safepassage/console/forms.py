@@ -26,7 +26,6 @@ from safepassage.cases.models import (
     Status,
 )
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.console import presenters
 from safepassage.console.models import Role
 from safepassage.privacy import references
 from safepassage.web.forms import CleanText, clean_text
@@ -100,10 +99,16 @@ def choices(pairs: Any, *, required: bool = True) -> forms.ChoiceField:
 
 
 class ReplyForm(forms.Form):
-    canned = forms.ChoiceField(
-        choices=[("", "")] + [(k, str(v)) for k, v in presenters.CANNED_REPLIES.items()],
+    # A vetted reply's id (replies.VettedReply); whether it may be sent is the action's rule.
+    vetted = forms.IntegerField(
         required=False,
-        error_messages={"invalid_choice": _("Unknown vetted reply.")},
+        min_value=1,
+        max_value=MAX_ID,
+        error_messages={
+            "invalid": _("Unknown vetted reply."),
+            "min_value": _("Unknown vetted reply."),
+            "max_value": _("Unknown vetted reply."),
+        },
     )
     text = Text(
         max_length=cases.MAX_MESSAGE_CHARS,
@@ -113,9 +118,16 @@ class ReplyForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if not self.errors and not data.get("canned") and not data.get("text"):
+        if not self.errors and not data.get("vetted") and not data.get("text"):
             self.add_error("text", _("Write a reply of 1 to 4,000 characters."))
         return data
+
+
+class NeedsReaderForm(forms.Form):
+    """Mark a case as needing a reader of an applicant language ("" clears the mark)."""
+
+    language = choices([("", "—"), *APPLICANT_LANGUAGES.items()], required=False)
+    version = version_field()
 
 
 class TransitionForm(forms.Form):

@@ -39,6 +39,10 @@ class StaffProfile(models.Model):
     sector_index = models.CharField(max_length=64, blank=True, db_index=True)
     sector_sealed = models.BinaryField(null=True, blank=True)
     language = models.CharField(max_length=8, default="en")
+    # The applicant languages this member reads (codes of config.APPLICANT_LANGUAGES): the
+    # queue and take-next offer them cases in those first, and a supervisor reviews vetted
+    # replies only in these. Set by an admin (console.staff.do_set_reads, audited).
+    reads = models.JSONField(default=list, blank=True)
     # Changes whenever the password or a second factor changes; sessions carrying an older
     # stamp end (console.auth).
     security_stamp = models.CharField(max_length=32, default=new_security_stamp)

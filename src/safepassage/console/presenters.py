@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,20 +13,16 @@ from django.utils.translation import gettext_lazy
 from safepassage.cases import triage
 from safepassage.cases.delivery import DeliveryState
 from safepassage.cases.models import Case, Channel
+from safepassage.cases.services import TranscriptEntry
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.conversations import catalog, flows
+from safepassage.privacy.keyring import Keyring
+from safepassage.replies import services as replies
 
 URGENCY_LABELS = {
     "now": gettext_lazy("Ready now"),
     "days": gettext_lazy("Within days"),
     "later": gettext_lazy("Later"),
-}
-# Vetted replies: ids in the applicant catalogs (all four languages), titles for operators.
-CANNED_REPLIES = {
-    "canned.safety": gettext_lazy("Safety advice"),
-    "canned.bring": gettext_lazy("What to bring"),
-    "canned.signal": gettext_lazy("How to signal"),
-    "canned.after": gettext_lazy("What happens after"),
 }
 
 
@@ -44,6 +40,7 @@ class Row:
     language: str
     due: str
     overdue: bool
+    needs_reader: str = ""  # the language's name, when staff marked it needing a reader
 
 
 def time_left(due_at: datetime | None, now: datetime | None = None) -> tuple[str, bool]:
@@ -70,6 +67,7 @@ def row(case: Case, now: datetime | None = None) -> Row:
         APPLICANT_LANGUAGES.get(case.language, case.language),
         due,
         overdue,
+        APPLICANT_LANGUAGES.get(case.needs_reader, case.needs_reader),
     )
 
 
@@ -77,8 +75,11 @@ def short_id(case: Case) -> str:
     return str(case.pk)[:8]
 
 
-def answer_lines(answers: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, value) for every answered step, in flow order, in the operator's language."""
+def answer_lines(
+    answers: dict[str, Any], applicant_language: str = ""
+) -> list[tuple[str, str, str]]:
+    """(label, value, lang) for every answered step, in flow order, in the operator's language;
+    ``lang`` is the applicant's language for what they wrote themselves ("" for a choice)."""
     lang = operator_language()
     lines = []
     for step in flows.get().answer_steps():
@@ -86,13 +87,15 @@ def answer_lines(answers: dict[str, Any]) -> list[tuple[str, str]]:
             continue
         value = answers[step.field]
         labels = {c.value: c.label for c in step.choices}
+        written = ""
         if isinstance(value, list):
             shown = "; ".join(catalog.text(lang, labels[v]) for v in value if v in labels) or "—"
         elif str(value) in labels:
             shown = catalog.text(lang, labels[str(value)])
         else:
             shown = str(value) if value != "" else "—"
-        lines.append((catalog.text(lang, step.summary_label), shown))
+            written = applicant_language if value != "" else ""
+        lines.append((catalog.text(lang, step.summary_label), shown, written))
     return lines
 
 
@@ -104,20 +107,36 @@ def wish_badges(answers: dict[str, Any]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Canned:
-    msgid: str
-    title: str
-    operator_text: str
-    applicant_text: str
+class VettedEntry(TranscriptEntry):
+    """A sent vetted reply: as the applicant received it, and in the operator's language."""
+
+    vetted_title: str = ""
+    vetted_text: str = ""
+    vetted_language: str = ""
 
 
-def canned_replies(applicant_language: str) -> list[Canned]:
+def with_vetted(case: Case, entries: list[TranscriptEntry], ring: Keyring) -> list[TranscriptEntry]:
+    """The transcript with each sent vetted reply carrying its title and text in the operator's
+    language (as they were when it was sent), so a colleague reads what was said."""
+    holders = {case.pk: case, **{c.pk: c for c in case.merged_cases.all()}}
+    ids = [e.message_id for e in entries if e.direction == "out" and e.message_id]
+    sent = replies.sent_replies(holders, ids, ring)
     mine = operator_language()
-    theirs = applicant_language if catalog.is_language(applicant_language) else "en"
-    return [
-        Canned(msgid, str(title), catalog.text(mine, msgid), catalog.text(theirs, msgid))
-        for msgid, title in CANNED_REPLIES.items()
-    ]
+    result: list[TranscriptEntry] = []
+    for entry in entries:
+        found = sent.get(entry.message_id or 0)
+        if found is None:
+            result.append(entry)
+            continue
+        result.append(
+            VettedEntry(
+                **{f.name: getattr(entry, f.name) for f in fields(TranscriptEntry)},
+                vetted_title=found.titles.get(mine, ""),
+                vetted_text=found.texts.get(mine, ""),
+                vetted_language=mine,
+            )
+        )
+    return result
 
 
 def reply_delivery(channel: str, state: DeliveryState | None, shown: bool) -> str:

@@ -8,6 +8,7 @@ import secrets
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console.models import Role, StaffProfile
 from safepassage.privacy import audit, keyring, member_keys
 from safepassage.privacy.keyring import Keyring
@@ -52,6 +53,17 @@ def do_create_staff(
         profile.save()
         audit.record(actor, "staff.create", None, f"user {user.pk} role {role}")
     return user, password
+
+
+def do_set_reads(actor: User, user: User, reads: list[str]) -> None:
+    """Which applicant languages ``user`` reads: the queue's preference, and the languages in
+    which a supervisor may review vetted replies. Audited (codes only)."""
+    chosen = [lang for lang in APPLICANT_LANGUAGES if lang in reads]
+    if len(chosen) != len(set(reads)):
+        raise StaffRefused("Choose applicant languages only.")
+    with transaction.atomic():
+        StaffProfile.objects.filter(user=user).update(reads=chosen)
+        audit.record(actor, "staff.reads", None, f"user {user.pk} reads {','.join(chosen) or '-'}")
 
 
 def do_reset_access(actor: User, user: User) -> None:

@@ -9,7 +9,9 @@ from safepassage.console import (
     views_field,
     views_hotline,
     views_keys,
+    views_languages,
     views_queue,
+    views_replies,
     views_reports,
     views_staff,
 )
@@ -41,6 +43,7 @@ urlpatterns = [
     path("staff/", views_staff.staff, name="staff"),
     path("staff/new/", views_staff.staff_new, name="staff_new"),
     path("staff/<int:user_id>/reset/", views_staff.staff_reset, name="staff_reset"),
+    path("staff/<int:user_id>/reads/", views_staff.staff_reads, name="staff_reads"),
     # The queue and cases.
     path("queue/", views_queue.inbox, name="inbox"),
     path("queue/rows/", views_queue.inbox_rows, name="inbox_rows"),
@@ -79,6 +82,17 @@ urlpatterns = [
     path("campaigns/codes/<int:code_id>/endcard.png", views_campaigns.endcard, name="endcard"),
     path("reports/", views_reports.report_page, name="reports"),
     path("reports/<str:key>.csv", views_reports.report_csv, name="report_csv"),
+    path("cases/<uuid:case_id>/needs-reader/", views_languages.needs_reader, name="needs_reader"),
+    path(
+        "cases/<uuid:case_id>/messages/<int:message_id>/translation/",
+        views_languages.message_translation,
+        name="message_translation",
+    ),
+    # Vetted replies (supervisors).
+    path("replies/", views_replies.reply_list, name="replies"),
+    path("replies/new/", views_replies.reply_new, name="reply_new"),
+    path("replies/<int:reply_id>/", views_replies.reply_edit, name="reply_edit"),
+    path("replies/<int:reply_id>/review/", views_replies.reply_review, name="reply_review"),
     # The hotline desk.
     path("hotline/", views_hotline.desk, name="hotline"),
     path("hotline/identify/", views_hotline.identify, name="identify"),

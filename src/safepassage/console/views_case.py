@@ -25,14 +25,14 @@ from safepassage.cases.models import (
     Status,
 )
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.console import access, forms, presenters
+from safepassage.console import access, forms, presenters, translation
 from safepassage.console.guard import staff_view
 from safepassage.console.models import Role
-from safepassage.conversations import catalog
 from safepassage.privacy import audit, references
 from safepassage.privacy.keyring import Keyring
 from safepassage.privacy.models import AuditEvent
 from safepassage.privacy.session import keyring_of
+from safepassage.replies import services as replies
 
 
 def visible_case(request: HttpRequest, case_id: uuid.UUID) -> Case:
@@ -50,9 +50,11 @@ def _staff_user(request: HttpRequest) -> User:
 
 
 def _with_delivery(
-    case: Case, entries: list[cases.TranscriptEntry]
+    case: Case, entries: list[cases.TranscriptEntry], ring: Keyring
 ) -> list[tuple[cases.TranscriptEntry, str]]:
-    """Each message with, for a reply, how far it got (queued, delivered, failed and why)."""
+    """Each message with, for a reply, how far it got (queued, delivered, failed and why); a
+    vetted reply also in the operator's language (presenters.VettedEntry)."""
+    entries = presenters.with_vetted(case, entries, ring)
     states = delivery.states(case)
     shown = set(case.messages.filter(shown_at__isnull=False).values_list("id", flat=True))
     return [
@@ -91,9 +93,9 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         "urgency_label": row.urgency_label,
         "language": row.language,
         "reference": cases.reference_of(case, ring),
-        "answers": presenters.answer_lines(answers),
+        "answers": presenters.answer_lines(answers, case.language),
         "wishes": presenters.wish_badges(answers),
-        "transcript": _with_delivery(case, cases.transcript(case, ring)),
+        "transcript": _with_delivery(case, cases.transcript(case, ring), ring),
         "notes": casework.notes(case, ring),
         "calls": casework.calls(case, ring),
         "callbacks": case.callbacks.filter(done_at__isnull=True).order_by("window_start"),
@@ -112,8 +114,12 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         if supervisor
         else [],
         "merged_cases": case.merged_cases.all(),
-        "canned": presenters.canned_replies(case.language),
+        "vetted": replies.offers(case, presenters.operator_language()),
         "korean": case.language == "ko",
+        # Machine translation of what the applicant wrote, when the deployment has a server.
+        "machine_translation": translation.enabled()
+        and case.language != presenters.operator_language(),
+        "needs_reader_choices": list(APPLICANT_LANGUAGES.items()),
         "reply_channel": last_channel,
         "delivery_state": presenters.delivery_state(last_channel),
         "call_directions": CallDirection.choices,
@@ -140,6 +146,7 @@ def _forms(case: Case) -> dict[str, Form]:
         "call_form": forms.CallForm(initial={"language": case.language, "duration_minutes": 0}),
         "callback_form": forms.CallbackForm(),
         "note_form": forms.NoteForm(),
+        "needs_reader_form": forms.NeedsReaderForm(initial={"language": case.needs_reader}),
     }
 
 
@@ -196,13 +203,15 @@ def reply(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     form = forms.ReplyForm(request.POST)
     if not form.is_valid():
         return _refused(request, case, "reply_form", form)
-    canned = form.cleaned_data["canned"]
-    if canned:
-        lang = case.language if catalog.is_language(case.language) else "en"
-        text = catalog.text(lang, canned)
+    vetted = form.cleaned_data["vetted"]
+    if vetted:
+        try:
+            replies.do_send(case, _staff_user(request), vetted)
+        except workflow.Refused as exc:
+            form.add_error("vetted", str(exc))
+            return _refused(request, case, "reply_form", form)
     else:
-        text = form.cleaned_data["text"]
-    cases.do_operator_reply(case, _staff_user(request), text)
+        cases.do_operator_reply(case, _staff_user(request), form.cleaned_data["text"])
     return _back(case, "#conversation")
 
 

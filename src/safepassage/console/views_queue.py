@@ -49,7 +49,9 @@ def _queue_context(request: HttpRequest) -> dict[str, object]:
     filters = _filters(request)
     visible = queue.apply(access.visible_cases(request.user), filters, request.user)
     now = timezone.now()
-    cases = queue.ordered(visible).select_related("assigned_to")[:QUEUE_LIMIT]
+    cases = queue.ordered(visible, access.reads_of(request.user)).select_related("assigned_to")[
+        :QUEUE_LIMIT
+    ]
     return {
         "rows": [presenters.row(c, now) for c in cases],
         "filters": filters,
@@ -90,7 +92,7 @@ def inbox_rows(request: HttpRequest) -> HttpResponse:
 def take_next(request: HttpRequest) -> HttpResponse:
     if not isinstance(request.user, User):  # staff_view lets only staff through
         raise PermissionDenied
-    case = casework.do_take_next(request.user)
+    case = casework.do_take_next(request.user, access.reads_of(request.user))
     if case is None:
         return HttpResponseRedirect(reverse("console:inbox") + "?taken=none")
     return HttpResponseRedirect(reverse("console:case", args=[case.pk]))

@@ -12,7 +12,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from safepassage.console import auth, forms
+from safepassage.config import APPLICANT_LANGUAGES
+from safepassage.console import auth, forms, forms_replies
 from safepassage.console.guard import staff_view
 from safepassage.console.models import Role, SealedTOTPDevice, SecurityKey, StaffProfile
 from safepassage.console.staff import (
@@ -21,6 +22,7 @@ from safepassage.console.staff import (
     do_create_staff,
     do_reset_access,
     do_reset_password,
+    do_set_reads,
 )
 from safepassage.privacy.key_checks import alarms
 from safepassage.privacy.session import keyring_of
@@ -33,6 +35,7 @@ def _staff_page(request: HttpRequest, status: int = 200, **extra: object) -> Htt
         "profiles": StaffProfile.objects.select_related("user").order_by("user__username"),
         "roles": Role.choices,
         "console_languages": settings.LANGUAGES,
+        "applicant_languages": list(APPLICANT_LANGUAGES.items()),
         "alarms": alarms(),
     }
     context.update(extra)
@@ -83,6 +86,21 @@ def staff_reset(request: HttpRequest, user_id: int) -> HttpResponse:
     except StaffRefused as exc:
         return _staff_page(request, 400, error=str(exc))
     request.session[RESET_NOTICE] = target.get_username()
+    return HttpResponseRedirect(reverse("console:staff"))
+
+
+@require_POST
+@staff_view("staff")
+def staff_reads(request: HttpRequest, user_id: int) -> HttpResponse:
+    """The applicant languages a member reads (the queue's preference; reviewing replies)."""
+    actor, target = _actor_and_target(request, user_id)
+    form = forms_replies.ReadsForm(request.POST)
+    if not form.is_valid():
+        return _staff_page(request, 400, error=" ".join(str(e) for e in form.errors["reads"]))
+    try:
+        do_set_reads(actor, target, form.cleaned_data["reads"])
+    except StaffRefused as exc:
+        return _staff_page(request, 400, error=str(exc))
     return HttpResponseRedirect(reverse("console:staff"))
 
 
