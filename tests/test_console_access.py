@@ -159,7 +159,7 @@ def test_every_console_url_for_every_role_matches_the_table(world: dict[str, obj
             outcomes.append(_outcome(response))
         actual[pattern.name] = " ".join(outcomes)
         # "Take" assigns the case: every URL meets the same unassigned case.
-        Case.objects.filter(pk=world["case_id"]).update(assigned_to=None)
+        Case.objects.filter(pk=str(world["case_id"])).update(assigned_to=None)
     mismatches = {
         name: f"expected {EXPECTED[name]} got {got}"
         for name, got in actual.items()

@@ -55,8 +55,8 @@ def _user(username: str) -> User:
 
 def _keyless(username: str, role: str = Role.OPERATOR) -> Client:
     """A staff member whose account holds no program key (not granted yet)."""
-    user = make_staff(username, role)
-    StaffKey.objects.filter(user=user).delete()
+    make_staff(username, role)
+    StaffKey.objects.filter(user__username=username).delete()
     return staff_login(username)
 
 
@@ -300,7 +300,8 @@ def test_presence_lives_in_redis_when_configured_and_holds_no_content(
     assert not CasePresence.objects.exists()  # not in the database
     key = f"sp:presence:{case.pk}"
     assert 0 < store.ttl(key) <= 8
-    stored = b"".join(k + v for k, v in store.hgetall(key).items())
+    raw: dict[bytes, bytes] = store.hgetall(key)  # type: ignore[assignment]
+    stored = b"".join(k + v for k, v in raw.items())
     assert b"DEMO" not in stored
     store.delete(key)
 

@@ -11,7 +11,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from safepassage.cases import casework, delivery, handover_cards, workflow
@@ -76,21 +75,17 @@ def presence_text(others: list[presence.Present]) -> str:
     viewing = [p.name for p in others if not p.writing]
     parts = []
     if writing:
-        parts.append(
-            ngettext(
-                "%(names)s is writing a reply.", "%(names)s are writing replies.", len(writing)
-            )
-            % {"names": ", ".join(writing)}
-        )
+        many = len(writing) > 1
+        text = _("%(names)s are writing replies.") if many else _("%(names)s is writing a reply.")
+        parts.append(text % {"names": ", ".join(writing)})
     if viewing:
-        parts.append(
-            ngettext(
-                "%(names)s also has this case open.",
-                "%(names)s also have this case open.",
-                len(viewing),
-            )
-            % {"names": ", ".join(viewing)}
+        many = len(viewing) > 1
+        text = (
+            _("%(names)s also have this case open.")
+            if many
+            else _("%(names)s also has this case open.")
         )
+        parts.append(text % {"names": ", ".join(viewing)})
     return " ".join(parts)
 
 
