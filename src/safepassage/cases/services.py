@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from safepassage import fastsave
@@ -216,11 +217,12 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
         return message
 
 
-def newest_message_id(case_ids: list[uuid.UUID]) -> int:
-    """The id of the newest message of these cases (0: none): one small indexed query, which an
-    open case page asks every few seconds to learn whether anything arrived."""
+def newest_message_id(case: Case) -> int:
+    """The id of the newest message of the case and the cases merged into it (0: none): one
+    small query, which an open case page asks every few seconds to learn whether anything
+    arrived."""
     newest = (
-        Message.objects.filter(case_id__in=case_ids)
+        Message.objects.filter(Q(case=case) | Q(case__merged_into=case))
         .order_by("-id")
         .values_list("id", flat=True)
         .first()

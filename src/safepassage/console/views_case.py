@@ -281,8 +281,7 @@ def live(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     case = visible_case(request, case_id)
     user = _staff_user(request)
     presence.do_report(case.pk, user, writing=request.GET.get("writing") == "1")
-    holders = [case.pk, *case.merged_cases.values_list("pk", flat=True)]
-    newest = cases.newest_message_id(holders)
+    newest = cases.newest_message_id(case)
     return JsonResponse({"last": newest, "presence": presence_text(presence.others(case.pk, user))})
 
 
