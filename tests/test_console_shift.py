@@ -284,6 +284,8 @@ def test_another_staff_member_viewing_or_writing_is_shown_and_goes_away(
     assert "operator0 also has this case open." in page  # shown without JavaScript too
     CasePresence.objects.update(until=timezone.now() - timedelta(seconds=1))  # time ran out
     assert _live(operator, case)["presence"] == ""
+    operator.get(f"/console/cases/{case.pk}/")  # a page load sweeps what ran out
+    assert list(CasePresence.objects.values_list("user__username", flat=True)) == ["operator0"]
 
 
 @override_settings(SAFEPASSAGE_REDIS_URL=REDIS_URL)

@@ -64,8 +64,11 @@ def _key(case_id: uuid.UUID) -> str:
     return f"sp:presence:{case_id}"
 
 
-def do_report(case_id: uuid.UUID, user: User, *, writing: bool) -> None:
-    """``user`` has the case open (and is writing a reply, if ``writing``) for the next seconds."""
+def do_report(case_id: uuid.UUID, user: User, *, writing: bool, sweep: bool = False) -> None:
+    """``user`` has the case open (and is writing a reply, if ``writing``) for the next seconds.
+
+    ``sweep`` (a case page being loaded, not its 2-second reports): the database store also
+    deletes every presence that ran out, so rows outlive their seconds only until then."""
     until = time.time() + TTL_SECONDS
     client = _redis()
     if client is not None:
@@ -79,11 +82,13 @@ def do_report(case_id: uuid.UUID, user: User, *, writing: bool) -> None:
             return
         except redis.RedisError:
             _redis_failed()
-    _report_in_database(case_id, user, writing)
+    _report_in_database(case_id, user, writing, sweep)
 
 
-def _report_in_database(case_id: uuid.UUID, user: User, writing: bool) -> None:
+def _report_in_database(case_id: uuid.UUID, user: User, writing: bool, sweep: bool) -> None:
     now = timezone.now()
+    if sweep:
+        CasePresence.objects.filter(until__lt=now).delete()
     until = now + timedelta(seconds=TTL_SECONDS)
     rows = CasePresence.objects.filter(case_id=case_id, user=user)
     if not rows.update(writing=writing, until=until):
@@ -94,8 +99,6 @@ def _report_in_database(case_id: uuid.UUID, user: User, writing: bool) -> None:
                 )
         except IntegrityError:  # the same member's other tab, at the same moment
             rows.update(writing=writing, until=until)
-        # A new row: clear the ones that ran out, so the table holds only the present.
-        CasePresence.objects.filter(until__lt=now).delete()
 
 
 def others(case_id: uuid.UUID, user: User) -> list[Present]:

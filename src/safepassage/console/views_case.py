@@ -100,7 +100,7 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
     user = _staff_user(request)
     audit.record(user, "case.view", case.pk)
     ring = keyring_of(request)
-    presence.do_report(case.pk, user, writing=False)
+    presence.do_report(case.pk, user, writing=False, sweep=True)
     head_count, head_count_applied = casework.head_count_of(case)
     answers = cases.answers_for_staff(case, ring)
     row = presenters.row(case)

@@ -139,6 +139,7 @@
       .then(function (r) {
         // Session ended (a redirect to the login): stop, keeping whatever was being typed.
         if (r.redirected) { stopped = true; return null; }
+        if (r.status === 403 || r.status === 404) { stopped = true; }  // no longer ours to see
         return r.ok ? r : null;
       });
   }
