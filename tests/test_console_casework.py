@@ -241,7 +241,11 @@ def test_hotline_new_case_identify_and_callback_queue(operator: Client) -> None:
     assert right["Location"] == f"/console/cases/{case.pk}/#calls"
     operator.post(
         f"/console/cases/{case.pk}/callback/",
-        {"window_start": "2026-11-24T18:00", "window_end": "2026-11-24T20:00"},
+        {
+            "window_start": "2026-11-24T18:00",
+            "window_end": "2026-11-24T20:00",
+            "reach_by": "message",
+        },
     )
     desk = operator.get("/console/hotline/").content.decode()
     assert "2026-11-24 18:00 – 20:00" in desk

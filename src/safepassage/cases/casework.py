@@ -13,20 +13,26 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Max, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from safepassage.cases import handover_cards, queue, sealed, services, triage, workflow
 from safepassage.cases.models import (
     Callback,
     CallLog,
+    CallOutcome,
     Case,
     CaseEvent,
     Channel,
+    Direction,
     Handover,
     HandoverOutcome,
+    Message,
     Note,
+    ReachBy,
+    ReadMark,
     Status,
 )
 from safepassage.config import APPLICANT_LANGUAGES
@@ -35,6 +41,9 @@ from safepassage.privacy.keyring import Keyring
 
 NOTE_FIELD = "note"
 CALL_FIELD = "call"
+CALLBACK_FIELD = "callback"
+MAX_REACH_CHARS = 200
+PREVIEW_CHARS = 80
 MEETING_FIELD = handover_cards.MEETING_FIELD
 MAX_NOTE_CHARS = 4000
 
@@ -170,6 +179,51 @@ def do_mark_needs_reader(
         return fresh
 
 
+def do_take(case: Case, actor: User, *, supervisor: bool) -> bool:
+    """The case page's "Take": assign the case to ``actor``. True when it changed hands.
+
+    A case already theirs stays as it is (a retried post changes nothing). An unassigned case is
+    claimed with a conditional UPDATE, so of two people pressing Take at once one gets it and
+    the other is told; a case someone else holds only a supervisor takes over."""
+    with transaction.atomic():
+        holder = Case.objects.filter(pk=case.pk).values_list("assigned_to", flat=True).first()
+        if holder == actor.pk:
+            return False
+        claim = Case.objects.filter(pk=case.pk)
+        if not supervisor:
+            claim = claim.filter(assigned_to__isnull=True)
+        if not claim.update(assigned_to=actor, version=F("version") + 1, updated_at=timezone.now()):
+            raise workflow.Refused("Someone else took this case meanwhile.")
+        fresh = Case.objects.get(pk=case.pk)
+        _event(fresh, actor, "take", fresh.status, f"from user {holder}" if holder else "")
+        audit.record(actor, "case.take", fresh.pk, f"from user {holder}" if holder else "")
+        return True
+
+
+def do_reply(case: Case, operator: User, text: str, *, take: bool, supervisor: bool) -> Message:
+    """A reply from the case page. It assigns the case only when the staff member asked for it
+    (``take``, the reply form's "take this case"): replying never assigns silently."""
+    with transaction.atomic():
+        if take:
+            do_take(case, operator, supervisor=supervisor)
+            case.refresh_from_db()
+        return services.do_operator_reply(case, operator, text)
+
+
+def head_count_of(case: Case) -> tuple[int | None, bool]:
+    """The case's head count, and whether it comes from the application (the group size the
+    applicant gave, or one when he comes alone) because staff have not set one."""
+    if case.head_count:
+        return case.head_count, False
+    company = case.triage.get("company")
+    size = case.triage.get("group_size")
+    if company == "group" and str(size or "").isdigit() and 1 <= int(size) <= 200:
+        return int(size), True
+    if company == "alone":
+        return 1, True
+    return None, False
+
+
 def _lock_cases(*pks: uuid.UUID) -> dict[uuid.UUID, Case]:
     """Lock the cases' rows one by one in primary-key order, the one order every write that
     locks several cases follows, so that two of them never wait for each other."""
@@ -274,7 +328,65 @@ class CallEntry:
     summary: str
 
 
-def do_log_call(case: Case, operator: User, details: CallDetails) -> CallLog:
+@dataclass(frozen=True)
+class CallbackRequest:
+    """A callback asked for: its window, and how to reach the person (sealed to the case)."""
+
+    window_start: datetime
+    window_end: datetime
+    reach_by: str
+    reach: str  # the number he gave, or which channel and account to write to
+    language: str = ""
+
+
+def _check_callback(request: CallbackRequest) -> None:
+    if request.window_end <= request.window_start:
+        raise workflow.Refused("The window must end after it starts.")
+    if request.reach_by not in ReachBy.values:
+        raise workflow.Refused(
+            "Say how to reach him: the number he gave, or a message through his channel."
+        )
+    if request.reach_by == ReachBy.PHONE and not request.reach.strip():
+        raise workflow.Refused("Write down the number he gave.")
+    if len(request.reach) > MAX_REACH_CHARS:
+        raise workflow.Refused("How to reach him fits in 200 characters.")
+
+
+def _create_callback(
+    case: Case, actor: User, request: CallbackRequest, call: CallLog | None = None
+) -> Callback:
+    callback = Callback.objects.create(
+        case=case,
+        window_start=request.window_start,
+        window_end=request.window_end,
+        requested_by=actor,
+        call=call,
+        language=request.language or case.language,
+        reach_by=request.reach_by,
+        reach_sealed=b"",
+    )
+    callback.reach_sealed = staff_fields.seal(
+        case, f"{CALLBACK_FIELD}:{callback.pk}", request.reach.strip()
+    )
+    callback.save(update_fields=["reach_sealed"])
+    audit.record(actor, "case.callback", case.pk)
+    return callback
+
+
+def do_log_call(
+    case: Case, operator: User, details: CallDetails, callback: CallbackRequest | None = None
+) -> CallLog:
+    """Log a call; a call that ends with "callback requested" creates its callback at once, in
+    the same transaction, and cannot be logged without one."""
+    if details.outcome == CallOutcome.CALLBACK:
+        if callback is None:
+            raise workflow.Refused(
+                "A call that ends with a callback request needs the callback: "
+                "its window and how to reach him."
+            )
+        _check_callback(callback)
+    elif callback is not None:
+        raise workflow.Refused('Only a call with the outcome "callback requested" sets one.')
     with transaction.atomic():
         call = CallLog.objects.create(
             case=case,
@@ -297,6 +409,8 @@ def do_log_call(case: Case, operator: User, details: CallDetails) -> CallLog:
         services.refresh_reply_due(fresh, waiting=False)  # a call is contact: nothing waits
         _bump(fresh, ["last_applicant_at", "last_operator_at", "reply_due_at"])
         audit.record(operator, "case.call", case.pk)
+        if callback is not None:
+            _create_callback(fresh, operator, callback, call)
         return call
 
 
@@ -330,14 +444,18 @@ def do_create_case_from_call(
         return case, credentials
 
 
-def do_request_callback(case: Case, actor: User, start: datetime, end: datetime) -> Callback:
-    if end <= start:
-        raise workflow.Refused("The window must end after it starts.")
-    callback = Callback.objects.create(
-        case=case, window_start=start, window_end=end, requested_by=actor
-    )
-    audit.record(actor, "case.callback", case.pk)
-    return callback
+def do_request_callback(case: Case, actor: User, request: CallbackRequest) -> Callback:
+    _check_callback(request)
+    with transaction.atomic():
+        return _create_callback(case, actor, request)
+
+
+def reach_of(callback: Callback, ring: Keyring) -> str:
+    """How to reach the person, opened with a staff keyring (a lock otherwise). The caller
+    audits the read."""
+    if not callback.reach_sealed:
+        return ""
+    return _open(callback.case, f"{CALLBACK_FIELD}:{callback.pk}", callback.reach_sealed, ring)
 
 
 def do_callback_done(callback: Callback, actor: User) -> None:
@@ -443,3 +561,83 @@ def do_record_outcome(handover: Handover, liaison: User, outcome: str) -> None:
         _bump(case, ["status", "reply_due_at"])
         _event(case, liaison, "outcome", old, outcome)
         audit.record(liaison, "handover.outcome", case.pk, outcome)
+
+
+def do_mark_read(case: Case, reader: User) -> int:
+    """Note that ``reader`` has been shown the case's messages up to its newest; returns that
+    message's id (0: none). Marks only move forward."""
+    newest = int(
+        Message.objects.filter(
+            case_id__in=[case.pk, *case.merged_cases.values_list("pk", flat=True)]
+        ).aggregate(newest=Max("id"))["newest"]
+        or 0
+    )
+    marks = ReadMark.objects.filter(case=case, user=reader)
+    if not marks.update(last_message_id=Greatest(F("last_message_id"), newest)):
+        try:
+            with transaction.atomic():
+                ReadMark.objects.create(case=case, user=reader, last_message_id=newest)
+        except IntegrityError:  # created meanwhile by the same reader's other tab
+            marks.update(last_message_id=Greatest(F("last_message_id"), newest))
+    return newest
+
+
+def unread_counts(reader: User, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Per case, the applicant's messages after the newest one ``reader`` was shown."""
+    mark = ReadMark.objects.filter(user=reader, case_id=OuterRef("case_id")).values(
+        "last_message_id"
+    )[:1]
+    rows = (
+        Message.objects.filter(case_id__in=case_ids, direction=Direction.INBOUND)
+        .annotate(mark=Coalesce(Subquery(mark), Value(0)))
+        .filter(id__gt=F("mark"))
+        .values("case_id")
+        .annotate(unread=Count("id"))
+        .values_list("case_id", "unread")
+    )
+    return {case_id: int(unread) for case_id, unread in rows}
+
+
+def do_previews(reader: User, ring: Keyring, cases: list[Case]) -> dict[uuid.UUID, str]:
+    """One line of each case's newest applicant message, for a reader whose keyring opens it.
+
+    Each preview is a read of personal data: audited (``case.preview``) the first time this
+    reader is shown that message, not at every refresh of the queue."""
+    if not ring or not cases:
+        return {}
+    by_id = {c.pk: c for c in cases}
+    newest = dict(
+        Message.objects.filter(case_id__in=by_id, direction=Direction.INBOUND)
+        .values("case_id")
+        .annotate(newest=Max("id"))
+        .values_list("case_id", "newest")
+    )
+    if not newest:
+        return {}
+    seen = dict(
+        ReadMark.objects.filter(user=reader, case_id__in=newest).values_list(
+            "case_id", "previewed_message_id"
+        )
+    )
+    out: dict[uuid.UUID, str] = {}
+    for message in Message.objects.filter(pk__in=newest.values()):
+        case = by_id[message.case_id]
+        opened = sealed.open_message_for_staff(case, message, ring)
+        if not opened.readable:
+            continue
+        line = " ".join(opened.text.split())
+        out[case.pk] = line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1] + "…"
+        if seen.get(case.pk, 0) < message.pk:
+            _mark_previewed(case, reader, message.pk)
+            audit.record(reader, "case.preview", case.pk, f"message {message.pk}")
+    return out
+
+
+def _mark_previewed(case: Case, reader: User, message_id: int) -> None:
+    marks = ReadMark.objects.filter(case=case, user=reader)
+    if not marks.update(previewed_message_id=Greatest(F("previewed_message_id"), message_id)):
+        try:
+            with transaction.atomic():
+                ReadMark.objects.create(case=case, user=reader, previewed_message_id=message_id)
+        except IntegrityError:
+            marks.update(previewed_message_id=Greatest(F("previewed_message_id"), message_id))

@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from safepassage.privacy.coarse_time import CoarseDateTimeField
 
@@ -240,8 +241,18 @@ class CallLog(models.Model):
         return f"call {self.pk}"
 
 
+class ReachBy(models.TextChoices):
+    """How a callback reaches the person: what he asked for when he asked to be called back."""
+
+    PHONE = "phone", _("Call the number he gave")
+    MESSAGE = "message", _("A message through the channel he used")
+
+
 class Callback(models.Model):
-    """A call the applicant (or a relative) asked for, within a time window."""
+    """A call the applicant (or a relative) asked for, within a time window.
+
+    How to reach him (a number, or which channel and account to write to) is applicant content:
+    sealed to the case key like a note (``reach_sealed``, field ``callback:<pk>``)."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="callbacks")
     window_start = models.DateTimeField(db_index=True)
@@ -250,6 +261,13 @@ class Callback(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     done_at = models.DateTimeField(null=True, blank=True)
+    # The call that asked for it (logged with outcome "callback requested"), if any.
+    call = models.ForeignKey(
+        CallLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks"
+    )
+    language = models.CharField(max_length=8, blank=True)  # to call back in
+    reach_by = models.CharField(max_length=10, choices=ReachBy.choices, blank=True)
+    reach_sealed = models.BinaryField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"callback {self.pk}"
@@ -313,3 +331,22 @@ class HandoverCard(models.Model):
 
     def __str__(self) -> str:
         return f"card of handover {self.handover_id} for {self.liaison_id}"
+
+
+class ReadMark(models.Model):
+    """How far one staff member has read a case: the newest message they were shown. The
+    queue's unread marks count the applicant's messages after it. No time, no content."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="read_marks")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    last_message_id = models.BigIntegerField(default=0)
+    # The newest message whose one-line preview the queue showed them (audited once each).
+    previewed_message_id = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "user"], name="one_read_mark_per_reader"),
+        ]
+
+    def __str__(self) -> str:
+        return f"read mark of {self.user_id} on {self.case_id}"

@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from safepassage import fastsave
@@ -273,6 +274,19 @@ def record_waiting_peaks() -> dict[str, int]:
     for label, value in waiting.items():
         counters.record_peak(f"waiting_{label}", value)
     return waiting
+
+
+def newest_message_id(case: Case) -> int:
+    """The id of the newest message of the case and the cases merged into it (0: none): one
+    small query, which an open case page asks every few seconds to learn whether anything
+    arrived."""
+    newest = (
+        Message.objects.filter(Q(case=case) | Q(case__merged_into=case))
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    return int(newest or 0)
 
 
 def transcript(case: Case, ring: Keyring) -> list[TranscriptEntry]:

@@ -17,12 +17,14 @@ from django.http import QueryDict
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
+from safepassage.cases import casework
 from safepassage.cases import services as cases
 from safepassage.cases.models import (
     CallDirection,
     Caller,
     CallOutcome,
     CloseReason,
+    ReachBy,
     Status,
 )
 from safepassage.config import APPLICANT_LANGUAGES
@@ -115,6 +117,8 @@ class ReplyForm(forms.Form):
         required=False,
         error_messages={"max_length": _("Write a reply of 1 to 4,000 characters.")},
     )
+    # Replying assigns the case only when this is ticked ("take this case"), never silently.
+    take = forms.BooleanField(required=False)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -185,7 +189,29 @@ class HandoverForm(forms.Form):
     version = version_field()
 
 
+REACH_CHARS = casework.MAX_REACH_CHARS
+REQUIRED_FOR_CALLBACK = _("Needed for a callback.")
+NUMBER_NEEDED = _("Write down the number he gave.")
+
+
+def reach_choice(*, required: bool) -> forms.ChoiceField:
+    return choices(ReachBy.choices, required=required)
+
+
+def _check_reach(form: forms.Form, data: dict[str, Any], *names: str) -> None:
+    """A callback needs its window and how to reach him; a number when he asked for a call."""
+    for name in names:
+        if not data.get(name) and name not in form.errors:
+            form.add_error(name, REQUIRED_FOR_CALLBACK)
+    phone = data.get("reach_by") == ReachBy.PHONE
+    if phone and not (data.get("reach") or "").strip() and "reach" not in form.errors:
+        form.add_error("reach", NUMBER_NEEDED)
+
+
 class CallForm(forms.Form):
+    """A call; with the outcome "callback requested", the callback in the same form: its
+    window and how to reach the person (sealed to the case like a note)."""
+
     direction = choices(CallDirection.choices)
     caller = choices(Caller.choices)
     started_at = Moment()
@@ -193,14 +219,57 @@ class CallForm(forms.Form):
     language = choices(APPLICANT_LANGUAGES.items())
     outcome = choices(CallOutcome.choices)
     summary = Text(max_length=NOTE_CHARS, required=False)
+    callback_start = Moment(required=False)
+    callback_end = Moment(required=False)
+    reach_by = reach_choice(required=False)
+    reach = Text(max_length=REACH_CHARS, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("outcome") == CallOutcome.CALLBACK:
+            _check_reach(self, data, "callback_start", "callback_end", "reach_by")
+        return data
+
+    def callback(self) -> casework.CallbackRequest | None:
+        data = self.cleaned_data
+        if data["outcome"] != CallOutcome.CALLBACK:
+            return None
+        return casework.CallbackRequest(
+            data["callback_start"],
+            data["callback_end"],
+            data["reach_by"],
+            data["reach"] or "",
+            data["language"],
+        )
 
 
 class CallbackForm(forms.Form):
     window_start = Moment()
     window_end = Moment()
+    reach_by = reach_choice(required=True)
+    reach = Text(max_length=REACH_CHARS, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        _check_reach(self, data)
+        return data
 
     def window(self) -> tuple[datetime, datetime]:
         return self.cleaned_data["window_start"], self.cleaned_data["window_end"]
+
+    def request(self, language: str) -> casework.CallbackRequest:
+        data = self.cleaned_data
+        return casework.CallbackRequest(
+            data["window_start"],
+            data["window_end"],
+            data["reach_by"],
+            data["reach"] or "",
+            language,
+        )
+
+
+class TakeForm(forms.Form):
+    """ "Take" (assign to me) posts nothing but its CSRF token."""
 
 
 # Helpers for the forms not converted yet (views_staff: staff accounts).

@@ -129,3 +129,23 @@ class SealedTOTPDevice(TOTPDevice):  # type: ignore[misc]
         if not self.readable():
             return False
         return bool(super().verify_token(token))
+
+
+class CasePresence(models.Model):
+    """Who has a case page open, or is writing a reply on it, for a few seconds (console.presence).
+
+    Used when no Redis is configured; shared by every web process through the database. Rows
+    expire after seconds and hold no message content."""
+
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    writing = models.BooleanField(default=False)
+    until = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "user"], name="one_presence_per_viewer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"presence of {self.user_id} on {self.case_id}"

@@ -10,9 +10,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from safepassage.cases import triage
+from safepassage.cases import sealed, triage
 from safepassage.cases.delivery import DeliveryState
-from safepassage.cases.models import Case, Channel
+from safepassage.cases.models import Callback, Case, Channel
 from safepassage.cases.services import TranscriptEntry
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.conversations import catalog, flows
@@ -41,6 +41,8 @@ class Row:
     due: str
     overdue: bool
     needs_reader: str = ""  # the language's name, when staff marked it needing a reader
+    unread: int = 0  # the applicant's messages since this staff member last opened the case
+    preview: str = ""  # one line of the newest, for a reader whose keyring opens it
 
 
 def time_left(due_at: datetime | None, now: datetime | None = None) -> tuple[str, bool]:
@@ -54,6 +56,53 @@ def time_left(due_at: datetime | None, now: datetime | None = None) -> tuple[str
     if overdue:
         return _("overdue %(span)s") % {"span": span}, True
     return _("%(span)s left") % {"span": span}, False
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(abs(delta).total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+
+
+@dataclass(frozen=True)
+class CallbackRow:
+    callback: Callback
+    short_id: str
+    urgency: str
+    urgency_label: str
+    language: str
+    reach_by: str
+    reach: str
+    reach_readable: bool
+    state: str  # "upcoming", "due" (inside its window) or "overdue" (the window has passed)
+    timing: str
+
+
+def callback_timing(start: datetime, end: datetime, now: datetime) -> tuple[str, str]:
+    """A callback's own response-time target is its window: (state, words)."""
+    if now < start:
+        return "upcoming", _("due in %(span)s") % {"span": _span(start - now)}
+    if now <= end:
+        return "due", _("due now, %(span)s left") % {"span": _span(end - now)}
+    return "overdue", _("overdue %(span)s") % {"span": _span(now - end)}
+
+
+def callback_row(callback: Callback, reach: str, now: datetime) -> CallbackRow:
+    case = callback.case
+    level = triage.urgency_label(case.urgency)
+    state, timing = callback_timing(callback.window_start, callback.window_end, now)
+    language = callback.language or case.language
+    return CallbackRow(
+        callback,
+        short_id(case),
+        level,
+        str(URGENCY_LABELS[level]),
+        APPLICANT_LANGUAGES.get(language, language),
+        callback.get_reach_by_display() if callback.reach_by else "—",
+        reach,
+        bool(reach) and reach != sealed.LOCKED_TEXT,
+        state,
+        timing,
+    )
 
 
 def row(case: Case, now: datetime | None = None) -> Row:

@@ -7,11 +7,11 @@ import uuid
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from safepassage.cases import casework, delivery, handover_cards, workflow
 from safepassage.cases import services as cases
@@ -22,10 +22,11 @@ from safepassage.cases.models import (
     Case,
     CloseReason,
     Handover,
+    ReachBy,
     Status,
 )
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.console import access, forms, presenters, translation
+from safepassage.console import access, forms, presence, presenters, translation
 from safepassage.console.guard import staff_view
 from safepassage.console.models import Role
 from safepassage.privacy import audit, references
@@ -70,10 +71,39 @@ def _with_delivery(
     ]
 
 
+def presence_text(others: list[presence.Present]) -> str:
+    """Who else has this case open, in one sentence ('' when nobody)."""
+    writing = [p.name for p in others if p.writing]
+    viewing = [p.name for p in others if not p.writing]
+    parts = []
+    if writing:
+        many = len(writing) > 1
+        text = _("%(names)s are writing replies.") if many else _("%(names)s is writing a reply.")
+        parts.append(text % {"names": ", ".join(writing)})
+    if viewing:
+        many = len(viewing) > 1
+        text = (
+            _("%(names)s also have this case open.")
+            if many
+            else _("%(names)s also has this case open.")
+        )
+        parts.append(text % {"names": ", ".join(viewing)})
+    return " ".join(parts)
+
+
+def _callbacks(case: Case, ring: Keyring) -> list[tuple[object, str]]:
+    return [
+        (cb, casework.reach_of(cb, ring))
+        for cb in case.callbacks.filter(done_at__isnull=True).order_by("window_start")
+    ]
+
+
 def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
     user = _staff_user(request)
     audit.record(user, "case.view", case.pk)
     ring = keyring_of(request)
+    presence.do_report(case.pk, user, writing=False, sweep=True)
+    head_count, head_count_applied = casework.head_count_of(case)
     answers = cases.answers_for_staff(case, ring)
     row = presenters.row(case)
     supervisor = access.is_supervisor(user)
@@ -96,9 +126,16 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         "answers": presenters.answer_lines(answers, case.language),
         "wishes": presenters.wish_badges(answers),
         "transcript": _with_delivery(case, cases.transcript(case, ring), ring),
+        "last_message": casework.do_mark_read(case, user),
+        "presence_text": presence_text(presence.others(case.pk, user)),
+        "can_take": case.assigned_to_id != user.pk and (case.assigned_to_id is None or supervisor),
+        "unassigned": case.assigned_to_id is None,
+        "head_count": head_count,
+        "head_count_applied": head_count_applied,
         "notes": casework.notes(case, ring),
         "calls": casework.calls(case, ring),
-        "callbacks": case.callbacks.filter(done_at__isnull=True).order_by("window_start"),
+        "callbacks": _callbacks(case, ring),
+        "reach_choices": ReachBy.choices,
         "events": case.events.select_related("actor"),
         "handover": handover,
         "meeting": casework.meeting_of(handover, ring) if handover else "",
@@ -139,7 +176,9 @@ def _forms(case: Case) -> dict[str, Form]:
     return {
         "reply_form": forms.ReplyForm(),
         "transition_form": forms.TransitionForm(),
-        "head_count_form": forms.HeadCountForm(initial={"head_count": case.head_count}),
+        "head_count_form": forms.HeadCountForm(
+            initial={"head_count": casework.head_count_of(case)[0]}
+        ),
         "assign_form": forms.AssignForm(initial={"assignee": case.assigned_to_id}),
         "merge_form": forms.MergeForm(),
         "handover_form": forms.HandoverForm(),
@@ -204,15 +243,77 @@ def reply(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, case, "reply_form", form)
     vetted = form.cleaned_data["vetted"]
-    if vetted:
-        try:
-            replies.do_send(case, _staff_user(request), vetted)
-        except workflow.Refused as exc:
+    user = _staff_user(request)
+    supervisor = access.is_supervisor(user)
+    try:
+        if vetted:
+            if form.cleaned_data["take"]:  # asked for in the form: never assigned silently
+                casework.do_take(case, user, supervisor=supervisor)
+                case.refresh_from_db()
+            replies.do_send(case, user, vetted)
+        else:
+            casework.do_reply(
+                case,
+                user,
+                form.cleaned_data["text"],
+                take=form.cleaned_data["take"],
+                supervisor=supervisor,
+            )
+    except workflow.Refused as exc:
+        if vetted:
             form.add_error("vetted", str(exc))
             return _refused(request, case, "reply_form", form)
-    else:
-        cases.do_operator_reply(case, _staff_user(request), form.cleaned_data["text"])
+        return _refused(request, case, "reply_form", form, str(exc))
     return _back(case, "#conversation")
+
+
+@require_POST
+@staff_view("case.work")
+def take(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    """ "Take": assign the case to me (an unassigned case; a supervisor, any case)."""
+    case = visible_case(request, case_id)
+    user = _staff_user(request)
+    form = forms.TakeForm(request.POST)
+    if not form.is_valid():  # it has no fields: only for the rule that every post binds a form
+        return _page(request, case, 400)
+    try:
+        casework.do_take(case, user, supervisor=access.is_supervisor(user))
+    except workflow.Refused as exc:
+        case.refresh_from_db()
+        return _page(request, case, 409, take_error=str(exc))
+    return _back(case)
+
+
+@require_GET
+@staff_view("case.read", background=True)
+def live(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    """What console.js asks every 2 s on an open case page: the newest message's id (when it
+    changes, the script fetches the conversation) and who else has the case open. Reports this
+    member's own presence (``?writing=1`` while they type a reply). No personal data."""
+    case = visible_case(request, case_id)
+    user = _staff_user(request)
+    presence.do_report(case.pk, user, writing=request.GET.get("writing") == "1")
+    newest = cases.newest_message_id(case)
+    return JsonResponse({"last": newest, "presence": presence_text(presence.others(case.pk, user))})
+
+
+@require_GET
+@staff_view("case.read", background=True)
+def conversation(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    """The conversation alone, for console.js to swap in when a message arrives: a read of the
+    case's messages, audited like the case page."""
+    case = visible_case(request, case_id)
+    user = _staff_user(request)
+    audit.record(user, "case.view", case.pk, "conversation")
+    ring = keyring_of(request)
+    context = {
+        "case": case,
+        "transcript": _with_delivery(case, cases.transcript(case, ring), ring),
+        "last_message": casework.do_mark_read(case, user),
+        "machine_translation": translation.enabled()
+        and case.language != presenters.operator_language(),
+    }
+    return render(request, "console/transcript.html", context)
 
 
 @require_POST
@@ -384,7 +485,10 @@ def log_call(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         outcome=data["outcome"],
         summary=data["summary"],
     )
-    casework.do_log_call(case, _staff_user(request), details)
+    try:
+        casework.do_log_call(case, _staff_user(request), details, form.callback())
+    except workflow.Refused as exc:
+        return _refused(request, case, "call_form", form, str(exc))
     return _back(case, "#calls")
 
 
@@ -396,7 +500,7 @@ def request_callback(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, case, "callback_form", form)
     try:
-        casework.do_request_callback(case, _staff_user(request), *form.window())
+        casework.do_request_callback(case, _staff_user(request), form.request(case.language))
     except workflow.Refused as exc:
         return _refused(request, case, "callback_form", form, str(exc))
     return _back(case, "#calls")

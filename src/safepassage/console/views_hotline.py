@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -17,6 +18,9 @@ from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console import access, forms_desk, presenters
 from safepassage.console.guard import staff_view
 from safepassage.privacy import audit
+from safepassage.privacy.session import keyring_of
+
+CALLBACK_LIMIT = 200
 
 
 def _user(request: HttpRequest) -> User:
@@ -25,15 +29,28 @@ def _user(request: HttpRequest) -> User:
     return request.user
 
 
-def _desk(request: HttpRequest, status: int = 200, **extra: object) -> HttpResponse:
-    visible = access.visible_cases(request.user)
+def _callback_rows(request: HttpRequest) -> list[presenters.CallbackRow]:
+    """The callback queue, earliest window first. How to reach each person is opened with this
+    member's keyring; each case whose contact details were shown is an audited read."""
+    user = _user(request)
+    ring = keyring_of(request)
+    visible = access.visible_cases(user)
     callbacks = (
         Callback.objects.filter(done_at__isnull=True, case__in=visible)
         .select_related("case")
-        .order_by("window_start")[:200]
+        .order_by("window_start")[:CALLBACK_LIMIT]
     )
+    now = timezone.now()
+    rows = [presenters.callback_row(c, casework.reach_of(c, ring), now) for c in callbacks]
+    opened = {row.callback.case_id for row in rows if row.reach_readable}
+    for case_id in sorted(opened):
+        audit.record(user, "case.callback_view", case_id)
+    return rows
+
+
+def _desk(request: HttpRequest, status: int = 200, **extra: object) -> HttpResponse:
     context: dict[str, object] = {
-        "callbacks": [(c, presenters.short_id(c.case)) for c in callbacks],
+        "callbacks": _callback_rows(request),
         "languages": list(APPLICANT_LANGUAGES.items()),
         "readiness": forms_desk.READINESS,
         "identify_form": forms_desk.IdentifyForm(),

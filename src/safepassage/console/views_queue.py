@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
 from pathlib import Path
 
 from django.contrib.auth.models import User
@@ -14,10 +16,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from safepassage.cases import casework, queue
-from safepassage.cases.models import Channel, Status
+from safepassage.cases.models import Case, Channel, Status
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console import access, forms_desk, presenters
 from safepassage.console.guard import home_for, staff_view
+from safepassage.privacy.session import keyring_of
 
 QUEUE_LIMIT = 100
 SCRIPT = Path(__file__).resolve().parent / "static" / "console.js"
@@ -49,11 +52,12 @@ def _queue_context(request: HttpRequest) -> dict[str, object]:
     filters = _filters(request)
     visible = queue.apply(access.visible_cases(request.user), filters, request.user)
     now = timezone.now()
-    cases = queue.ordered(visible, access.reads_of(request.user)).select_related("assigned_to")[
-        :QUEUE_LIMIT
-    ]
+    ordered = queue.ordered(visible, access.reads_of(request.user))
+    found = list(ordered.select_related("assigned_to")[: QUEUE_LIMIT + 1])
+    cases = found[:QUEUE_LIMIT]
     return {
-        "rows": [presenters.row(c, now) for c in cases],
+        "rows": _marked_rows(request, cases, now),
+        "more": len(found) > QUEUE_LIMIT,
         "filters": filters,
         "query": request.GET.urlencode(),
         "statuses": [(s, label) for s, label in Status.choices if s != Status.DRAFT],
@@ -64,6 +68,22 @@ def _queue_context(request: HttpRequest) -> dict[str, object]:
         "supervisor": access.is_supervisor(request.user),
         "now": now,
     }
+
+
+def _marked_rows(request: HttpRequest, cases: list[Case], now: datetime) -> list[presenters.Row]:
+    """Each row with its unread mark and, where it has one and this member's keyring opens it,
+    a one-line preview of the newest applicant message (casework.do_previews audits it)."""
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
+    unread = casework.unread_counts(request.user, [c.pk for c in cases])
+    waiting = [c for c in cases if unread.get(c.pk)]
+    previews = casework.do_previews(request.user, keyring_of(request), waiting)
+    return [
+        dataclasses.replace(
+            presenters.row(c, now), unread=unread.get(c.pk, 0), preview=previews.get(c.pk, "")
+        )
+        for c in cases
+    ]
 
 
 @staff_view("queue")

@@ -120,3 +120,49 @@
     });
   });
 })();
+
+// --- An open case page: a new message appears without a reload, and whoever else has the case
+// open (or is writing a reply) is named. Every 2 s one small request reports this page's
+// presence and learns the newest message's id; only when that changes is the conversation
+// fetched. Without JavaScript the page's "Refresh" link does the same. ---
+(function () {
+  var box = document.getElementById("transcript");
+  if (!box || !box.dataset.live) { return; }
+  var presence = document.getElementById("presence");
+  var reply = document.getElementById("reply");
+  var writingUntil = 0, stopped = false, busy = false;
+  if (reply) {
+    reply.addEventListener("input", function () { writingUntil = Date.now() + 10000; });
+  }
+  function get(url) {
+    return fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+      .then(function (r) {
+        // Session ended (a redirect to the login): stop, keeping whatever was being typed.
+        if (r.redirected) { stopped = true; return null; }
+        if (r.status === 403 || r.status === 404) { stopped = true; }  // no longer ours to see
+        return r.ok ? r : null;
+      });
+  }
+  function loadConversation(last) {
+    return get(box.dataset.src).then(function (r) { return r ? r.text() : null; })
+      .then(function (html) {
+        if (html !== null) { box.innerHTML = html; box.dataset.last = String(last); }
+      });
+  }
+  function tick() {
+    if (stopped || busy) { return; }
+    busy = true;
+    var writing = Date.now() < writingUntil ? "1" : "0";
+    get(box.dataset.live + "?writing=" + writing)
+      .then(function (r) { return r ? r.json() : null; })
+      .then(function (data) {
+        if (!data) { return null; }
+        if (presence && presence.textContent !== data.presence) { presence.textContent = data.presence; }
+        if (String(data.last) !== box.dataset.last) { return loadConversation(data.last); }
+        return null;
+      })
+      .catch(function () { /* offline for a moment: the next tick tries again */ })
+      .then(function () { busy = false; });
+  }
+  setInterval(tick, 2000);
+})();

@@ -1,0 +1,130 @@
+"""Who else has a case page open, or is writing a reply on it: a few seconds' presence.
+
+Shared by every web process: in Redis when ``SAFEPASSAGE_REDIS_URL`` is set (one hash per case,
+expiring by itself), in the database otherwise (``console.CasePresence``, rows that expire and
+are deleted as new ones are written). A Redis that does not answer hands over to the database
+for a while, as the rate limiter does. What is kept: the case's id, the staff member's id and
+name, whether they are writing, and until when; never a message or anything they typed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import redis
+import structlog
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from safepassage.console.models import CasePresence
+
+log = structlog.get_logger(__name__)
+
+# A page reports every 2 s (console.js); a presence outlives a few missed reports, no more.
+TTL_SECONDS = 8
+REDIS_TIMEOUT_SECONDS = 0.25
+REDIS_RETRY_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Present:
+    name: str
+    writing: bool
+
+
+_clients: dict[str, Any] = {}
+_down_until: dict[str, float] = {}
+
+
+def _redis() -> Any | None:
+    url: str = getattr(settings, "SAFEPASSAGE_REDIS_URL", "") or ""
+    if not url or _down_until.get(url, 0.0) > time.monotonic():
+        return None
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(
+            url,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        )
+    return _clients[url]
+
+
+def _redis_failed() -> None:
+    _down_until[settings.SAFEPASSAGE_REDIS_URL] = time.monotonic() + REDIS_RETRY_SECONDS
+    log.warning("presence.redis_unreachable", fallback="database")
+
+
+def _key(case_id: uuid.UUID) -> str:
+    return f"sp:presence:{case_id}"
+
+
+def do_report(case_id: uuid.UUID, user: User, *, writing: bool, sweep: bool = False) -> None:
+    """``user`` has the case open (and is writing a reply, if ``writing``) for the next seconds.
+
+    ``sweep`` (a case page being loaded, not its 2-second reports): the database store also
+    deletes every presence that ran out, so rows outlive their seconds only until then."""
+    until = time.time() + TTL_SECONDS
+    client = _redis()
+    if client is not None:
+        try:
+            pipe = client.pipeline(transaction=True)
+            pipe.hset(
+                _key(case_id), str(user.pk), f"{int(writing)}:{until:.1f}:{user.get_username()}"
+            )
+            pipe.expire(_key(case_id), TTL_SECONDS)
+            pipe.execute()
+            return
+        except redis.RedisError:
+            _redis_failed()
+    _report_in_database(case_id, user, writing, sweep)
+
+
+def _report_in_database(case_id: uuid.UUID, user: User, writing: bool, sweep: bool) -> None:
+    now = timezone.now()
+    if sweep:
+        CasePresence.objects.filter(until__lt=now).delete()
+    until = now + timedelta(seconds=TTL_SECONDS)
+    rows = CasePresence.objects.filter(case_id=case_id, user=user)
+    if not rows.update(writing=writing, until=until):
+        try:
+            with transaction.atomic():
+                CasePresence.objects.create(
+                    case_id=case_id, user=user, writing=writing, until=until
+                )
+        except IntegrityError:  # the same member's other tab, at the same moment
+            rows.update(writing=writing, until=until)
+
+
+def others(case_id: uuid.UUID, user: User) -> list[Present]:
+    """Everyone but ``user`` who has the case open now, by name."""
+    client = _redis()
+    if client is not None:
+        try:
+            raw = client.hgetall(_key(case_id))
+        except redis.RedisError:
+            _redis_failed()
+        else:
+            return _from_redis(raw, user)
+    rows = (
+        CasePresence.objects.filter(case_id=case_id, until__gte=timezone.now())
+        .exclude(user=user)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    return [Present(r.user.get_username(), r.writing) for r in rows]
+
+
+def _from_redis(raw: dict[bytes, bytes], user: User) -> list[Present]:
+    now = time.time()
+    found = []
+    for member, value in raw.items():
+        writing, until, name = value.decode().split(":", 2)
+        if member.decode() != str(user.pk) and float(until) >= now:
+            found.append(Present(name, writing == "1"))
+    return sorted(found, key=lambda p: p.name)
