@@ -156,6 +156,7 @@ def test_canned_reply_sends_the_vetted_korean_text(operator: Client) -> None:
     assert 'id="korean-warning"' in page and "no vetted translation" in page
     response = operator.post(f"/console/cases/{case.pk}/reply/", {"canned": "canned.signal"})
     assert response.status_code == 302
+    chat.choose("continue")  # "I have written them down": the thread follows
     assert escape(catalog.text("ko", "canned.signal")) in chat.open()
     assert operator.post(f"/console/cases/{case.pk}/reply/", {"canned": "x.y"}).status_code == 400
 
@@ -287,7 +288,8 @@ def test_handover_to_a_liaison_who_sees_only_what_receiving_needs(
     for shown in ("DEMO-MEET crossroads", "2026-11-25 04:00", "조선말", "needs medical care"):
         assert shown in card
     assert re.search(r'id="group-size">3<', card)
-    assert "Register me as captured" in card and "Do not exchange me back" in card
+    assert "Wants to be recorded as captured" in card
+    assert "Does not want to be exchanged back" in card
     for hidden in DEMO_APPLICANT.values():
         assert hidden not in card
     assert liaison.get(f"/console/cases/{case.pk}/").status_code == 403

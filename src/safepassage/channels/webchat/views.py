@@ -101,10 +101,14 @@ def _ensure_browser_key(request: HttpRequest) -> bytes:
     return key
 
 
-def _redirect(request: HttpRequest, name: str, lang: str) -> HttpResponse:
+def _redirect(
+    request: HttpRequest, name: str, lang: str, *, forget_key: bool = False
+) -> HttpResponse:
     response = HttpResponseRedirect(reverse(name, args=[lang]))
     new: bytes | None = getattr(request, _NEW_KEY, None)
-    if new is not None:
+    if forget_key:  # leaving or erasing: this browser keeps nothing that opens anything
+        response.delete_cookie(BROWSER_KEY_COOKIE, path="/chat/", samesite="Strict")
+    elif new is not None:
         response.set_cookie(
             BROWSER_KEY_COOKIE,
             base64.urlsafe_b64encode(new).decode(),
@@ -237,7 +241,7 @@ def chat(request: HttpRequest, lang: str) -> HttpResponse:
         nav = request.POST.get("nav")
         if nav == forms.LEAVE:
             request.session.flush()
-            return _redirect(request, "webchat:left", lang)
+            return _redirect(request, "webchat:left", lang, forget_key=True)
         reply = forms.reply_from_post(request.POST)
     except RequestDataTooBig:
         if conversation is not None:
@@ -271,7 +275,7 @@ def chat(request: HttpRequest, lang: str) -> HttpResponse:
         )
     if turn.deleted:
         request.session.flush()
-        return _redirect(request, "webchat:cleared", lang)
+        return _redirect(request, "webchat:cleared", lang, forget_key=True)
     if turn.stale:
         _flash(request, notice="chat.stale")
     elif turn.credentials is not None:
