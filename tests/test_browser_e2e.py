@@ -100,7 +100,7 @@ def test_apply_with_javascript_off_then_operator_reads_and_replies(
     console.get_by_role("button", name="Send reply").click()
     console.screenshot(path=str(ARTIFACTS / f"console-case-{lang}.png"), full_page=True)
 
-    click(page, lang, "chat.continue")
+    click(page, lang, "chat.creds.written")
     page.wait_for_load_state()
     page.goto(f"{platform.url}/chat/{lang}/")
     assert "DEMO: operator reply, stay where you are" in page.inner_text("body")

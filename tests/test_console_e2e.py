@@ -125,7 +125,7 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     row.get_by_role("button", name="Send").click()
     operator.wait_for_load_state()
 
-    click(korean, "ko", "chat.continue")
+    click(korean, "ko", "chat.creds.written")
     korean.goto(f"{base}/chat/ko/")
     assert catalog.text("ko", "canned.signal") in korean.inner_text("body")
 

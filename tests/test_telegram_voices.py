@@ -29,9 +29,10 @@ def test_a_relative_over_telegram_reads_about_him(
     assert catalog.text(lang, "apply.group_size.prompt.relative") in person.last()["text"]
     person.text("2")
     wishes = person.buttons()
-    assert catalog.text(lang, "apply.wishes.record_as_captured.relative") in wishes[
-        "record_as_captured"
-    ]
+    assert (
+        catalog.text(lang, "apply.wishes.record_as_captured.relative")
+        in wishes["record_as_captured"]
+    )
     assert catalog.text(lang, "apply.wishes.no_exchange.relative") in wishes["no_exchange"]
     person.press("record_as_captured")
     person.press("")  # continue

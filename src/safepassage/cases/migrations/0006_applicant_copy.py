@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cases', '0005_liaison_handover_cards'),
+        ("cases", "0005_liaison_handover_cards"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='applicant_copy',
+            model_name="message",
+            name="applicant_copy",
             field=models.BinaryField(blank=True, null=True),
         ),
     ]

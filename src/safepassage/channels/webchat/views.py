@@ -41,7 +41,7 @@ SESSION_CREDENTIALS = "sp_creds"
 SESSION_FLASH = "sp_flash"
 # The browser's own key (32 random bytes): HttpOnly, SameSite=Strict, ends with the browser.
 BROWSER_KEY_COOKIE = "spk"
-TOKEN_FIELD = "t"
+TOKEN_FIELD = "t"  # noqa: S105 (the form field that carries the turn token, no secret)
 RENEW = "renew"
 # A leaflet's campaign code rides in the first question's form (a hidden field, checked again
 # on the post), so that opening the chat writes nothing: no session row, no case.
@@ -142,9 +142,7 @@ def _shown_credentials(
     if key is None:
         return None
     try:
-        plain = crypto.open_for_browser(
-            key, base64.b64decode(blob), _credentials_aad(conversation)
-        )
+        plain = crypto.open_for_browser(key, base64.b64decode(blob), _credentials_aad(conversation))
         data = json.loads(plain)
         return cases.Credentials(str(data["r"]), str(data["p"]))
     except (crypto.DecryptionError, binascii.Error, ValueError, KeyError, TypeError):

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('conversations', '0002_coarse_times'),
+        ("conversations", "0002_coarse_times"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='conversation',
-            name='turn',
+            model_name="conversation",
+            name="turn",
             field=models.PositiveIntegerField(default=0),
         ),
     ]
