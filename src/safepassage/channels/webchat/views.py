@@ -280,6 +280,9 @@ def chat(request: HttpRequest, lang: str) -> HttpResponse:
         _keep_credentials(request, turn.conversation or conversation, turn.credentials)
     elif turn.reask or turn.notice:
         _flash(request, reask=turn.reask, notice=turn.notice)
+    past_confirmation = turn.prompt is None or turn.prompt.step.effect != "submit"
+    if turn.credentials is None and not turn.stale and past_confirmation:  # written down
+        request.session.pop(SESSION_CREDENTIALS, None)
     return _redirect(request, "webchat:chat", turn.language)
 
 
