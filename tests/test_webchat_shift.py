@@ -276,3 +276,15 @@ def test_voices_must_name_answers_and_texts_the_flow_has() -> None:
     )
     with pytest.raises(flows.FlowError, match=r"menu\.nothing"):
         flows.parse(wrong_text, "application.yaml")
+
+
+def test_the_browser_key_is_a_strict_cookie_that_ends_with_the_browser_and_with_leaving(
+    chat: ChatDriver,
+) -> None:
+    chat.apply()
+    cookie = chat.client.cookies["spk"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/chat/"
+    assert not cookie["expires"] and not cookie["max-age"]
+    chat.choose("continue")
+    response = chat.client.post(chat.url, {"nav": "leave", "t": _token(chat.last)})
+    assert response.cookies["spk"].value == ""  # deleted: nothing left that opens anything
