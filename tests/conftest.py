@@ -66,7 +66,7 @@ class ChatDriver:
 
     def post(self, data: dict[str, object], expect: int = 200) -> str:
         # A browser sends the form's hidden fields too (the first question's campaign code).
-        hidden = dict(re.findall(r'<input type="hidden" name="(c)" value="([^"]*)"', self.last))
+        hidden = dict(re.findall(r'<input type="hidden" name="(c|t)" value="([^"]*)"', self.last))
         response = self.client.post(self.url, {**hidden, **data}, follow=True)
         assert response.status_code == expect, (response.status_code, response.content[:500])
         self.last = response.content.decode()

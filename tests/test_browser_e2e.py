@@ -94,12 +94,13 @@ def test_apply_with_javascript_off_then_operator_reads_and_replies(
     body = console.inner_text("body")
     assert DEMO_APPLICANT["name"] in body and DEMO_APPLICANT["unit"] in body
     assert reference in body
-    assert "Register me as captured" in body and "Do not exchange me back" in body
+    assert "Wants to be recorded as captured" in body
+    assert "Does not want to be exchanged back" in body
     console.fill("#reply", "DEMO: operator reply, stay where you are")
     console.get_by_role("button", name="Send reply").click()
     console.screenshot(path=str(ARTIFACTS / f"console-case-{lang}.png"), full_page=True)
 
-    click(page, lang, "chat.continue")
+    click(page, lang, "chat.creds.written")
     page.wait_for_load_state()
     page.goto(f"{platform.url}/chat/{lang}/")
     assert "DEMO: operator reply, stay where you are" in page.inner_text("body")

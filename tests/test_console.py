@@ -43,7 +43,7 @@ def test_operator_reads_the_case_and_the_view_is_audited(operator: Client, clien
     page = operator.get(f"/console/cases/{case.pk}/").content.decode()
     assert DEMO_APPLICANT["name"] in page and DEMO_APPLICANT["unit"] in page
     assert reference in page
-    assert "Register me as captured" in page
+    assert "Wants to be recorded as captured" in page
     event = AuditEvent.objects.get(action="case.view")
     assert event.case_id == case.pk and event.actor is not None
     assert event.actor.get_username().startswith("operator")
@@ -63,6 +63,7 @@ def test_reply_reaches_the_applicant(operator: Client, client: Client) -> None:
     case = latest_case()
     response = operator.post(f"/console/cases/{case.pk}/reply/", {"text": "DEMO: мы на связи"})
     assert response.status_code == 302
+    chat.choose("continue")  # "I have written them down": the thread follows
     assert "DEMO: мы на связи" in chat.open()
     case.refresh_from_db()
     assert case.status == "in_contact" and case.reply_due_at is None

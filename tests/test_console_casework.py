@@ -284,7 +284,8 @@ def test_handover_to_a_liaison_who_sees_only_what_receiving_needs(
     for shown in ("DEMO-MEET crossroads", "2026-11-25 04:00", "조선말", "needs medical care"):
         assert shown in card
     assert re.search(r'id="group-size">3<', card)
-    assert "Register me as captured" in card and "Do not exchange me back" in card
+    assert "Wants to be recorded as captured" in card
+    assert "Does not want to be exchanged back" in card
     for hidden in DEMO_APPLICANT.values():
         assert hidden not in card
     assert liaison.get(f"/console/cases/{case.pk}/").status_code == 403

@@ -146,7 +146,7 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     said = operator.locator("#conversation .msg").last.inner_text()
     assert drone["ko"] in said and drone["en"] in said  # both languages in the transcript
 
-    click(korean, "ko", "chat.continue")
+    click(korean, "ko", "chat.creds.written")
     korean.goto(f"{base}/chat/ko/")
     assert drone["ko"] in korean.inner_text("body")
 
@@ -190,7 +190,7 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     liaison.locator("tbody a").first.click()
     card = liaison.inner_text("body")
     assert reference in card and "DEMO-MEET crossroads" in card and "조선말" in card
-    assert "needs medical care" in card and "Register me as captured" in card
+    assert "needs medical care" in card and "Wants to be recorded as captured" in card
     assert re.search(r"Group size\s+3", card)
     for hidden in DEMO_APPLICANT.values():
         assert hidden not in card

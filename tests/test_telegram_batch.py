@@ -76,7 +76,7 @@ def test_one_chat_twice_in_a_batch_is_applied_in_order(fake: FakeTelegram, clien
     assert [item.done.result() for item in items] == [True, True]
     person.flush()
     # The press moved the conversation to the second question, which /start then repeated.
-    second = catalog.text("ru", "apply.whereabouts.prompt")
+    second = catalog.text("ru", "apply.whereabouts.prompt.self")
     assert [m["text"] for m in person.messages()][-2:] == [second, second]
     replayed = [pending(first), pending(early)]
     batch.apply_all(replayed)

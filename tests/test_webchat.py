@@ -26,7 +26,7 @@ def test_korean_application_end_to_end(chat: ChatDriver, ring: Keyring) -> None:
         readiness="now", group=3, wishes=("record_as_captured", "no_exchange", "medical")
     )
     assert re.fullmatch(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}", reference)
-    assert t("ko", "chat.passphrase_once") in chat.last
+    assert t("ko", "chat.passphrase_until") in chat.last
     case = latest_case()
     assert case.status == Status.NEW
     assert case.language == "ko"
@@ -51,7 +51,9 @@ def test_summary_shows_answers_in_the_applicant_language(chat: ChatDriver) -> No
     page = chat.post({"choice": "", "multi": ["no_exchange"]})
     assert t("ru", "apply.summary.prompt") in page
     assert t("ru", "apply.who.relative") in page
-    assert t("ru", "apply.wishes.no_exchange") in page
+    # A relative reads the wish about him, not about himself (the flow's voices).
+    assert t("ru", "apply.wishes.no_exchange.relative") in page
+    assert t("ru", "apply.wishes.no_exchange") not in page
     assert t("ru", "summary.skipped") in page
 
 
@@ -87,7 +89,7 @@ def test_start_over_forgets_answers(chat: ChatDriver) -> None:
 
 def test_answer_that_does_not_fit_gets_a_polite_reask(chat: ChatDriver) -> None:
     chat.open()
-    page = chat.choose("not-an-option")
+    page = chat.post({"choice": "not-an-option"}, expect=400)  # nothing stored: no session yet
     assert t("ko", "reask.choice") in page
     assert t("ko", "apply.who.prompt") in page
     chat.choose("self")
@@ -228,8 +230,13 @@ def test_message_to_operators_and_reply(chat: ChatDriver, django_user_model: typ
     services.do_operator_reply(case, operator, "DEMO reply: stay where you are")
     page = chat.open()
     assert "DEMO reply: stay where you are" in page
-    # What he wrote is sealed for staff at once: not shown again on a phone that may be searched.
+    # His own words come back only to the browser that wrote them (its key, in a cookie)...
+    assert "DEMO question about the meeting place" in page
+    # ...never to another visit, even with the right credentials.
+    chat.client.cookies.pop("spk")
+    page = chat.open()
     assert "DEMO question about the meeting place" not in page
+    assert t("ko", "thread.hidden") in page
 
 
 def test_delete_what_i_told_you_erases_the_case(chat: ChatDriver) -> None:
@@ -238,7 +245,7 @@ def test_delete_what_i_told_you_erases_the_case(chat: ChatDriver) -> None:
     page = chat.nav("delete")
     assert t("ko", "delete.confirm.prompt") in page
     page = chat.choose("keep")
-    assert t("ko", "apply.whereabouts.prompt") in page
+    assert t("ko", "apply.whereabouts.prompt.self") in page
     chat.nav("delete")
     page = chat.choose("erase")
     assert t("ko", "delete.done") in page

@@ -5,7 +5,9 @@ days (surrendered cases are kept: their recorded wishes outlive contact). Applic
 before confirmation are erased after 24 hours, and within 1-3 hours when they never got past
 the first two answers (anyone can start one: a flood of them must cost little); answers an applicant
 changed but never confirmed, replies an applicant saw more than 24 hours ago and replies
-unread after 72 hours are sealed for staff (the server can no longer read them). Aggregate
+unread after 72 hours are sealed for staff (the server can no longer read them), and the
+applicant's own copy of what they wrote (which only their browser's key opens) goes after 72
+hours. Aggregate
 counts (safepassage.analytics) survive every erasure.
 """
 
@@ -87,6 +89,13 @@ def purge_expired() -> PurgeReport:
         if sealed.open_message_for_server(message.case, message) is not None:
             sealed.seal_message_now(message.case, message)
             replies_sealed += 1
+    # The applicant's own copies open only under their browser's key; after 72 hours even the
+    # ciphertext goes (their thread then shows that they wrote, not what).
+    Message.objects.filter(
+        direction=Direction.INBOUND,
+        applicant_copy__isnull=False,
+        created_at__lt=now - UNREAD_REPLY_AT_MOST,
+    ).update(applicant_copy=None)
     sessions_ended, _ = Session.objects.filter(expire_date__lt=now).delete()
     RateCounter.objects.filter(expires_at__lt=now).delete()
     cases.record_waiting_peaks()  # the analyst's "waiting list over time": counts only

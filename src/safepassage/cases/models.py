@@ -160,6 +160,9 @@ class Message(models.Model):
     # When the applicant first saw this reply; it is sealed for staff 24 hours later (the hour
     # is enough: sealing up to an hour early only shortens what the server can read).
     shown_at = CoarseDateTimeField(null=True, blank=True, precision="hour")
+    # What the applicant wrote in the web chat, for their own thread: sealed under a key only
+    # their browser holds (a cookie), inside the case key; wiped after 72 hours (retention).
+    applicant_copy = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from safepassage.cases.markers import SEALED_ANSWER
 from safepassage.cases.models import Case, Message
-from safepassage.privacy import fields, staff_fields
+from safepassage.privacy import crypto, fields, staff_fields
 from safepassage.privacy.keyring import Keyring
 
 ANSWERS_MAP = "answers-map"
@@ -126,3 +126,28 @@ def seal_message_now(case: Case, message: Message) -> None:
         case, _message_field(message), message.body_sealed
     )
     message.save(update_fields=["body_sealed"])
+
+
+COPY_FIELD = "applicant-copy"
+
+
+def _copy_aad(case: Case, message: Message) -> bytes:
+    return f"{case.pk}:{COPY_FIELD}:{message.pk}".encode()
+
+
+def seal_applicant_copy(case: Case, message: Message, text: str, browser_key: bytes) -> bytes:
+    """The applicant's own words for their own thread: under a key only their browser holds,
+    inside the case key (erasing the case shreds it). Neither the server nor staff open it."""
+    inner = crypto.seal_for_browser(browser_key, text.encode("utf-8"), _copy_aad(case, message))
+    return fields.seal_bytes(case, f"{COPY_FIELD}:{message.pk}", inner)
+
+
+def open_applicant_copy(case: Case, message: Message, browser_key: bytes | None) -> str | None:
+    """The copy, if this browser's key opens it; None otherwise (another visit, wiped)."""
+    if browser_key is None or not message.applicant_copy:
+        return None
+    try:
+        inner = fields.open_bytes(case, f"{COPY_FIELD}:{message.pk}", message.applicant_copy)
+        return crypto.open_for_browser(browser_key, inner, _copy_aad(case, message)).decode()
+    except (crypto.DecryptionError, UnicodeDecodeError):
+        return None

@@ -57,6 +57,16 @@ class TranscriptEntry:
     message_id: int | None = None
 
 
+@dataclass(frozen=True)
+class ThreadEntry:
+    """One message of the applicant's own thread: ``text`` is None where this reader cannot
+    open it (their own words from another visit)."""
+
+    inbound: bool
+    text: str | None
+    at: datetime
+
+
 def do_create_case(channel: str, language: str, campaign: CampaignCode | None) -> Case:
     """A new case; ``campaign`` is the live code the applicant came with (campaigns.services)."""
     contact = Contact(
@@ -178,6 +188,17 @@ def do_submit(case: Case) -> Credentials | None:
     return Credentials(references.display(reference), references.display(passphrase))
 
 
+def do_reissue_credentials(case: Case) -> Credentials:
+    """New reference and passphrase for a submitted case whose applicant lost them before
+    writing them down (the web chat, same session): the old pair stops working at once."""
+    reference, passphrase = references.generate(), references.generate()
+    case.reference_digest = references.reference_digest(reference)
+    case.reference_sealed = staff_fields.seal(case, REFERENCE_FIELD, reference)
+    case.passphrase_hash = references.hash_passphrase(passphrase)
+    case.save(update_fields=["reference_digest", "reference_sealed", "passphrase_hash"])
+    return Credentials(references.display(reference), references.display(passphrase))
+
+
 def reference_of(case: Case, ring: Keyring) -> str:
     if not case.reference_sealed:
         return ""
@@ -200,8 +221,16 @@ def do_mark_ready_now(case: Case) -> None:
 
 
 def do_add_message(
-    case: Case, direction: str, text: str, channel: str, author: User | None = None
+    case: Case,
+    direction: str,
+    text: str,
+    channel: str,
+    author: User | None = None,
+    *,
+    browser_key: bytes | None = None,
 ) -> Message:
+    """``browser_key``: the applicant's browser's own key (web chat), under which a copy of
+    what they wrote is kept for their own thread (sealed.seal_applicant_copy)."""
     if len(text) > MAX_MESSAGE_CHARS:
         raise ValueError("message too long")
     message = Message(case=case, direction=direction, channel=channel, author=author)
@@ -211,7 +240,11 @@ def do_add_message(
     message.body_sealed = sealed.seal_message(
         case, message, text, pending=direction == Direction.OUTBOUND
     )
-    message.save(update_fields=["body_sealed"])
+    fields_saved = ["body_sealed"]
+    if browser_key is not None and direction == Direction.INBOUND:
+        message.applicant_copy = sealed.seal_applicant_copy(case, message, text, browser_key)
+        fields_saved.append("applicant_copy")
+    message.save(update_fields=fields_saved)
     if direction == Direction.INBOUND:
         case.last_applicant_at = timezone.now()
         refresh_reply_due(case, waiting=True)
@@ -309,16 +342,23 @@ def transcript(case: Case, ring: Keyring) -> list[TranscriptEntry]:
     return entries
 
 
-def applicant_thread(case: Case) -> list[TranscriptEntry]:
-    """What the applicant may see again: replies not yet sealed (noting that they were seen)."""
-    entries, first_seen = [], []
-    for m in case.messages.filter(direction=Direction.OUTBOUND).order_by("created_at", "id"):
+def applicant_thread(case: Case, browser_key: bytes | None = None) -> list[ThreadEntry]:
+    """What the applicant may see again, in order: replies not yet sealed (noting that they
+    were seen), and their own messages, whose words only ``browser_key`` opens (else None:
+    the thread still shows that, and roughly when, they wrote). No author is named."""
+    entries: list[ThreadEntry] = []
+    first_seen = []
+    for m in case.messages.order_by("created_at", "id"):
+        if m.direction == Direction.INBOUND:
+            own = sealed.open_applicant_copy(case, m, browser_key)
+            entries.append(ThreadEntry(True, own, m.created_at))
+            continue
         text = sealed.open_message_for_server(case, m)
         if text is None:
             continue
         if m.shown_at is None:
             first_seen.append(m.pk)
-        entries.append(TranscriptEntry(m.direction, text, m.created_at, None, m.channel))
+        entries.append(ThreadEntry(False, text, m.created_at))
     if first_seen:
         Message.objects.filter(pk__in=first_seen).update(shown_at=timezone.now())
     return entries

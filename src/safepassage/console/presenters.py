@@ -26,6 +26,15 @@ URGENCY_LABELS = {
 }
 
 
+# The applicant's wishes as staff read them: about the person, in the third person, whoever
+# wrote them (the applicant's own buttons say "me" or "him", conversations' flow voices).
+WISH_LABELS = {
+    "record_as_captured": gettext_lazy("Wants to be recorded as captured"),
+    "no_exchange": gettext_lazy("Does not want to be exchanged back"),
+    "medical": gettext_lazy("Needs medical help"),
+}
+
+
 def operator_language() -> str:
     lang = (translation.get_language() or "en").split("-")[0]
     return lang if catalog.is_language(lang) else "en"
@@ -137,7 +146,9 @@ def answer_lines(
         value = answers[step.field]
         labels = {c.value: c.label for c in step.choices}
         written = ""
-        if isinstance(value, list):
+        if step.field == "wishes":
+            shown = "; ".join(wish_badges(answers)) or "—"
+        elif isinstance(value, list):
             shown = "; ".join(catalog.text(lang, labels[v]) for v in value if v in labels) or "—"
         elif str(value) in labels:
             shown = catalog.text(lang, labels[str(value)])
@@ -149,10 +160,16 @@ def answer_lines(
 
 
 def wish_badges(answers: dict[str, Any]) -> list[str]:
+    """The wishes in the operator's language, in the third person (WISH_LABELS); a wish the
+    flow gained later and this table lacks falls back to the applicant's own label."""
     lang = operator_language()
     step = flows.get().step("wishes")
     labels = {c.value: c.label for c in step.choices}
-    return [catalog.text(lang, labels[v]) for v in answers.get("wishes") or [] if v in labels]
+    return [
+        str(WISH_LABELS[v]) if v in WISH_LABELS else catalog.text(lang, labels[v])
+        for v in answers.get("wishes") or []
+        if v in labels
+    ]
 
 
 @dataclass(frozen=True)

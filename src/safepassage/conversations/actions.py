@@ -5,6 +5,7 @@ Channels call :func:`do_begin`, :func:`do_reply` and :func:`do_resume`; they nev
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from safepassage.cases import services as cases
 from safepassage.cases.models import Case, ChannelIdentity, Direction
 from safepassage.conversations import engine, flows
 from safepassage.conversations.models import Conversation
+from safepassage.privacy import crypto
 
 
 @dataclass
@@ -29,6 +31,18 @@ class Turn:
     notice: str | None = None
     credentials: cases.Credentials | None = None
     deleted: bool = False
+    # The form was drawn for an earlier turn (sent twice, or an old page): nothing applied.
+    stale: bool = False
+
+
+def form_token(conversation: Conversation) -> str:
+    """What the forms drawn now for ``conversation`` carry (the web chat's hidden field)."""
+    return crypto.form_token(str(conversation.pk), conversation.turn)
+
+
+def _form_is_current(conversation: Conversation, token: str | None) -> bool:
+    """None: a channel without form tokens (Telegram recognises old buttons by step id)."""
+    return token is None or hmac.compare_digest(token.encode(), form_token(conversation).encode())
 
 
 def _flow(conversation: Conversation) -> flows.Flow:
@@ -43,16 +57,24 @@ def answers_of(conversation: Conversation) -> dict[str, Any]:
     return cases.answers(conversation.case)
 
 
-def current(conversation: Conversation) -> Turn:
-    """What to show now. The confirmation page is shown once; coming back leads to the menu."""
+def current(conversation: Conversation, *, hold_end: bool = False) -> Turn:
+    """What to show now. The confirmation page is shown once, or until the applicant says they
+    wrote the credentials down (``hold_end``: the web chat, while the browser can show them
+    again); coming back leads to the menu."""
     flow = _flow(conversation)
     state = state_of(conversation)
-    if state.submitted and flow.step(state.step).type == "end":
+    if state.submitted and flow.step(state.step).type == "end" and not hold_end:
         state = engine.start(flow, conversation.case.language, submitted=True)
         conversation.state = state.to_json()
-        conversation.save(update_fields=["state", "updated_at"])
+        conversation.turn += 1
+        conversation.save(update_fields=["state", "turn", "updated_at"])
     prompt = engine.prompt(flow, state, answers_of(conversation))
     return Turn(conversation, prompt, conversation.case.language)
+
+
+def takes_messages(conversation: Conversation) -> bool:
+    """Whether the applicant's step takes free messages for the operators (the menu)."""
+    return _flow(conversation).step(state_of(conversation).step).type == "thread"
 
 
 def first_prompt(language: str) -> engine.Prompt:
@@ -132,16 +154,45 @@ def _split(flow: flows.Flow, answers: dict[str, Any]) -> tuple[dict[str, Any], d
     return triage, sealed
 
 
+def do_renew_credentials(conversation_id: Any, token: str | None) -> Turn:
+    """New credentials for an applicant who lost them before writing them down: only while the
+    confirmation is still their step (the web chat holds it until "I have written them down"),
+    only with the form of the current turn, so a reload or a second press issues nothing more."""
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.select_for_update().select_related("case").get(pk=conversation_id)
+        )
+        flow = _flow(conversation)
+        state = state_of(conversation)
+        step = flow.step(state.step)
+        turn = Turn(conversation, None, conversation.case.language)
+        if not _form_is_current(conversation, token) or not (
+            state.submitted and step.effect == "submit"
+        ):
+            turn.stale = True
+            return turn
+        turn.credentials = cases.do_reissue_credentials(conversation.case)
+        conversation.turn += 1
+        conversation.save(update_fields=["turn", "updated_at"])
+        return turn
+
+
 def do_reply(
     conversation_id: Any,
     reply: engine.Reply,
     channel: str,
     *,
     locked: Conversation | None = None,
+    token: str | None = None,
+    browser_key: bytes | None = None,
 ) -> Turn:
     """Apply one applicant reply. Replies of one conversation are serialised by a row lock:
     taken here, or already held by the caller's transaction for ``locked`` (Telegram's batches
     lock every conversation they touch in one statement).
+
+    ``token``: the web chat form's (:func:`form_token`); a form of an earlier turn (the same
+    form sent again, a page from before Back) is recognised under the lock and not applied.
+    ``browser_key``: the applicant's browser's key, for their own copy of a message they send.
 
     No savepoint: inside a caller's transaction (a batch of Telegram updates) a failure here
     fails the whole transaction, which the caller retries update by update; a savepoint per
@@ -156,6 +207,8 @@ def do_reply(
                 .get(pk=conversation_id)
             )
         case = conversation.case
+        if not _form_is_current(conversation, token):
+            return Turn(conversation, None, case.language, stale=True)
         flow = _flow(conversation)
         state = state_of(conversation)
         answers = cases.answers(case)
@@ -168,7 +221,9 @@ def do_reply(
         if outcome.changed:
             cases.do_save_answers(case, *_split(flow, outcome.answers))
         if outcome.message is not None:
-            cases.do_add_message(case, Direction.INBOUND, outcome.message, channel)
+            cases.do_add_message(
+                case, Direction.INBOUND, outcome.message, channel, browser_key=browser_key
+            )
             turn.notice = "thread.sent"
 
         new_state = outcome.state
@@ -190,6 +245,8 @@ def do_reply(
                 return turn
 
         conversation.state = new_state.to_json()
-        fastsave.update_fields(conversation, ["state", "updated_at"])
+        if not outcome.reask:
+            conversation.turn += 1
+        fastsave.update_fields(conversation, ["state", "turn", "updated_at"])
         turn.prompt = engine.prompt(flow, new_state, outcome.answers)
         return turn

@@ -237,14 +237,24 @@ def advance(
     return outcome
 
 
+def _voiced(step: Step, said: dict[str, str]) -> Step:
+    """``step`` with its texts as whoever writes says them (Flow.voiced)."""
+    if not said:
+        return step
+    choices = tuple(replace(c, label=said.get(c.label, c.label)) for c in step.choices)
+    return replace(step, prompt=said.get(step.prompt, step.prompt), choices=choices)
+
+
 def prompt(flow: Flow, state: DialogueState, answers: Answers) -> Prompt:
-    step = flow.step(state.step)
+    """What to show now, in the words that fit whoever writes (a relative, or the man)."""
+    said = flow.voiced(answers)
+    step = _voiced(flow.step(state.step), said)
     summary: list[SummaryLine] = []
     if step.type == "summary":
         for answered in flow.answer_steps():
             if answered.field not in answers or not answered.summary_label:
                 continue
-            summary.append(_summary_line(answered, answers[answered.field]))
+            summary.append(_summary_line(_voiced(answered, said), answers[answered.field]))
     selected: tuple[str, ...] = ()
     if step.field and step.field in answers:
         value = answers[step.field]

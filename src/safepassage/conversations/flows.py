@@ -36,6 +36,7 @@ class FlowError(ValueError):
 class Choice:
     value: str
     label: str
+    primary: bool = False  # the button a reader is expected to press (drawn as the main one)
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,19 @@ class Flow:
     delete: str
     steps: dict[str, Step] = field(default_factory=dict)
     source: str = ""
+    # Who writes changes the words (a relative writes about him, the man about himself): the
+    # answer named by ``voice_field`` picks a table of text → text said instead.
+    voice_field: str | None = None
+    voices: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def step(self, step_id: str) -> Step:
         return self.steps[step_id]
+
+    def voiced(self, answers: dict[str, Any]) -> dict[str, str]:
+        """The texts said instead of others for whoever writes, as ``answers`` say."""
+        if self.voice_field is None:
+            return {}
+        return self.voices.get(str(answers.get(self.voice_field)), {})
 
     def answer_steps(self) -> list[Step]:
         """Steps whose answer is stored, in file order (the order a summary shows them)."""
@@ -96,6 +107,8 @@ class Flow:
             ids.update(c.label for c in step.choices)
             if step.summary_label:
                 ids.add(step.summary_label)
+        for table in self.voices.values():
+            ids.update(table.values())
         return ids
 
 
@@ -133,7 +146,8 @@ def _step(source: str, step_id: str, raw: Any) -> Step:
     if not raw.get("prompt"):
         raise _fail(source, step_id, "missing 'prompt' (a message id)")
     choices = tuple(
-        Choice(value=str(c["value"]), label=str(c["label"])) for c in raw.get("choices") or []
+        Choice(value=str(c["value"]), label=str(c["label"]), primary=bool(c.get("primary")))
+        for c in raw.get("choices") or []
     )
     if kind in {"choice", "multi", "summary", "thread"} and not choices:
         raise _fail(source, step_id, f"a '{kind}' step needs 'choices'")
@@ -194,7 +208,12 @@ def validate(flow: Flow, known_message_ids: dict[str, set[str]] | None = None) -
     for step_id in flow.steps:
         if step_id not in reachable:
             raise _fail(src, step_id, "unreachable: no step leads to it")
+    _validate_voices(flow)
     for lang, ids in (known_message_ids or {}).items():
+        for table in flow.voices.values():
+            missing = sorted(set(table.values()) - ids)
+            if missing:
+                raise _fail(src, None, f"voice text {missing[0]!r} has no '{lang}' translation")
         for step in flow.steps.values():
             texts = {step.prompt, *(c.label for c in step.choices)}
             if step.summary_label:
@@ -202,6 +221,42 @@ def validate(flow: Flow, known_message_ids: dict[str, set[str]] | None = None) -
             missing = sorted(texts - ids)
             if missing:
                 raise _fail(src, step.id, f"text {missing[0]!r} has no '{lang}' translation")
+
+
+def _validate_voices(flow: Flow) -> None:
+    if not flow.voices:
+        return
+    src = flow.source
+    owner = next((s for s in flow.steps.values() if s.field == flow.voice_field), None)
+    if owner is None:
+        raise _fail(src, None, f"'voices' names field {flow.voice_field!r} that no step asks")
+    said: set[str] = set()
+    for step in flow.steps.values():
+        said.add(step.prompt)
+        said.update(c.label for c in step.choices)
+        if step.summary_label:
+            said.add(step.summary_label)
+    for value, table in flow.voices.items():
+        if value not in owner.choice_values():
+            raise _fail(src, owner.id, f"'voices' names {value!r}, not one of its choices")
+        for text in table:
+            if text not in said:
+                raise _fail(src, None, f"voice '{value}' replaces {text!r}, which no step says")
+
+
+def _voices(source: str, raw: Any) -> tuple[str | None, dict[str, dict[str, str]]]:
+    if raw is None:
+        return None, {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("field"), str):
+        raise _fail(source, None, "'voices' needs a 'field' and a table per answer value")
+    tables: dict[str, dict[str, str]] = {}
+    for value, table in raw.items():
+        if value == "field":
+            continue
+        if not isinstance(table, dict):
+            raise _fail(source, None, f"voice {value!r} must map texts to texts")
+        tables[str(value)] = {str(k): str(v) for k, v in table.items()}
+    return str(raw["field"]), tables
 
 
 def parse(text: str, source: str) -> Flow:
@@ -212,6 +267,7 @@ def parse(text: str, source: str) -> Flow:
     if not isinstance(raw, dict) or not isinstance(raw.get("steps"), dict):
         raise _fail(source, None, "a flow needs 'id', 'start' and a mapping of 'steps'")
     steps = {str(k): _step(source, str(k), v) for k, v in raw["steps"].items()}
+    voice_field, voices = _voices(source, raw.get("voices"))
     flow = Flow(
         id=str(raw.get("id")),
         version=int(raw.get("version", 1)),
@@ -220,6 +276,8 @@ def parse(text: str, source: str) -> Flow:
         delete=str(raw.get("delete", "")),
         steps=steps,
         source=source,
+        voice_field=voice_field,
+        voices=voices,
     )
     validate(flow)
     return flow

@@ -15,6 +15,9 @@ class Conversation(models.Model):
     flow = models.CharField(max_length=40, default="application")
     state = models.JSONField(default=dict)
     updated_at = CoarseDateTimeField(auto_now=True, precision="hour")  # every applicant step
+    # How many replies were applied: a web chat form carries a token for the turn it was drawn
+    # at (privacy.crypto.form_token), so the same form sent twice is applied once.
+    turn = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"conversation {self.id}"

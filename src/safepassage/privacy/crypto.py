@@ -59,6 +59,7 @@ def _keys(master: bytes) -> dict[str, bytes]:
         "session-key-v1",
         "sector-index-v1",
         "sector-label-v1",
+        "form-token-v1",
     )
     return {p: _derive(master, p) for p in purposes}
 
@@ -132,6 +133,28 @@ def session_key_digest(cookie_value: str) -> str:
     key = _keys(_master())["session-key-v1"]
     digest = hmac.new(key, cookie_value.encode(), hashlib.sha256).hexdigest()
     return digest[:SESSION_DIGEST_CHARS]
+
+
+def form_token(conversation_id: str, turn: int) -> str:
+    """The token a web chat form carries for one turn of one conversation: a keyed hash, so a
+    form of another conversation, or of another turn, never matches (conversations.actions)."""
+    key = _keys(_master())["form-token-v1"]
+    return hmac.new(key, f"{conversation_id}:{turn}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def new_browser_key() -> bytes:
+    """A random key that only the applicant's browser keeps (a cookie ending with it)."""
+    return os.urandom(KEY_BYTES)
+
+
+def seal_for_browser(browser_key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """Ciphertext only the holder of ``browser_key`` opens: neither the master key nor any
+    staff key does (privacy.browser)."""
+    return _encrypt(browser_key, plaintext, aad)
+
+
+def open_for_browser(browser_key: bytes, blob: bytes, aad: bytes) -> bytes:
+    return _decrypt(browser_key, bytes(blob), aad)
 
 
 def reference_digest(normalised_reference: str) -> str:

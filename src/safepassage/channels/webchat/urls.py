@@ -9,4 +9,6 @@ urlpatterns = [
     path("", views.picker, name="picker"),
     path("<str:lang>/", views.chat, name="chat"),
     path("<str:lang>/return/", views.resume, name="resume"),
+    path("<str:lang>/left/", views.left, name="left"),
+    path("<str:lang>/cleared/", views.cleared, name="cleared"),
 ]
