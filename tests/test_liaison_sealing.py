@@ -225,11 +225,13 @@ def test_a_liaison_whose_password_was_reset_reads_the_handover_again_once_shared
     make_staff("adm", Role.ADMIN)
     admin = staff_login("adm")
     # A lost phone keeps the password, so the liaison's key pair and card stay readable.
-    assert admin.post(f"/console/staff/{liaison.pk}/reset/").status_code in (200, 302)
+    assert admin.post(f"/console/staff/{liaison.pk}/reset/", {"confirm": "on"}).status_code == 302
     kept = member_keys.unlock_member_key(liaison, STAFF_PASSWORD)
     assert kept is not None and handover_cards.open_card(north, liaison, kept) is not None
     # A forgotten password voids the key pair wrapped under it: the card waits for a share.
-    page = admin.post(f"/console/staff/{liaison.pk}/reset-password/").content.decode()
+    page = admin.post(
+        f"/console/staff/{liaison.pk}/reset-password/", {"confirm": "on"}, follow=True
+    ).content.decode()
     found = re.search(r'id="new-password">([^<]+)<', page)
     assert found
     password = found.group(1)
@@ -257,7 +259,9 @@ def test_a_new_liaison_reads_the_card_in_the_session_where_they_chose_their_pass
     make_staff("adm_new", Role.ADMIN)
     admin = staff_login("adm_new")
     created = admin.post(
-        "/console/staff/new/", {"username": "liaison_new", "role": "liaison", "sector": NORTH}
+        "/console/staff/new/",
+        {"username": "liaison_new", "role": "liaison", "sector": NORTH},
+        follow=True,
     ).content.decode()
     found = re.search(r'id="new-password">([^<]+)<', created)
     assert found
