@@ -165,6 +165,7 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     supervisor.fill("#window_start", "2026-11-25T04:00")
     supervisor.fill("#window_end", "2026-11-25T06:00")
     supervisor.fill("#meeting", "DEMO-MEET crossroads by the red barn")
+    supervisor.check("#confirm_handover")  # a destructive action asks first, JavaScript or not
     supervisor.get_by_role("button", name="Hand over").click()
     assert "Handed over" in supervisor.locator("#status").inner_text()
 
@@ -180,6 +181,7 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     assert "DEMO-CALL" not in card
     liaison.screenshot(path=str(ARTIFACTS / "console-liaison.png"), full_page=True)
     liaison.get_by_role("button", name="Confirm receipt of this handover").click()
+    liaison.check("#confirm_outcome")
     liaison.get_by_role("button", name="Received").click()
     assert "Received" in liaison.locator("#outcome").inner_text()
     assert liaison.goto(case_url).status == 403  # type: ignore[union-attr]

@@ -164,7 +164,9 @@ def test_the_last_two_holders_keep_their_wraps_and_resets_are_shown_to_superviso
     assert refused.status_code == 400 and "last two holders" in refused.content.decode()
     assert StaffKey.objects.filter(user=sup1).exists()
     # A lost phone: factors and sessions go, the password and the wraps stay.
-    assert admin_client.post(f"/console/staff/{sup1.pk}/reset/", {"confirm": "on"}).status_code == 302
+    assert (
+        admin_client.post(f"/console/staff/{sup1.pk}/reset/", {"confirm": "on"}).status_code == 302
+    )
     assert not SealedTOTPDevice.objects.filter(user=sup1).exists()
     assert keyring.unlock(sup1, STAFF_PASSWORD)
     # With a third holder, a forgotten password may be reset: the wraps go, audited.

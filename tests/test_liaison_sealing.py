@@ -56,6 +56,7 @@ def _hand_over(supervisor: Client, case: Case, sector: str, meeting: str) -> Han
             "window_start": WINDOW[0],
             "window_end": WINDOW[1],
             "meeting": meeting,
+            "confirm": "on",
         },
     )
     assert response.status_code == 302, response.content.decode()[-600:]
@@ -143,6 +144,7 @@ def test_a_handover_nobody_of_the_sector_can_read_is_refused_and_loses_nothing()
             "window_start": WINDOW[0],
             "window_end": WINDOW[1],
             "meeting": MEET_NORTH,
+            "confirm": "on",
         },
     )
     assert response.status_code == 400

@@ -99,6 +99,19 @@ def choices(pairs: Any, *, required: bool = True) -> forms.ChoiceField:
     )
 
 
+class ConfirmField(forms.BooleanField):
+    """A box the member must tick before a destructive action; its label says what it does.
+    A post without it is refused by the form (400, the input kept), whatever the page showed;
+    the page marks it ``required`` too, so a browser without JavaScript asks first."""
+
+    def __init__(self, label: Any = "", *, required: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("error_messages", {"required": CONFIRM_MISSING})
+        super().__init__(label=label, required=required, **kwargs)
+
+
+CONFIRM_MISSING = _("Tick the box to confirm: this cannot be undone from here.")
+
+
 class ReplyForm(forms.Form):
     canned = forms.ChoiceField(
         choices=[("", "")] + [(k, str(v)) for k, v in presenters.CANNED_REPLIES.items()],
@@ -124,7 +137,14 @@ class TransitionForm(forms.Form):
         required=False, error_messages={"invalid": _("Enter a date (YYYY-MM-DD).")}
     )
     close_reason = choices([("", "—"), *CloseReason.choices], required=False)
+    confirm_close = ConfirmField(required=False)  # only closing asks for it (clean)
     version = version_field()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("target") == Status.CLOSED and not data.get("confirm_close"):
+            self.add_error("confirm_close", CONFIRM_MISSING)
+        return data
 
 
 class HeadCountForm(forms.Form):
@@ -170,6 +190,7 @@ class HandoverForm(forms.Form):
     window_start = Moment()
     window_end = Moment()
     meeting = Text(max_length=2000)
+    confirm = ConfirmField()
     version = version_field()
 
 

@@ -14,21 +14,10 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from safepassage.console.forms import Text, choices
+from safepassage.console.forms import ConfirmField, Text, choices
 from safepassage.console.models import Role
 
 USERNAME_RULE = _("Letters, digits and underscores only, at most 150 characters.")
-
-
-class ConfirmField(forms.BooleanField):
-    """A box the member must tick; its label says what cannot be undone."""
-
-    def __init__(self, label: Any, **kwargs: Any) -> None:
-        kwargs.setdefault(
-            "error_messages",
-            {"required": _("Tick the box to confirm: this cannot be undone from here.")},
-        )
-        super().__init__(label=label, required=True, **kwargs)
 
 
 class ConfirmForm(forms.Form):
