@@ -109,6 +109,10 @@ def test_the_one_time_password_survives_a_reload_and_is_stored_nowhere_in_clear(
     assert second != password
     assert Client().login(username="op_new", password=password) is False
     assert Client().login(username="op_new", password=second) is True
+    # A second account made meanwhile keeps its own; the first stays as it was.
+    _other, other_password = _create(admin, "op_other")
+    assert _shown_password(admin.get(f"/console/staff/{user.pk}/").content.decode()) == second
+    assert other_password not in (password, second)
     # Hidden once handed over.
     hidden = admin.post(f"/console/staff/{user.pk}/hide-password/")
     assert 'id="new-password"' not in admin.get(hidden["Location"]).content.decode()

@@ -42,19 +42,33 @@ def _aad(admin_id: int, user_id: int, until: int) -> bytes:
     return f"one-time-display:{admin_id}:{user_id}:{until}".encode()
 
 
+def _cookie_key(request: HttpRequest) -> bytes | None:
+    try:
+        key = base64.urlsafe_b64decode(request.COOKIES.get(COOKIE, ""))
+    except (ValueError, binascii.Error):
+        return None
+    return key if len(key) == 32 else None
+
+
+def _boxes(request: HttpRequest) -> dict[str, dict[str, object]]:
+    stored = request.session.get(SESSION_BOX)
+    return dict(stored) if isinstance(stored, dict) else {}
+
+
 def seal(request: HttpRequest, response: HttpResponse, user_id: int, password: str) -> None:
-    """Put ``password`` for ``user_id`` on display, for this admin's browser only."""
-    key = AESGCM.generate_key(bit_length=256)
+    """Put ``password`` for ``user_id`` on display, for this admin's browser only. Several
+    accounts made one after another each keep their own box (under the same cookie key)."""
+    key = _cookie_key(request) or AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(12)
-    until = int(time.time()) + DISPLAY_SECONDS
+    now = int(time.time())
+    until = now + DISPLAY_SECONDS
     box = nonce + AESGCM(key).encrypt(
         nonce, password.encode(), _aad(int(request.user.pk or 0), user_id, until)
     )
-    request.session[SESSION_BOX] = {
-        "user": user_id,
-        "until": until,
-        "box": base64.b64encode(box).decode(),
-    }
+    # Boxes whose time is long past go; recent ones stay, to say "no longer shown".
+    boxes = {k: v for k, v in _boxes(request).items() if int(str(v.get("until", 0))) > now - 86400}
+    boxes[str(user_id)] = {"until": until, "box": base64.b64encode(box).decode()}
+    request.session[SESSION_BOX] = boxes
     response.set_cookie(
         COOKIE,
         base64.urlsafe_b64encode(key).decode(),
@@ -68,14 +82,14 @@ def seal(request: HttpRequest, response: HttpResponse, user_id: int, password: s
 
 def shown(request: HttpRequest, user_id: int) -> Shown | None:
     """The display for ``user_id`` if one was made in this session (None otherwise)."""
-    stored = request.session.get(SESSION_BOX)
-    if not isinstance(stored, dict) or stored.get("user") != user_id:
+    stored = _boxes(request).get(str(user_id))
+    if not isinstance(stored, dict):
         return None
-    until = int(stored.get("until") or 0)
-    if until < time.time():
+    until = int(str(stored.get("until") or 0))
+    key = _cookie_key(request)
+    if until < time.time() or key is None:
         return Shown(user_id, None)
     try:
-        key = base64.urlsafe_b64decode(request.COOKIES.get(COOKIE, ""))
         box = base64.b64decode(str(stored.get("box") or ""))
         password = AESGCM(key).decrypt(
             box[:12], box[12:], _aad(int(request.user.pk or 0), user_id, until)
@@ -85,6 +99,9 @@ def shown(request: HttpRequest, user_id: int) -> Shown | None:
     return Shown(user_id, password.decode())
 
 
-def hide(request: HttpRequest, response: HttpResponse) -> None:
-    request.session.pop(SESSION_BOX, None)
-    response.delete_cookie(COOKIE, path=COOKIE_PATH, samesite="Strict")
+def hide(request: HttpRequest, response: HttpResponse, user_id: int) -> None:
+    boxes = _boxes(request)
+    boxes.pop(str(user_id), None)
+    request.session[SESSION_BOX] = boxes
+    if not boxes:
+        response.delete_cookie(COOKIE, path=COOKIE_PATH, samesite="Strict")

@@ -168,7 +168,7 @@ def staff_reset_password(request: HttpRequest, user_id: int) -> HttpResponse:
 def staff_hide_password(request: HttpRequest, user_id: int) -> HttpResponse:
     _, target = _actor_and_target(request, user_id)
     response = _back(target)
-    one_time.hide(request, response)
+    one_time.hide(request, response, int(target.pk))
     return response
 
 
