@@ -237,7 +237,7 @@ def test_security_key_enrolment_and_login_with_a_virtual_authenticator(
     page.wait_for_url(re.compile(r"/console/login/enrol/$"))
     page.get_by_role("button", name="Register a security key").click()
     choose_password(page)  # the first admin's password was one-time
-    page.wait_for_url(re.compile(r"/console/staff/$"))
+    page.wait_for_url(re.compile(r"/console/service/$"))
 
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(re.compile(r"/console/login/$"))
@@ -247,7 +247,7 @@ def test_security_key_enrolment_and_login_with_a_virtual_authenticator(
     page.wait_for_url(re.compile(r"/console/login/verify/$"))
     assert page.locator("#code").count() == 0  # this account has a key, no TOTP
     page.get_by_role("button", name="Use my security key").click()
-    page.wait_for_url(re.compile(r"/console/staff/$"))
+    page.wait_for_url(re.compile(r"/console/service/$"))
     page.goto(f"{base}/console/account/")
     assert "Security key" in page.inner_text("body")
     context.close()
