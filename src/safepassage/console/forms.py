@@ -13,7 +13,6 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import User
-from django.http import QueryDict
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -29,7 +28,7 @@ from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console import presenters
 from safepassage.console.models import Role
 from safepassage.privacy import references
-from safepassage.web.forms import CleanText, clean_text
+from safepassage.web.forms import CleanText
 
 # A case's version and a user's id are database integers: a bigger number is a typo or a
 # probe, answered as such before it reaches a query (SQLite cannot bind it at all).
@@ -210,17 +209,3 @@ class CallbackForm(forms.Form):
 
     def window(self) -> tuple[datetime, datetime]:
         return self.cleaned_data["window_start"], self.cleaned_data["window_end"]
-
-
-# Helpers for the forms not converted yet (views_staff: staff accounts).
-
-
-class Invalid(ValueError):
-    """A field does not fit; ``str()`` names it in plain words."""
-
-
-def text(data: QueryDict, name: str, limit: int = 4000) -> str:
-    value = (clean_text(data.get(name)) or "").strip()
-    if len(value) > limit:
-        raise Invalid(f"'{name}' is longer than {limit} characters.")
-    return value
