@@ -30,7 +30,7 @@ def choose_password(page: Page) -> None:
     page.fill("#id_new_password1", CHOSEN_PASSWORD)
     page.fill("#id_new_password2", CHOSEN_PASSWORD)
     page.get_by_role("button", name="Set my password").click()
-    page.wait_for_url(re.compile(r"/console/(queue|staff|field|account)/$"))
+    page.wait_for_url(re.compile(r"/console/(queue|service|overview|field|account)/$"))
 
 
 def grant_program_key(page: Page, base: str, username: str) -> None:
@@ -58,7 +58,7 @@ def log_in_with_totp(page: Page, base: str, username: str, password: str, secret
         # accepted drift, and the current one has not been used.
         page.fill("#code", totp_now(secret))
         page.get_by_role("button", name="Verify").click()
-    page.wait_for_url(re.compile(r"/console/(queue|staff|field|account)/$"))
+    page.wait_for_url(re.compile(r"/console/(queue|service|overview|field|account)/$"))
 
 
 def log_in_and_enrol_totp(page: Page, base: str, username: str, password: str) -> str:

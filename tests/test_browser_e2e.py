@@ -77,6 +77,7 @@ def test_apply_with_javascript_off_then_operator_reads_and_replies(
     admin_secret = log_in_and_enrol_totp(
         console, platform.url, platform.username, platform.password
     )
+    console.goto(f"{platform.url}/console/staff/")  # the admin lands on the service page
     console.fill("#username", f"op_{lang}")
     console.select_option("#role", "operator")
     console.get_by_role("button", name="Create").click()

@@ -80,8 +80,10 @@ def test_the_first_admin_from_serve_enrols_and_reaches_staff_admin() -> None:
     response = client.post(
         "/console/account/choose-password/", {"new_password1": chosen, "new_password2": chosen}
     )
-    assert response["Location"] == "/console/staff/"
-    created = client.post("/console/staff/new/", {"username": "op1", "role": "operator"})
+    assert response["Location"] == "/console/service/"
+    created = client.post(
+        "/console/staff/new/", {"username": "op1", "role": "operator"}, follow=True
+    )
     assert created.status_code == 200 and 'id="new-password"' in created.content.decode()
     assert client.get("/console/queue/").status_code == 403
     # The new operator receives no program key from the admin's session: a holder grants it.
@@ -189,7 +191,7 @@ def test_admin_resets_a_lost_factor() -> None:
     operator = staff_login("op")
     make_staff("adm", Role.ADMIN)
     admin = staff_login("adm")
-    reset = admin.post(f"/console/staff/{user.pk}/reset/")  # type: ignore[attr-defined]
+    reset = admin.post(f"/console/staff/{user.pk}/reset/", {"confirm": "on"})  # type: ignore[attr-defined]
     assert reset.status_code == 302  # no one-time credential to show: a redirect, as every post
     page = admin.get(reset["Location"]).content.decode()
     # A lost phone leaves the password (and the key wraps under it) as they were.

@@ -111,5 +111,5 @@ def test_shown_figures_cannot_be_undone_by_subtraction() -> None:
     assert reports.shown(13) == "15" and reports.shown(9) == "10"
 
 
-def test_the_analyst_lands_on_reports(staff: Callable[..., Client]) -> None:
-    assert staff(Role.ANALYST).get("/console/")["Location"] == "/console/reports/"
+def test_the_analyst_lands_on_the_overview(staff: Callable[..., Client]) -> None:
+    assert staff(Role.ANALYST).get("/console/")["Location"] == "/console/overview/"

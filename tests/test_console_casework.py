@@ -37,7 +37,7 @@ def _case(lang: str = "ru", **kwargs: object) -> Case:
 
 def _move(client: Client, case: Case, target: str, **extra: str) -> object:
     case.refresh_from_db()
-    data = {"target": target, "version": str(case.version), **extra}
+    data = {"target": target, "version": str(case.version), "confirm_close": "on", **extra}
     return client.post(f"/console/cases/{case.pk}/status/", data)
 
 
@@ -89,7 +89,12 @@ def test_a_stale_form_gets_a_conflict_not_an_overwrite(
     assert _move(supervisor, case, "in_contact").status_code == 302  # type: ignore[attr-defined]
     response = operator.post(
         f"/console/cases/{case.pk}/status/",
-        {"target": "closed", "close_reason": "fake", "version": str(stale_version)},
+        {
+            "target": "closed",
+            "close_reason": "fake",
+            "confirm_close": "on",
+            "version": str(stale_version),
+        },
     )
     assert response.status_code == 409
     assert "Someone else changed this case" in response.content.decode()
@@ -271,6 +276,7 @@ def test_handover_to_a_liaison_who_sees_only_what_receiving_needs(
             "window_start": "2026-11-25T04:00",
             "window_end": "2026-11-25T06:00",
             "meeting": "DEMO-MEET crossroads by the red barn",
+            "confirm": "on",
         },
     )
     assert response.status_code == 302
@@ -291,10 +297,12 @@ def test_handover_to_a_liaison_who_sees_only_what_receiving_needs(
     assert liaison.get(f"/console/cases/{case.pk}/").status_code == 403
     assert staff_login("liaison_b").get(f"/console/field/{handover.pk}/").status_code == 404
 
-    liaison.post(f"/console/field/{handover.pk}/outcome/", {"outcome": "received"})
+    liaison.post(f"/console/field/{handover.pk}/outcome/", {"outcome": "received", "confirm": "on"})
     case.refresh_from_db()
     assert case.status == Status.SURRENDERED
-    again = liaison.post(f"/console/field/{handover.pk}/outcome/", {"outcome": "postponed"})
+    again = liaison.post(
+        f"/console/field/{handover.pk}/outcome/", {"outcome": "postponed", "confirm": "on"}
+    )
     assert again.status_code == 400 and "already recorded" in again.content.decode()
     page = supervisor.get(f"/console/cases/{case.pk}/").content.decode()
     assert 'class="wishes"' in page and "Received" in page

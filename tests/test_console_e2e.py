@@ -182,6 +182,7 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     supervisor.fill("#window_start", "2026-11-25T04:00")
     supervisor.fill("#window_end", "2026-11-25T06:00")
     supervisor.fill("#meeting", "DEMO-MEET crossroads by the red barn")
+    supervisor.check("#confirm_handover")  # a destructive action asks first, JavaScript or not
     supervisor.get_by_role("button", name="Hand over").click()
     assert "Handed over" in supervisor.locator("#status").inner_text()
 
@@ -197,6 +198,7 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
     assert "DEMO-CALL" not in card
     liaison.screenshot(path=str(ARTIFACTS / "console-liaison.png"), full_page=True)
     liaison.get_by_role("button", name="Confirm receipt of this handover").click()
+    liaison.check("#confirm_outcome")
     liaison.get_by_role("button", name="Received").click()
     assert "Received" in liaison.locator("#outcome").inner_text()
     assert liaison.goto(case_url).status == 403  # type: ignore[union-attr]
@@ -252,7 +254,7 @@ def test_security_key_enrolment_and_login_with_a_virtual_authenticator(
     page.wait_for_url(re.compile(r"/console/login/enrol/$"))
     page.get_by_role("button", name="Register a security key").click()
     choose_password(page)  # the first admin's password was one-time
-    page.wait_for_url(re.compile(r"/console/staff/$"))
+    page.wait_for_url(re.compile(r"/console/service/$"))
 
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(re.compile(r"/console/login/$"))
@@ -262,7 +264,7 @@ def test_security_key_enrolment_and_login_with_a_virtual_authenticator(
     page.wait_for_url(re.compile(r"/console/login/verify/$"))
     assert page.locator("#code").count() == 0  # this account has a key, no TOTP
     page.get_by_role("button", name="Use my security key").click()
-    page.wait_for_url(re.compile(r"/console/staff/$"))
+    page.wait_for_url(re.compile(r"/console/service/$"))
     page.goto(f"{base}/console/account/")
     assert "Security key" in page.inner_text("body")
     context.close()

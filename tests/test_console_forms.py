@@ -217,6 +217,7 @@ SPECS: dict[str, Spec] = {
             "target": st.sampled_from(Status.values),
             "next_check_in": DAYS,
             "close_reason": st.sampled_from(CloseReason.values),
+            "confirm_close": st.just("on"),
             "version": VERSION,
         },
         kept=("next_check_in",),
@@ -238,7 +239,13 @@ SPECS: dict[str, Spec] = {
     "unmerge": Spec(_case_url("unmerge"), {"anything": st.just("")}),
     "handover": Spec(
         _case_url("handover"),
-        {"sector": st.just("S1"), "window_start": SOON, "window_end": SOON, "meeting": _text()},
+        {
+            "sector": st.just("S1"),
+            "window_start": SOON,
+            "window_end": SOON,
+            "meeting": _text(),
+            "confirm": st.just("on"),
+        },
         kept=("window_start", "window_end", "meeting"),
     ),
     "call": Spec(
@@ -297,7 +304,7 @@ SPECS: dict[str, Spec] = {
     "field_confirm": Spec(_handover_url("field_confirm"), {"x": st.just("")}, client="liaison"),
     "field_outcome": Spec(
         _handover_url("field_outcome"),
-        {"outcome": st.sampled_from(HandoverOutcome.values)},
+        {"outcome": st.sampled_from(HandoverOutcome.values), "confirm": st.just("on")},
         client="liaison",
     ),
 }
@@ -354,6 +361,7 @@ SUCCESS: dict[str, Callable[[World], dict[str, str]]] = {
         "window_start": "2030-01-01T10:00",
         "window_end": "2030-01-01T12:00",
         "meeting": "DEMO meeting point",
+        "confirm": "on",
     },
     "call": lambda w: {
         "direction": CallDirection.values[0],
@@ -414,6 +422,7 @@ def test_unmerge_and_the_field_posts_answer_with_a_redirect(world: World) -> Non
     assert handed.status_code == 302
     assert world.liaison.post(_handover_url("field_confirm")(world)).status_code == 302
     outcome = world.liaison.post(
-        _handover_url("field_outcome")(world), {"outcome": HandoverOutcome.RECEIVED}
+        _handover_url("field_outcome")(world),
+        {"outcome": HandoverOutcome.RECEIVED, "confirm": "on"},
     )
     assert outcome.status_code == 302

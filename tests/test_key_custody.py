@@ -105,7 +105,9 @@ def test_first_admin_one_time_password_only_chooses_then_is_void_and_the_file_go
     assert admin_client.get("/console/staff/").status_code == 200
 
     # Bootstrap: the admin creates a supervisor, who holds nothing until a holder grants.
-    created = admin_client.post("/console/staff/new/", {"username": "sup1", "role": "supervisor"})
+    created = admin_client.post(
+        "/console/staff/new/", {"username": "sup1", "role": "supervisor"}, follow=True
+    )
     sup_one_time = _new_password(created)
     supervisor = User.objects.get(username="sup1")
     assert not keyring.unlock(supervisor, sup_one_time)
@@ -133,7 +135,9 @@ def test_an_admin_alone_cannot_make_a_reader(client: Client) -> None:
     make_staff("admin_a", Role.ADMIN)
     admin_client = staff_login("admin_a")
     case = _confirmed_case(client)
-    created = admin_client.post("/console/staff/new/", {"username": "sup_x", "role": "supervisor"})
+    created = admin_client.post(
+        "/console/staff/new/", {"username": "sup_x", "role": "supervisor"}, follow=True
+    )
     one_time = _new_password(created)
     # The admin logs in as the new supervisor, enrols a factor and chooses a password ...
     impostor = Client()
@@ -156,11 +160,13 @@ def test_the_last_two_holders_keep_their_wraps_and_resets_are_shown_to_superviso
     keyring.do_revoke(None, User.objects.get(username="keyholder"))
     make_staff("admin_b", Role.ADMIN)
     admin_client = staff_login("admin_b")
-    refused = admin_client.post(f"/console/staff/{sup1.pk}/reset-password/")
+    refused = admin_client.post(f"/console/staff/{sup1.pk}/reset-password/", {"confirm": "on"})
     assert refused.status_code == 400 and "last two holders" in refused.content.decode()
     assert StaffKey.objects.filter(user=sup1).exists()
     # A lost phone: factors and sessions go, the password and the wraps stay.
-    assert admin_client.post(f"/console/staff/{sup1.pk}/reset/").status_code == 302
+    assert (
+        admin_client.post(f"/console/staff/{sup1.pk}/reset/", {"confirm": "on"}).status_code == 302
+    )
     assert not SealedTOTPDevice.objects.filter(user=sup1).exists()
     assert keyring.unlock(sup1, STAFF_PASSWORD)
     # With a third holder, a forgotten password may be reset: the wraps go, audited.
@@ -169,7 +175,9 @@ def test_the_last_two_holders_keep_their_wraps_and_resets_are_shown_to_superviso
 
     StaffProfile.objects.create(user=op, role=Role.OPERATOR)
     keyring.do_grant(sup2, STAFF_PASSWORD, op, STAFF_PASSWORD)
-    reset = admin_client.post(f"/console/staff/{sup1.pk}/reset-password/")
+    reset = admin_client.post(
+        f"/console/staff/{sup1.pk}/reset-password/", {"confirm": "on"}, follow=True
+    )
     assert reset.status_code == 200 and 'id="new-password"' in reset.content.decode()
     assert not StaffKey.objects.filter(user=sup1).exists()
     page = staff_login("sup2").get("/console/program-key/").content.decode()
@@ -316,7 +324,9 @@ def test_the_one_time_password_cannot_be_chosen_again(client: Client) -> None:
     first admin's file, a log): it is refused with the input kept, and the page asks again."""
     make_staff("admin_b", Role.ADMIN)
     admin_client = staff_login("admin_b")
-    created = admin_client.post("/console/staff/new/", {"username": "op_same", "role": "operator"})
+    created = admin_client.post(
+        "/console/staff/new/", {"username": "op_same", "role": "operator"}, follow=True
+    )
     one_time = _new_password(created)
     member = Client()
     _log_in_new(member, "op_same", one_time)

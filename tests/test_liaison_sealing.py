@@ -56,6 +56,7 @@ def _hand_over(supervisor: Client, case: Case, sector: str, meeting: str) -> Han
             "window_start": WINDOW[0],
             "window_end": WINDOW[1],
             "meeting": meeting,
+            "confirm": "on",
         },
     )
     assert response.status_code == 302, response.content.decode()[-600:]
@@ -143,6 +144,7 @@ def test_a_handover_nobody_of_the_sector_can_read_is_refused_and_loses_nothing()
             "window_start": WINDOW[0],
             "window_end": WINDOW[1],
             "meeting": MEET_NORTH,
+            "confirm": "on",
         },
     )
     assert response.status_code == 400
@@ -225,11 +227,13 @@ def test_a_liaison_whose_password_was_reset_reads_the_handover_again_once_shared
     make_staff("adm", Role.ADMIN)
     admin = staff_login("adm")
     # A lost phone keeps the password, so the liaison's key pair and card stay readable.
-    assert admin.post(f"/console/staff/{liaison.pk}/reset/").status_code in (200, 302)
+    assert admin.post(f"/console/staff/{liaison.pk}/reset/", {"confirm": "on"}).status_code == 302
     kept = member_keys.unlock_member_key(liaison, STAFF_PASSWORD)
     assert kept is not None and handover_cards.open_card(north, liaison, kept) is not None
     # A forgotten password voids the key pair wrapped under it: the card waits for a share.
-    page = admin.post(f"/console/staff/{liaison.pk}/reset-password/").content.decode()
+    page = admin.post(
+        f"/console/staff/{liaison.pk}/reset-password/", {"confirm": "on"}, follow=True
+    ).content.decode()
     found = re.search(r'id="new-password">([^<]+)<', page)
     assert found
     password = found.group(1)
@@ -257,7 +261,9 @@ def test_a_new_liaison_reads_the_card_in_the_session_where_they_chose_their_pass
     make_staff("adm_new", Role.ADMIN)
     admin = staff_login("adm_new")
     created = admin.post(
-        "/console/staff/new/", {"username": "liaison_new", "role": "liaison", "sector": NORTH}
+        "/console/staff/new/",
+        {"username": "liaison_new", "role": "liaison", "sector": NORTH},
+        follow=True,
     ).content.decode()
     found = re.search(r'id="new-password">([^<]+)<', created)
     assert found

@@ -64,7 +64,7 @@ def test_an_upgrade_makes_given_passwords_chosen_before_they_open_cases() -> Non
     admin_client = staff_login("admin_up")
     _choose(admin_client)
     # The admin knows the operator's password: resetting the factors would let them enrol one.
-    response = admin_client.post(f"/console/staff/{operator.pk}/reset/")
+    response = admin_client.post(f"/console/staff/{operator.pk}/reset/", {"confirm": "on"})
     assert response.status_code == 400
     assert SealedTOTPDevice.objects.filter(user=operator, confirmed=True).exists()
 

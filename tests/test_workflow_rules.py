@@ -108,6 +108,7 @@ def test_the_status_url_moves_only_what_the_table_allows(role: Role) -> None:
                     "version": str(case.version),
                     "next_check_in": "2026-12-24",
                     "close_reason": "declined",
+                    "confirm_close": "on",
                 },
             )
             case.refresh_from_db()
@@ -135,6 +136,7 @@ def test_only_the_handover_form_hands_over_and_it_leaves_a_handover(role: Role) 
                 "window_start": start.strftime("%Y-%m-%dT%H:%M"),
                 "window_end": (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
                 "meeting": "DEMO meeting point",
+                "confirm": "on",
             },
         )
         case.refresh_from_db()
@@ -159,7 +161,9 @@ def test_only_the_liaisons_outcome_of_a_live_handover_moves_a_handed_over_case(
     mismatches = []
     for source, outcome in [(s, o) for s in SOURCES for o in ("received", "did_not_come")]:
         case, handover = _handed_over_case(source)
-        response = client.post(f"/console/field/{handover.pk}/outcome/", {"outcome": outcome})
+        response = client.post(
+            f"/console/field/{handover.pk}/outcome/", {"outcome": outcome, "confirm": "on"}
+        )
         case.refresh_from_db()
         handover.refresh_from_db()
         if (source, role) in OUTCOME_FORM:
@@ -182,7 +186,9 @@ def test_taking_a_handed_over_case_back_withdraws_its_handover() -> None:
     )
     assert response.status_code == 302
     assert liaison.get(f"/console/field/{handover.pk}/").status_code == 404
-    refused = liaison.post(f"/console/field/{handover.pk}/outcome/", {"outcome": "received"})
+    refused = liaison.post(
+        f"/console/field/{handover.pk}/outcome/", {"outcome": "received", "confirm": "on"}
+    )
     assert refused.status_code == 404
     case.refresh_from_db()
     assert case.status == Status.READY

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
+from safepassage.analytics import service
 from safepassage.cases import sealed
 from safepassage.cases import services as cases
 from safepassage.cases.models import Case, CaseEvent, Direction, Message, Status
@@ -99,6 +100,7 @@ def purge_expired() -> PurgeReport:
     sessions_ended, _ = Session.objects.filter(expire_date__lt=now).delete()
     RateCounter.objects.filter(expires_at__lt=now).delete()
     cases.record_waiting_peaks()  # the analyst's "waiting list over time": counts only
+    service.mark(service.RETENTION_PURGE, force=True)  # the admin's landing page shows it
     return PurgeReport(
         purged, len(closed), silent_count, answers_sealed, replies_sealed, sessions_ended
     )

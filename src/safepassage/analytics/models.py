@@ -26,3 +26,14 @@ class DailyCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.event} {self.count}"
+
+
+class ServiceMark(models.Model):
+    """When something the service does last went right (a retention purge, a Telegram bot's
+    answer): one row per name, no personal data. The admin's landing page shows them."""
+
+    name = models.CharField(max_length=64, unique=True)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.at:%Y-%m-%d %H:%M}"

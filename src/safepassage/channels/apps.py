@@ -7,7 +7,9 @@ class ChannelsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from safepassage.analytics import service
         from safepassage.cases import delivery
-        from safepassage.channels.telegram import outbox
+        from safepassage.channels.telegram import health, outbox
 
         delivery.register("telegram", outbox.deliver_operator_reply, outbox.outbox_states)
+        service.register_probe("telegram.outbox", health.outbox_gauges)

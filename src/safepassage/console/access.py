@@ -46,6 +46,8 @@ CAPABILITIES: dict[str, frozenset[Role]] = {
     "hotline": CASE_ROLES,
     "field": frozenset({Role.LIAISON}),
     "staff": frozenset({Role.ADMIN}),
+    "service": frozenset({Role.ADMIN}),  # service health: no personal data
+    "overview": frozenset({Role.ANALYST}),  # today's aggregate counts: no personal data
     # Who holds the program key, grants, alarms; granting also needs holding the key.
     "keys": frozenset({Role.SUPERVISOR, Role.ADMIN}),
     "account": frozenset(Role),  # one's own second factors

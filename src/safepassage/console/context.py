@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
-from safepassage.console import access
+from safepassage.console import access, auth, first_login
 
 
 def console_nav(request: HttpRequest) -> dict[str, object]:
@@ -13,8 +14,16 @@ def console_nav(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav": {}}
+    # The menu appears once a second factor is passed in this session and the member's own
+    # password chosen: before that, the only page they can reach is the one in front of them.
+    if not isinstance(user, User) or auth.session_state(request, user) != "ok":
+        return {"nav": {}}
+    if first_login.must_choose(user):
+        return {"nav": {}}
     return {
         "nav": {
+            "service": access.can(user, "service"),
+            "overview": access.can(user, "overview"),
             "queue": access.can(user, "queue"),
             "hotline": access.can(user, "hotline"),
             "field": access.can(user, "field"),

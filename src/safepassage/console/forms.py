@@ -13,7 +13,6 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import User
-from django.http import QueryDict
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -30,7 +29,7 @@ from safepassage.cases.models import (
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console.models import Role
 from safepassage.privacy import references
-from safepassage.web.forms import CleanText, clean_text
+from safepassage.web.forms import CleanText
 
 # A case's version and a user's id are database integers: a bigger number is a typo or a
 # probe, answered as such before it reaches a query (SQLite cannot bind it at all).
@@ -100,6 +99,19 @@ def choices(pairs: Any, *, required: bool = True) -> forms.ChoiceField:
     )
 
 
+class ConfirmField(forms.BooleanField):
+    """A box the member must tick before a destructive action; its label says what it does.
+    A post without it is refused by the form (400, the input kept), whatever the page showed;
+    the page marks it ``required`` too, so a browser without JavaScript asks first."""
+
+    def __init__(self, label: Any = "", *, required: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("error_messages", {"required": CONFIRM_MISSING})
+        super().__init__(label=label, required=required, **kwargs)
+
+
+CONFIRM_MISSING = _("Tick the box to confirm: this cannot be undone from here.")
+
+
 class ReplyForm(forms.Form):
     # A vetted reply's id (replies.VettedReply); whether it may be sent is the action's rule.
     vetted = forms.IntegerField(
@@ -140,7 +152,14 @@ class TransitionForm(forms.Form):
         required=False, error_messages={"invalid": _("Enter a date (YYYY-MM-DD).")}
     )
     close_reason = choices([("", "—"), *CloseReason.choices], required=False)
+    confirm_close = ConfirmField(required=False)  # only closing asks for it (clean)
     version = version_field()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("target") == Status.CLOSED and not data.get("confirm_close"):
+            self.add_error("confirm_close", CONFIRM_MISSING)
+        return data
 
 
 class HeadCountForm(forms.Form):
@@ -186,6 +205,7 @@ class HandoverForm(forms.Form):
     window_start = Moment()
     window_end = Moment()
     meeting = Text(max_length=2000)
+    confirm = ConfirmField()
     version = version_field()
 
 
@@ -270,17 +290,3 @@ class CallbackForm(forms.Form):
 
 class TakeForm(forms.Form):
     """ "Take" (assign to me) posts nothing but its CSRF token."""
-
-
-# Helpers for the forms not converted yet (views_staff: staff accounts).
-
-
-class Invalid(ValueError):
-    """A field does not fit; ``str()`` names it in plain words."""
-
-
-def text(data: QueryDict, name: str, limit: int = 4000) -> str:
-    value = (clean_text(data.get(name)) or "").strip()
-    if len(value) > limit:
-        raise Invalid(f"'{name}' is longer than {limit} characters.")
-    return value

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from safepassage.cases.models import HandoverOutcome
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.console.forms import Reference, Text, choices
+from safepassage.console.forms import ConfirmField, Reference, Text, choices
 
 READINESS = [
     ("now", _("Ready now")),
@@ -52,3 +52,4 @@ class FindForm(forms.Form):
 
 class OutcomeForm(forms.Form):
     outcome = choices(HandoverOutcome.choices)
+    confirm = ConfirmField()  # an outcome is final: the handover ends with it

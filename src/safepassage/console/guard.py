@@ -74,8 +74,8 @@ def home_for(user: User) -> str:
         return reverse("console:inbox")
     if access.can(user, "field"):
         return reverse("console:field")
-    if access.can(user, "staff"):
-        return reverse("console:staff")
-    if access.can(user, "reports"):
-        return reverse("console:reports")
+    if access.can(user, "service"):
+        return reverse("console:service")
+    if access.can(user, "overview"):
+        return reverse("console:overview")
     return reverse("console:account")

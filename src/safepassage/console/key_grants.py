@@ -39,9 +39,13 @@ def holders() -> list[User]:
 
 
 def is_last_holder(user: User) -> bool:
-    """``user`` is one of the last :data:`MIN_HOLDERS` holders: their wraps must stay."""
+    """``user`` holds the key and fewer than :data:`MIN_HOLDERS` other holders who can log in
+    (active accounts) would remain without them: their wraps must stay, and so must they."""
     current = holders()
-    return user in current and len(current) <= MIN_HOLDERS
+    if user not in current:
+        return False
+    others = [u for u in current if u.pk != user.pk and u.is_active]
+    return len(others) < MIN_HOLDERS
 
 
 def may_hold(user: User) -> bool:

@@ -146,3 +146,56 @@ def do_change_password(
             member_keys.do_create_member_key(user, new_password)
         auth.do_rotate_stamp(user)
         audit.record(user, "staff.password_changed")
+
+
+def _active_admins() -> int:
+    from django.db.models import Q
+
+    return (
+        User.objects.filter(is_active=True, is_staff=True)
+        .filter(Q(staff_profile__role=Role.ADMIN) | Q(is_superuser=True, staff_profile=None))
+        .count()
+    )
+
+
+def do_deactivate_staff(actor: User, user: User) -> int:
+    """The member can no longer log in (Django refuses an inactive account's password) and every
+    session of theirs ends at once. Their keys stay as they are (wraps, member key, pending
+    grants), so reactivating gives them back what they had; the wraps open only with their
+    password, which nobody else holds. Refused for oneself, for the last active admin, and for
+    a holder of the program key whom fewer than two active holders would remain after: the key
+    must stay within reach of people who can log in (console.key_grants). Returns the number of
+    sessions ended; deactivating an inactive account changes nothing."""
+    from safepassage.console import auth, key_grants
+
+    if user.pk == actor.pk:
+        raise StaffRefused("You cannot deactivate your own account.")
+    if not user.is_active:
+        return 0
+    if key_grants.is_last_holder(user):
+        raise StaffRefused(
+            "This member is one of the last two active holders of the program key: "
+            "deactivating them would leave it out of reach. A holder grants the key to "
+            "someone else first."
+        )
+    role = StaffProfile.objects.filter(user=user).values_list("role", flat=True).first()
+    is_admin = role == Role.ADMIN or (role is None and user.is_superuser)
+    if is_admin and _active_admins() <= 1:
+        raise StaffRefused("This is the last active admin account.")
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        auth.do_rotate_stamp(user)
+        ended = keyring.end_sessions(user)
+        audit.record(actor, "staff.deactivate", None, f"user {user.pk}, {ended} session(s) ended")
+    return ended
+
+
+def do_reactivate_staff(actor: User, user: User) -> None:
+    """The member logs in again with their own password and factors, keys as they were."""
+    if user.is_active:
+        return
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(is_active=True)
+        user.is_active = True
+        audit.record(actor, "staff.reactivate", None, f"user {user.pk}")

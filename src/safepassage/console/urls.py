@@ -7,6 +7,7 @@ from safepassage.console import (
     views_campaigns,
     views_case,
     views_field,
+    views_home,
     views_hotline,
     views_keys,
     views_languages,
@@ -44,6 +45,17 @@ urlpatterns = [
     path("staff/new/", views_staff.staff_new, name="staff_new"),
     path("staff/<int:user_id>/reset/", views_staff.staff_reset, name="staff_reset"),
     path("staff/<int:user_id>/reads/", views_staff.staff_reads, name="staff_reads"),
+    path("staff/<int:user_id>/", views_staff.staff_member, name="staff_member"),
+    path(
+        "staff/<int:user_id>/hide-password/",
+        views_staff.staff_hide_password,
+        name="staff_hide_password",
+    ),
+    path("staff/<int:user_id>/deactivate/", views_staff.staff_deactivate, name="staff_deactivate"),
+    path("staff/<int:user_id>/reactivate/", views_staff.staff_reactivate, name="staff_reactivate"),
+    # Landing pages of the roles that work no case.
+    path("overview/", views_home.overview, name="overview"),
+    path("service/", views_home.service, name="service"),
     # The queue and cases.
     path("queue/", views_queue.inbox, name="inbox"),
     path("queue/rows/", views_queue.inbox_rows, name="inbox_rows"),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import time
 
+import segno
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -81,7 +83,11 @@ def enrol(request: HttpRequest) -> HttpResponse:
     if auth.has_factor(user):
         return HttpResponseRedirect(reverse("console:verify"))
     device = auth.pending_totp(user)
-    context: dict[str, object] = {"secret": _b32(device), "otpauth": device.config_url}
+    context: dict[str, object] = {
+        "secret": _b32(device),
+        "otpauth": device.config_url,
+        "qr": _qr_svg(device.config_url),
+    }
     if request.method == "POST":
         if auth.do_confirm_totp(user, request.POST.get("code") or ""):
             auth.mark_verified(request, user, "totp")
@@ -89,6 +95,21 @@ def enrol(request: HttpRequest) -> HttpResponse:
         context["error"] = _("That code does not match. Check the clock of your device.")
         return render(request, "console/enrol.html", context, status=400)
     return render(request, "console/enrol.html", context)
+
+
+def _qr_svg(uri: str) -> SafeString:
+    """The otpauth:// URI as a QR code, drawn here as inline SVG (segno): nothing from a third
+    party, no image request, nothing the CSP must allow."""
+    svg = segno.make(uri, error="m").svg_inline(
+        scale=5,
+        border=4,
+        light="#fff",
+        title=_("QR code of the key, for an authenticator app"),
+        svgclass="qr",
+        svgid="totp-qr",
+    )
+    # segno escapes the title and draws only paths: no text of ours is pasted in as markup.
+    return mark_safe(svg)  # noqa: S308  # nosemgrep: django-safe-html-built-at-runtime — segno's SVG of our own URI
 
 
 def _b32(device: SealedTOTPDevice) -> str:

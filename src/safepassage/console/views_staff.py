@@ -10,16 +10,19 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.console import auth, forms, forms_replies
+from safepassage.console import auth, forms_replies, forms_staff, one_time
 from safepassage.console.guard import staff_view
-from safepassage.console.models import Role, SealedTOTPDevice, SecurityKey, StaffProfile
+from safepassage.console.models import SealedTOTPDevice, SecurityKey, StaffProfile
 from safepassage.console.staff import (
     StaffRefused,
     do_change_password,
     do_create_staff,
+    do_deactivate_staff,
+    do_reactivate_staff,
     do_reset_access,
     do_reset_password,
     do_set_reads,
@@ -28,25 +31,28 @@ from safepassage.privacy.key_checks import alarms
 from safepassage.privacy.session import keyring_of
 
 RESET_NOTICE = "console_staff_reset"
+DONE_NOTICE = "console_staff_done"
 
 
-def _staff_page(request: HttpRequest, status: int = 200, **extra: object) -> HttpResponse:
+def _staff_page(
+    request: HttpRequest,
+    form: forms_staff.StaffForm | None = None,
+    status: int = 200,
+    error: str = "",
+) -> HttpResponse:
     context: dict[str, object] = {
         "profiles": StaffProfile.objects.select_related("user").order_by("user__username"),
-        "roles": Role.choices,
-        "console_languages": settings.LANGUAGES,
         "applicant_languages": list(APPLICANT_LANGUAGES.items()),
         "alarms": alarms(),
+        "form": form or forms_staff.StaffForm(auto_id="%s"),
+        "error": error,
     }
-    context.update(extra)
     return render(request, "console/staff.html", context, status=status)
 
 
 @staff_view("staff")
 def staff(request: HttpRequest) -> HttpResponse:
-    # Shown once after the redirect of a reset of access (nothing secret: the account's name).
-    reset = request.session.pop(RESET_NOTICE, None)
-    return _staff_page(request, reset=reset) if isinstance(reset, str) else _staff_page(request)
+    return _staff_page(request)
 
 
 @require_POST
@@ -54,17 +60,20 @@ def staff(request: HttpRequest) -> HttpResponse:
 def staff_new(request: HttpRequest) -> HttpResponse:
     if not isinstance(request.user, User):  # staff_view lets only staff through
         raise PermissionDenied
-    try:
-        user, password = do_create_staff(
-            request.user,
-            forms.text(request.POST, "username", 150),
-            request.POST.get("role") or "",
-            forms.text(request.POST, "sector", 40),
-            request.POST.get("language") or "en",
-        )
-    except (StaffRefused, forms.Invalid) as exc:
-        return _staff_page(request, 400, error=str(exc))
-    return _staff_page(request, created=user.get_username(), password=password)
+    form = forms_staff.StaffForm(request.POST, auto_id="%s")
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            user, password = do_create_staff(
+                request.user, data["username"], data["role"], data["sector"], data["language"]
+            )
+        except StaffRefused as exc:
+            form.add_error("username", _(str(exc)))
+    if not form.is_valid():
+        return _staff_page(request, form, 400)
+    response = HttpResponseRedirect(reverse("console:staff_member", args=[user.pk]))
+    one_time.seal(request, response, int(user.pk), password)
+    return response
 
 
 def _actor_and_target(request: HttpRequest, user_id: int) -> tuple[User, User]:
@@ -77,16 +86,66 @@ def _actor_and_target(request: HttpRequest, user_id: int) -> tuple[User, User]:
     return request.user, target
 
 
+def _member_page(
+    request: HttpRequest,
+    target: User,
+    status: int = 200,
+    forms_bound: dict[str, forms_staff.ConfirmForm] | None = None,
+    error: str = "",
+) -> HttpResponse:
+    bound = forms_bound or {}
+    profile = StaffProfile.objects.filter(user=target).first()
+    context: dict[str, object] = {
+        "member": target,
+        "profile": profile,
+        "must_choose": bool(profile and profile.must_choose_password),
+        "has_factor": auth.has_factor(target),
+        "shown": one_time.shown(request, int(target.pk)),
+        "reset": request.session.pop(RESET_NOTICE, None) == target.pk,
+        "done": request.session.pop(DONE_NOTICE, None),
+        "error": error,
+        "forms": {
+            name: bound.get(name) or forms_staff.ConfirmForm(auto_id=f"{name}-%s")
+            for name in ("reset", "reset_password", "deactivate")
+        },
+        "alarms": alarms(),
+    }
+    return render(request, "console/staff_member.html", context, status=status)
+
+
+@staff_view("staff")
+def staff_member(request: HttpRequest, user_id: int) -> HttpResponse:
+    _, target = _actor_and_target(request, user_id)
+    return _member_page(request, target)
+
+
+def _confirmed(
+    request: HttpRequest, name: str, target: User
+) -> tuple[forms_staff.ConfirmForm, HttpResponse | None]:
+    """The action's confirmation form; a 400 page (the box unticked) when it is missing."""
+    form = forms_staff.ConfirmForm(request.POST, auto_id=f"{name}-%s")
+    if form.is_valid():
+        return form, None
+    return form, _member_page(request, target, 400, {name: form})
+
+
+def _back(target: User) -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("console:staff_member", args=[target.pk]))
+
+
 @require_POST
 @staff_view("staff")
 def staff_reset(request: HttpRequest, user_id: int) -> HttpResponse:
     actor, target = _actor_and_target(request, user_id)
+    form, refused = _confirmed(request, "reset", target)
+    if refused is not None:
+        return refused
     try:
         do_reset_access(actor, target)
     except StaffRefused as exc:
-        return _staff_page(request, 400, error=str(exc))
-    request.session[RESET_NOTICE] = target.get_username()
-    return HttpResponseRedirect(reverse("console:staff"))
+        return _member_page(request, target, 400, {"reset": form}, _(str(exc)))
+    request.session[RESET_NOTICE] = target.pk
+    return _back(target)
 
 
 @require_POST
@@ -96,11 +155,12 @@ def staff_reads(request: HttpRequest, user_id: int) -> HttpResponse:
     actor, target = _actor_and_target(request, user_id)
     form = forms_replies.ReadsForm(request.POST)
     if not form.is_valid():
-        return _staff_page(request, 400, error=" ".join(str(e) for e in form.errors["reads"]))
+        reason = " ".join(str(e) for e in form.errors["reads"])
+        return _staff_page(request, status=400, error=reason)
     try:
         do_set_reads(actor, target, form.cleaned_data["reads"])
     except StaffRefused as exc:
-        return _staff_page(request, 400, error=str(exc))
+        return _staff_page(request, status=400, error=str(exc))
     return HttpResponseRedirect(reverse("console:staff"))
 
 
@@ -108,11 +168,55 @@ def staff_reads(request: HttpRequest, user_id: int) -> HttpResponse:
 @staff_view("staff")
 def staff_reset_password(request: HttpRequest, user_id: int) -> HttpResponse:
     actor, target = _actor_and_target(request, user_id)
+    form, refused = _confirmed(request, "reset_password", target)
+    if refused is not None:
+        return refused
     try:
         password = do_reset_password(actor, target)
     except StaffRefused as exc:
-        return _staff_page(request, 400, error=str(exc))
-    return _staff_page(request, reset_password=target.get_username(), password=password)
+        return _member_page(
+            request,
+            target,
+            400,
+            {"reset_password": form},
+            _(str(exc)),
+        )
+    response = _back(target)
+    one_time.seal(request, response, int(target.pk), password)
+    return response
+
+
+@require_POST
+@staff_view("staff")
+def staff_hide_password(request: HttpRequest, user_id: int) -> HttpResponse:
+    _, target = _actor_and_target(request, user_id)
+    response = _back(target)
+    one_time.hide(request, response, int(target.pk))
+    return response
+
+
+@require_POST
+@staff_view("staff")
+def staff_deactivate(request: HttpRequest, user_id: int) -> HttpResponse:
+    actor, target = _actor_and_target(request, user_id)
+    form, refused = _confirmed(request, "deactivate", target)
+    if refused is not None:
+        return refused
+    try:
+        do_deactivate_staff(actor, target)
+    except StaffRefused as exc:
+        return _member_page(request, target, 400, {"deactivate": form}, _(str(exc)))
+    request.session[DONE_NOTICE] = "deactivated"
+    return _back(target)
+
+
+@require_POST
+@staff_view("staff")
+def staff_reactivate(request: HttpRequest, user_id: int) -> HttpResponse:
+    actor, target = _actor_and_target(request, user_id)
+    do_reactivate_staff(actor, target)
+    request.session[DONE_NOTICE] = "reactivated"
+    return _back(target)
 
 
 @require_POST

@@ -21,6 +21,7 @@ from telegram.error import RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
 
 from safepassage import config
+from safepassage.analytics import service
 from safepassage.channels.telegram import batch, bots, intake
 from safepassage.channels.telegram.sender import Sender, retry_seconds
 from safepassage.conversations import catalog
@@ -39,6 +40,7 @@ def poll(slug: str, stop: threading.Event, timeout: int = 25) -> None:
         while not stop.is_set():
             try:
                 updates = loop.run_until_complete(_fetch(bot, offset, timeout))
+                service.mark(service.telegram_contact(slug))
             except RetryAfter as exc:
                 stop.wait(retry_seconds(exc))
                 continue

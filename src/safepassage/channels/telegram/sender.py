@@ -42,6 +42,7 @@ from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
 
+from safepassage.analytics import service
 from safepassage.channels.models import (
     OutboxMessage,
     OutboxStatus,
@@ -179,6 +180,8 @@ class Sender:
             return await asyncio.gather(*calls, return_exceptions=True)
 
         results = self.loop.run_until_complete(everything())
+        if any(r is not DEFERRED and not isinstance(r, BaseException) for r in results):
+            service.mark(service.telegram_contact(self.slug))  # the admin's health page
         self.unrecorded = list(zip(rows, results, strict=True))
         self.record_held()
 
