@@ -60,6 +60,9 @@ class Config:
     # How often `serve` runs the retention purge in-process (0: never; then run
     # `safepassage purge` from cron or a timer).
     purge_every_seconds: float = 3600
+    # Where background tasks queue (safepassage.jobs, safepassage.tasks): "database" (the
+    # embedded default, no other server) or "redis" (RQ, at redis_url).
+    task_backend: str = "database"
 
     @property
     def is_postgres(self) -> bool:
@@ -168,7 +171,17 @@ def load(environ: dict[str, str] | None = None) -> Config:
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
         purge_every_seconds=_seconds(env.get("SAFEPASSAGE_PURGE_EVERY_SECONDS"), 3600),
+        task_backend=_task_backend(env),
     )
+
+
+def _task_backend(env: dict[str, str]) -> str:
+    backend = (env.get("SAFEPASSAGE_TASK_BACKEND") or "database").strip().lower()
+    if backend not in {"database", "redis"}:
+        raise SystemExit("SAFEPASSAGE_TASK_BACKEND must be database or redis")
+    if backend == "redis" and not (env.get("SAFEPASSAGE_REDIS_URL") or "").strip():
+        raise SystemExit("SAFEPASSAGE_TASK_BACKEND=redis needs SAFEPASSAGE_REDIS_URL")
+    return backend
 
 
 MIN_ERASE_AFTER_SECONDS = 60

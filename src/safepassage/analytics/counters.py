@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from safepassage.analytics.models import DailyCount
 
-EVENTS = frozenset({"submitted", "ready_now", "erased", "surrendered", "closed"})
+EVENTS = frozenset({"submitted", "ready_now", "erased", "surrendered", "closed", "escalated"})
 
 
 def count(event: str, channel: str, language: str, campaign: str = "") -> None:

@@ -103,6 +103,9 @@ class Case(models.Model):
     # last reply or call marks contact with the applicant, so it is kept to the minute too.
     reply_due_at = CoarseDateTimeField(null=True, blank=True, precision="minute")
     last_operator_at = CoarseDateTimeField(null=True, blank=True, precision="minute")
+    # The reply deadline that was raised to supervisors when it passed (cases.escalation): a
+    # case is escalated once per deadline, and again only once a later one passes too.
+    escalated_due_at = CoarseDateTimeField(null=True, blank=True, precision="minute")
     version = models.PositiveIntegerField(default=1)  # bumped on every staff change: stale forms
     next_check_in = models.DateField(null=True, blank=True)
     head_count = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -10,7 +10,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from safepassage.cases import triage
+from safepassage.cases import escalation, triage
 from safepassage.cases.delivery import DeliveryState
 from safepassage.cases.models import Case, Channel
 from safepassage.config import APPLICANT_LANGUAGES
@@ -44,6 +44,7 @@ class Row:
     language: str
     due: str
     overdue: bool
+    escalated: bool = False  # past its deadline and raised to supervisors (cases.escalation)
 
 
 def time_left(due_at: datetime | None, now: datetime | None = None) -> tuple[str, bool]:
@@ -70,6 +71,7 @@ def row(case: Case, now: datetime | None = None) -> Row:
         APPLICANT_LANGUAGES.get(case.language, case.language),
         due,
         overdue,
+        escalation.is_escalated(case),
     )
 
 
