@@ -74,8 +74,6 @@ def run_one(worker: str, queues: Sequence[str] = ("default",), alias: str = "def
     except Exception as exc:  # recorded by class name only; the worker goes on
         status, error = TaskStatus.FAILED, get_module_path(type(exc))[:200]
         log.error("task_failed", task=row.task_path.rsplit(".", 1)[-1], error=type(exc).__name__)
-    finally:
-        close_old_connections()
     QueuedTask.objects.filter(pk=row.pk).update(
         status=status, error=error, return_value=value, finished_at=timezone.now()
     )
