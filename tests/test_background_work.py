@@ -82,10 +82,17 @@ def test_a_scheduler_started_mid_period_runs_that_period_once_and_prunes_old_run
     assert scheduler.tick([job], "a", now=START + timedelta(minutes=40)) == ["DEMO-hourly"]
     assert scheduler.tick([job], "b", now=START + timedelta(minutes=59)) == []  # a restart
     assert scheduler.tick([job], "b", now=START + timedelta(minutes=61)) == ["DEMO-hourly"]
-    assert scheduler.prune(now=START + timedelta(days=1, minutes=30)) == 1
-    assert list(ScheduledRun.objects.values_list("due_at", flat=True)) == [
-        START + timedelta(hours=1)
-    ]
+    weekly = scheduler.Job("DEMO-weekly", tasks.ping, 7 * 24 * 3600)
+    assert scheduler.tick([weekly], "a", now=START) == ["DEMO-weekly"]
+    # A day later: the hourly job's older run goes, each job's latest stays (else the weekly
+    # job would run again within its week).
+    assert scheduler.prune(now=START + timedelta(days=1)) == 1
+    later = START + timedelta(days=1, minutes=1)
+    assert scheduler.tick([weekly], "b", now=later) == []
+    assert set(ScheduledRun.objects.values_list("job", "due_at")) == {
+        ("DEMO-hourly", START + timedelta(hours=1)),
+        ("DEMO-weekly", scheduler.due_time(weekly.every, START)),
+    }
 
 
 @pytest.mark.django_db

@@ -83,9 +83,12 @@ def test_a_scheduler_process_enqueues_the_periodic_jobs(tmp_path: Path) -> None:
     jobs = set(ScheduledRun.objects.values_list("job", flat=True))
     assert {"escalation", "retention-purge", "prune-jobs"} <= jobs
     # Each run's task is in the queue for a worker, enqueued with it.
-    assert QueuedTask.objects.filter(
-        pk__in=ScheduledRun.objects.values_list("task_id", flat=True)
-    ).count() == len(jobs)
+    assert (
+        QueuedTask.objects.filter(
+            pk__in=ScheduledRun.objects.values_list("task_id", flat=True)
+        ).count()
+        == ScheduledRun.objects.count()
+    )
 
 
 @pytest.mark.django_db

@@ -57,7 +57,7 @@ class Config:
     web_processes: int = -1
     # The rate limiter's shared store (privacy.ratelimit); unset: the database.
     redis_url: str = field(default="", repr=False)
-    # How often `serve` runs the retention purge in-process (0: never; then run
+    # How often the scheduler enqueues the retention purge (0: never; then run
     # `safepassage purge` from cron or a timer).
     purge_every_seconds: float = 3600
     # Where background tasks queue (safepassage.jobs, safepassage.tasks): "database" (the

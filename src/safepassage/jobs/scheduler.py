@@ -27,6 +27,7 @@ from django.db import (
     connections,
     transaction,
 )
+from django.db.models import Max
 from django.utils import timezone
 from django_tasks import task_backends
 from django_tasks.base import Task
@@ -36,6 +37,7 @@ from safepassage.jobs.models import ScheduledRun
 from safepassage.jobs.worker import worker_id
 
 log = structlog.get_logger("safepassage.jobs")
+KEPT = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,14 @@ def run(stop: threading.Event, jobs: Callable[[], Sequence[Job]], every: float =
 
 
 def prune(now: datetime | None = None) -> int:
-    """Runs older than a day serve no one: their due times have passed for every scheduler."""
-    cutoff = (now or timezone.now()) - timedelta(days=1)
-    deleted, _ = ScheduledRun.objects.filter(due_at__lt=cutoff).delete()
+    """Past due times serve no one once an hour old, except each job's latest: it is what stops
+    a job with a longer period from running again within that period."""
+    cutoff = (now or timezone.now()) - KEPT
+    latest = ScheduledRun.objects.values("job").annotate(newest=Max("due_at"))
+    deleted = 0
+    for row in latest:
+        gone, _ = ScheduledRun.objects.filter(
+            job=row["job"], due_at__lt=min(cutoff, row["newest"])
+        ).delete()
+        deleted += gone
     return deleted

@@ -35,7 +35,7 @@ from safepassage.jobs.models import QueuedTask, TaskStatus
 
 log = structlog.get_logger("safepassage.jobs")
 LOST_AFTER = timedelta(hours=1)
-KEPT = timedelta(days=1)
+KEPT = timedelta(hours=1)
 
 
 def worker_id() -> str:
@@ -100,7 +100,7 @@ def run(stop: threading.Event, queues: Sequence[str] = ("default",), idle: float
 
 
 def prune(now: Any = None) -> dict[str, int]:
-    """Finished tasks older than a day go; a task running for an hour lost its worker."""
+    """Finished tasks older than an hour go; a task running for an hour lost its worker."""
     now = now or timezone.now()
     lost = QueuedTask.objects.filter(
         status=TaskStatus.RUNNING, started_at__lt=now - LOST_AFTER
