@@ -19,9 +19,13 @@ from safepassage import tasks
 from safepassage.analytics import counters
 from safepassage.cases import escalation
 from safepassage.cases.models import CaseEvent
+from safepassage.channels.models import ChatTrace, OutboxMessage
+from safepassage.channels.telegram.sender import Sender
 from safepassage.jobs import scheduler, worker
 from safepassage.jobs.models import QueuedTask, ScheduledRun, TaskStatus
+from safepassage.testing.fake_telegram import FakeTelegram
 from tests.conftest import ChatDriver
+from tests.telegram_support import Applicant
 
 START = datetime(2026, 11, 30, 6, 0, 0, tzinfo=UTC)
 
@@ -148,3 +152,29 @@ def test_a_case_past_its_response_target_is_raised_to_supervisors(
     assert escalation.do_escalate_overdue(now=case.reply_due_at - timedelta(minutes=1)) == 0
     assert escalation.do_escalate_overdue(now=case.reply_due_at + timedelta(minutes=1)) == 1
     assert counters.totals("escalated") == 2
+
+
+@pytest.mark.django_db
+def test_the_telegram_sweep_task_erases_the_bots_messages_when_due(
+    fake: FakeTelegram, client: Client
+) -> None:
+    """In service the sender no longer sweeps: the scheduled task queues the deletions, and the
+    sender (here drained once, as its thread would) sends them."""
+    person = Applicant(fake, client, FakeTelegram.applicant(5140000001, "en"))
+    person.text("/start")
+    shown = person.messages()
+    assert shown and ChatTrace.objects.exists()
+    ChatTrace.objects.update(erase_due=timezone.now() - timedelta(minutes=1))
+    sender = Sender("main")
+    sender.run_once()  # the sender alone: nothing is erased
+    assert ChatTrace.objects.exists()
+    tasks.telegram_sweep.enqueue("main")
+    _drain()
+    assert not ChatTrace.objects.exists()
+    assert OutboxMessage.objects.filter(method="deleteMessage", status="queued").exists()
+    try:
+        while sender.run_once():
+            pass
+    finally:
+        sender.close()
+    assert person.messages() == []  # every message of ours is gone from the chat

@@ -47,7 +47,8 @@ def retention_purge() -> dict[str, int]:
 def telegram_sweep(slug: str) -> dict[str, int]:
     from safepassage.channels.telegram import sweeps
 
-    return _ran("telegram-sweep", sweeps.sweep(slug))
+    counts = sweeps.sweep(slug)
+    return _ran("telegram-sweep", counts) if any(counts.values()) else counts
 
 
 @task()

@@ -22,11 +22,18 @@ from safepassage.jobs import leases
 
 REPLAY_MEMORY = timedelta(hours=48)
 ATTACHMENT_LEASE = timedelta(minutes=5)
+ERASE_BATCH = 500  # outbox.do_erase_due's
+ERASE_ROUNDS = 20
 
 
 def sweep(slug: str) -> dict[str, int]:
     """Erase what is due, fill in old rows' bot, forget old replay keys and chats that asked."""
-    erased = outbox.do_erase_due()
+    erased = 0
+    for _ in range(ERASE_ROUNDS):  # 500 a round: a backlog is worked off, within bounds
+        done = outbox.do_erase_due()
+        erased += done
+        if done < ERASE_BATCH:
+            break
     # Rows queued by a process of the previous version during an upgrade name no bot.
     chat_bot = TelegramChat.objects.filter(pk=OuterRef("chat_id")).values("bot")[:1]
     OutboxMessage.objects.filter(bot="", status=OutboxStatus.QUEUED).update(bot=Subquery(chat_bot))
@@ -87,4 +94,5 @@ def fetch_attachments_once(slug: str, holder: str) -> int:
             with contextlib.suppress(TelegramError):
                 loop.run_until_complete(bot.shutdown())
         loop.close()
-        leases.release(name, holder)
+        with contextlib.suppress(Exception):  # the database away: the lease runs out instead
+            leases.release(name, holder)
