@@ -73,7 +73,7 @@ def test_schedulers_running_at_once_enqueue_each_due_job_exactly_once() -> None:
     assert not errors, errors
     # Two hours: 120 minutes (06:00 … 07:59) and two hours (06:00, 07:00), each once. (A tick
     # that SQLite kept waiting past its timeout loses its list, not its runs: at most.)
-    expected = {"DEMO-minutely": 120, "DEMO-hourly": 2}
+    expected = Counter({"DEMO-minutely": 120, "DEMO-hourly": 2})
     runs = ScheduledRun.objects.all()
     assert Counter(runs.values_list("job", flat=True)) == expected
     assert Counter(enqueued) == expected or connection.vendor == "sqlite"
