@@ -25,6 +25,7 @@ SLOW_MODULES = frozenset(
         "test_telegram_outbox_faults",
         "test_telegram_serve",
         "test_purge_in_serve",
+        "test_task_roles",
         "test_throttle_store",
         "test_crypto_properties",
     }

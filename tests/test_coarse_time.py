@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.migrations.writer import MigrationWriter
 from django.test import Client
 
-from safepassage.cases import services
+from safepassage.cases import escalation, services
 from safepassage.cases.models import Case, Message, Status
 from safepassage.channels.models import OutboxStatus, TelegramChat
 from safepassage.channels.telegram.sender import Sender
@@ -47,6 +47,7 @@ COARSE: dict[str, dict[str, Precision]] = {
         "last_applicant_at": "minute",
         "reply_due_at": "minute",
         "last_operator_at": "minute",
+        "escalated_due_at": "minute",
     },
     "cases_message": {"created_at": "minute", "shown_at": "hour"},
     "cases_calllog": {"started_at": "minute"},
@@ -120,6 +121,8 @@ def test_an_application_over_the_web_chat_stores_only_coarse_times(
     case.refresh_from_db()
     assert case.status == Status.IN_CONTACT and case.reply_due_at is not None
     assert case.messages.filter(shown_at__isnull=False).exists()
+    # Nobody answered in time: the deadline raised to supervisors is kept as coarse as itself.
+    assert escalation.do_escalate_overdue(now=case.reply_due_at + timedelta(minutes=1)) == 1
     web_chat = ("cases_contact", "cases_case", "cases_message", "cases_calllog")
     assert_coarse(columns(*web_chat, "conversations_conversation"), {})
 
@@ -135,7 +138,7 @@ def test_an_application_over_telegram_stores_only_coarse_times(
     touched = {
         **columns("channels_telegramupdate", "channels_chattrace", "cases_contact"),
         **columns("channels_telegramchat", leave=("blocked_at",)),
-        **columns("cases_case", leave=("ready_now_at", "last_operator_at")),
+        **columns("cases_case", leave=("ready_now_at", "last_operator_at", "escalated_due_at")),
         # A finished outbox row keeps when it was due only to the minute, too.
         "channels_outboxmessage": {**COARSE["channels_outboxmessage"], "not_before": "minute"},
     }

@@ -1,7 +1,11 @@
 """The `safepassage` command line.
 
-safepassage serve [--host 127.0.0.1] [--port 8000]   migrate, first admin, serve (ASGI)
-safepassage worker                                    the Telegram outbox (and polling)
+safepassage serve [--host 127.0.0.1] [--port 8000]   everything in one process: migrate, first
+                                                      admin, web, task worker, scheduler, sender
+safepassage web [--host 127.0.0.1] [--port 8000]     the web processes alone
+safepassage worker                                    runs background tasks (database or RQ)
+safepassage scheduler                                 enqueues the periodic tasks, once per due time
+safepassage sender                                    the Telegram outbox (and long polling)
 safepassage check                                     flows, catalogs, Django checks
 safepassage audit verify                              verify the audit hash chain
 safepassage campaigns create|codes|qr|official-list|keygen|sign|verify   (--help for each)
@@ -15,6 +19,7 @@ import contextlib
 import os
 import secrets
 import sys
+import threading
 
 FIRST_ADMIN_FILE = "first-admin.txt"
 
@@ -119,7 +124,6 @@ def serve(host: str, port: int) -> int:
         f" {cfg.web_process_count} web process(es))",
         flush=True,
     )
-    import threading
 
     from safepassage import tasks
     from safepassage.channels.telegram import polling
@@ -127,16 +131,43 @@ def serve(host: str, port: int) -> int:
     stop = threading.Event()
     if polling.start_background(stop):
         mode = "webhook" if cfg.telegram_webhook_url else "long polling"
-        print(f"Telegram: {len(cfg.telegram_bots)} bot(s), {mode}, outbox worker", flush=True)
-    # Here, in the process that supervises the web processes: one purge per serve, not per web
-    # process (they are started below, and never run it).
-    purge = tasks.start_embedded(cfg.purge_every_seconds)
+        print(f"Telegram: {len(cfg.telegram_bots)} bot(s), {mode}, outbox sender", flush=True)
+    # Here, in the process that supervises the web processes (they are started below and run
+    # no background work): one task worker thread and one scheduler per serve. Several serves
+    # share the queue, and the scheduler enqueues each due job once whatever their number.
+    tasks.start_worker(stop)
+    tasks.start_scheduler(stop)
     try:
         run_web_processes(host, port, cfg.web_process_count)
     finally:
         stop.set()
-        if purge is not None:
-            purge.set()
+    return 0
+
+
+def web(host: str, port: int) -> int:
+    """The web processes alone (migrations are applied by `safepassage manage migrate` before
+    the roles start; the first admin is created here if there is none)."""
+    _setup()
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    from safepassage import config
+    from safepassage.splog import configure
+
+    configure()
+    try:
+        call_command("check", fail_level="ERROR")
+    except SystemCheckError as error:
+        print(f"Safe Passage will not start:\n{error}", file=sys.stderr)
+        return 2
+    credentials = ensure_first_admin()
+    if credentials:
+        show_first_admin(*credentials, f"http://{host}:{port}/console/")
+    else:
+        _warn_key_state()
+    cfg = config.get()
+    print(f"Safe Passage web on http://{host}:{port}/ ({cfg.web_process_count} process(es))")
+    run_web_processes(host, port, cfg.web_process_count)
     return 0
 
 
@@ -169,11 +200,54 @@ def run_web_processes(host: str, port: int, count: int) -> None:
         Multiprocess(web, sockets=[sock]).run()
 
 
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM (systemd, a container) or SIGINT (Ctrl-C)."""
+    import signal
+
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
 def worker() -> int:
+    """Background tasks: the database backend's worker loop, or an RQ worker."""
+    _setup()
+    from safepassage import config, tasks
+    from safepassage.jobs import worker as jobs_worker
+    from safepassage.splog import configure
+
+    configure()
+    backend = config.get().task_backend
+    print(f"Safe Passage task worker ({backend})", flush=True)
+    if backend == "redis":
+        tasks.run_rq_worker()
+    else:
+        jobs_worker.run(_stop_on_signals())
+    return 0
+
+
+def scheduler() -> int:
+    """Enqueues each periodic task once per due time, however many schedulers run."""
+    _setup()
+    from safepassage import tasks
+    from safepassage.jobs import scheduler as jobs_scheduler
+    from safepassage.splog import configure
+
+    configure()
+    jobs = tasks.schedule()
+    print(f"Safe Passage scheduler: {', '.join(job.name for job in jobs)}", flush=True)
+    jobs_scheduler.run(_stop_on_signals(), lambda: jobs)
+    return 0
+
+
+def sender() -> int:
     """The outbox senders (and pollers, without a webhook URL) without the web server."""
     _setup()
-    import threading
-
     from safepassage.channels.telegram import bots, polling
     from safepassage.splog import configure
 
@@ -181,15 +255,12 @@ def worker() -> int:
     if not bots.enabled():
         print("No Telegram bot configured (TELEGRAM_BOTS): nothing to do.", flush=True)
         return 1
-    stop = threading.Event()
+    stop = _stop_on_signals()
     threads = polling.start_background(stop)
-    print(f"Telegram worker: {len(threads)} thread(s)", flush=True)
-    try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(1.0)
-    except KeyboardInterrupt:
-        stop.set()
+    print(f"Telegram sender: {len(threads)} thread(s)", flush=True)
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(1.0)
     return 0
 
 
@@ -203,7 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     p_serve = sub.add_parser("serve", help="run the platform")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8000)
-    sub.add_parser("worker", help="run the Telegram outbox worker")
+    p_web = sub.add_parser("web", help="run the web processes alone")
+    p_web.add_argument("--host", default="127.0.0.1")
+    p_web.add_argument("--port", type=int, default=8000)
+    sub.add_parser("worker", help="run background tasks")
+    sub.add_parser("scheduler", help="enqueue the periodic tasks, once per due time")
+    sub.add_parser("sender", help="run the Telegram outbox sender (and long polling)")
     sub.add_parser("check", help="validate flows, catalogs and settings")
     sub.add_parser("purge", help="erase personal data past its retention period")
     p_audit = sub.add_parser("audit", help="audit log tools")
@@ -222,8 +298,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "serve":
         return serve(args.host, args.port)
+    if args.command == "web":
+        return web(args.host, args.port)
     if args.command == "worker":
         return worker()
+    if args.command == "scheduler":
+        return scheduler()
+    if args.command == "sender":
+        return sender()
     if args.command == "campaigns" and args.action in campaigns_cli.OFFLINE:
         return campaigns_cli.run(args)  # the offline machine has no database
     _setup()

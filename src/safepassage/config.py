@@ -57,7 +57,7 @@ class Config:
     web_processes: int = -1
     # The rate limiter's shared store (privacy.ratelimit); unset: the database.
     redis_url: str = field(default="", repr=False)
-    # How often `serve` runs the retention purge in-process (0: never; then run
+    # How often the scheduler enqueues the retention purge (0: never; then run
     # `safepassage purge` from cron or a timer).
     purge_every_seconds: float = 3600
     # What campaigns print and the official-channels list publishes (campaigns.links,
@@ -75,6 +75,9 @@ class Config:
     # Applicant text goes to this URL and nowhere else (console.translation).
     libretranslate_url: str = field(default="", repr=False)
     libretranslate_api_key: str = field(default="", repr=False)
+    # Where background tasks queue (safepassage.jobs, safepassage.tasks): "database" (the
+    # embedded default, no other server) or "redis" (RQ, at redis_url).
+    task_backend: str = "database"
 
     @property
     def is_postgres(self) -> bool:
@@ -190,6 +193,7 @@ def load(environ: dict[str, str] | None = None) -> Config:
         official_signature=(env.get("SAFEPASSAGE_OFFICIAL_SIGNATURE") or "").strip(),
         libretranslate_url=(env.get("SAFEPASSAGE_LIBRETRANSLATE_URL") or "").strip().rstrip("/"),
         libretranslate_api_key=(env.get("SAFEPASSAGE_LIBRETRANSLATE_API_KEY") or "").strip(),
+        task_backend=_task_backend(env),
     )
 
 
@@ -221,6 +225,15 @@ def _telegram_usernames(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
             raise SystemExit(f"TELEGRAM_BOT_USERNAMES names {slug.strip()!r}, not in TELEGRAM_BOTS")
         pairs.append((slug.strip(), name))
     return tuple(pairs)
+
+
+def _task_backend(env: dict[str, str]) -> str:
+    backend = (env.get("SAFEPASSAGE_TASK_BACKEND") or "database").strip().lower()
+    if backend not in {"database", "redis"}:
+        raise SystemExit("SAFEPASSAGE_TASK_BACKEND must be database or redis")
+    if backend == "redis" and not (env.get("SAFEPASSAGE_REDIS_URL") or "").strip():
+        raise SystemExit("SAFEPASSAGE_TASK_BACKEND=redis needs SAFEPASSAGE_REDIS_URL")
+    return backend
 
 
 MIN_ERASE_AFTER_SECONDS = 60

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "safepassage.channels",
     "safepassage.console",
     "safepassage.analytics",
+    "safepassage.jobs",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +171,16 @@ CREDENTIALS_SLOWDOWN_AFTER = 60  # wrong pairs from everybody in a minute
 CREDENTIALS_SLOWDOWN_BASE_SECONDS = 0.05
 CREDENTIALS_SLOWDOWN_CAP_SECONDS = 2.0
 SAFEPASSAGE_REDIS_URL = CONFIG.redis_url  # privacy.ratelimit's shared store; unset: the database
+# Background tasks (django-tasks; safepassage.jobs, safepassage.tasks): in the database by
+# default, no other server; in Redis through RQ when SAFEPASSAGE_TASK_BACKEND=redis.
+if CONFIG.task_backend == "redis":
+    INSTALLED_APPS.append("django_rq")
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    RQ_QUEUES = {"default": {"URL": CONFIG.redis_url}}
+else:
+    TASKS = {
+        "default": {"BACKEND": "safepassage.jobs.backend.DatabaseBackend", "QUEUES": ["default"]}
+    }
 OTP_TOTP_ISSUER = "Safe Passage"
 
 # Console languages (the operator's, independent of the applicant's).

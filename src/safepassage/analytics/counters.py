@@ -25,6 +25,7 @@ EVENTS = frozenset(
         "erased",
         "closed",
         "unknown_code",
+        "escalated",
         # The first human reply to a case: against its response-time target, and how long.
         "first_reply_on_time",
         "first_reply_late",

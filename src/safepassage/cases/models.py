@@ -115,6 +115,9 @@ class Case(models.Model):
     # How far the case has come in the campaign funnel (cases.services.FUNNEL): each stage is
     # counted once per case, however often the status moves back and forth.
     funnel_stage = models.PositiveSmallIntegerField(default=0)
+    # The reply deadline that was raised to supervisors when it passed (cases.escalation): a
+    # case is escalated once per deadline, and again only once a later one passes too.
+    escalated_due_at = CoarseDateTimeField(null=True, blank=True, precision="minute")
     version = models.PositiveIntegerField(default=1)  # bumped on every staff change: stale forms
     next_check_in = models.DateField(null=True, blank=True)
     head_count = models.PositiveSmallIntegerField(null=True, blank=True)

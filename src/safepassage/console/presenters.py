@@ -10,7 +10,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from safepassage.cases import sealed, triage
+from safepassage.cases import escalation, sealed, triage
 from safepassage.cases.delivery import DeliveryState
 from safepassage.cases.models import Callback, Case, Channel
 from safepassage.cases.services import TranscriptEntry
@@ -52,6 +52,7 @@ class Row:
     needs_reader: str = ""  # the language's name, when staff marked it needing a reader
     unread: int = 0  # the applicant's messages since this staff member last opened the case
     preview: str = ""  # one line of the newest, for a reader whose keyring opens it
+    escalated: bool = False  # past its deadline and raised to supervisors (cases.escalation)
 
 
 def time_left(due_at: datetime | None, now: datetime | None = None) -> tuple[str, bool]:
@@ -125,7 +126,8 @@ def row(case: Case, now: datetime | None = None) -> Row:
         APPLICANT_LANGUAGES.get(case.language, case.language),
         due,
         overdue,
-        APPLICANT_LANGUAGES.get(case.needs_reader, case.needs_reader),
+        needs_reader=APPLICANT_LANGUAGES.get(case.needs_reader, case.needs_reader),
+        escalated=escalation.is_escalated(case),
     )
 
 

@@ -26,6 +26,7 @@ from safepassage.testing.fake_telegram_state import (
     CHAT_GAP_SECONDS,
     CONFLICT,
     NOT_MODIFIED,
+    POLL_CONFLICT,
     QUERY_TOO_OLD,
     ApiError,
     BotState,
@@ -275,10 +276,15 @@ class FakeTelegram(ApplicantSide):
         limit = int(params.get("limit") or 100)
         deadline = time.monotonic() + min(float(params.get("timeout") or 0), 5.0)
         with self.lock:
+            bot.polls += 1
+            mine = bot.polls
+            self.lock.notify_all()  # a getUpdates still waiting is ended by this one
             if offset:
                 bot.updates = [u for u in bot.updates if u["update_id"] >= offset]
             while not bot.updates and time.monotonic() < deadline and not self._stop.is_set():
                 self.lock.wait(deadline - time.monotonic())
+                if bot.polls != mine:
+                    raise ApiError(409, POLL_CONFLICT)
             return bot.updates[:limit]
 
     def _limit(self, bot: BotState, chat_id: int) -> None:

@@ -7,6 +7,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+POLL_CONFLICT = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance "
+    "is running"
+)
 CONFLICT = (
     "Conflict: can't use getUpdates method while webhook is active;"
     " use deleteWebhook to delete the webhook first"
@@ -73,6 +77,9 @@ class BotState:
     calls: list[Call] = field(default_factory=list)
     rate_limited: int = 0
     description: dict[str, str] = field(default_factory=dict)
+    # getUpdates calls so far: a new one ends the one still waiting with 409, as Telegram does
+    # when two instances of a bot poll at once.
+    polls: int = 0
 
 
 def parse_value(value: str) -> Any:

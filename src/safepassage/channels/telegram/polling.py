@@ -12,6 +12,7 @@ import contextlib
 import threading
 import warnings
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -23,21 +24,55 @@ from telegram.warnings import PTBUserWarning
 from safepassage import config
 from safepassage.analytics import service
 from safepassage.channels.telegram import batch, bots, intake
-from safepassage.channels.telegram.sender import Sender, retry_seconds
+from safepassage.channels.telegram.sender import DATABASE_AWAY, Sender, retry_seconds
 from safepassage.conversations import catalog
+from safepassage.jobs import leases
+from safepassage.jobs.worker import worker_id
 
 log = structlog.get_logger(__name__)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
 
+def lease_name(slug: str) -> str:
+    return f"telegram-poll:{slug}"
+
+
+def _hold(slug: str, holder: str, ttl: timedelta) -> bool:
+    """Take or renew this bot's polling lease; False while another process holds it, or
+    while the database cannot say (nothing polled then could be committed anyway)."""
+    try:
+        return leases.acquire(lease_name(slug), holder, ttl)
+    except DATABASE_AWAY:
+        close_old_connections()
+        return False
+
+
 def poll(slug: str, stop: threading.Event, timeout: int = 25) -> None:
+    """Long polling for one bot, by one process of the whole installation at a time: each
+    ``getUpdates`` is made under the bot's lease (jobs.leases), renewed before every call and
+    longer than two calls take, so a second ``serve`` or ``sender`` waits, and takes over once
+    the holder stopped (it gives the lease up) or died (the lease runs out)."""
+    holder = worker_id()
+    ttl = timedelta(seconds=2 * timeout + 15)
     loop = asyncio.new_event_loop()
     bot = bots.client(slug, read_timeout=timeout + 10)
     offset: int | None = None
+    started = False
     try:
-        loop.run_until_complete(bot.initialize())
-        loop.run_until_complete(bot.delete_webhook(drop_pending_updates=False))
         while not stop.is_set():
+            if not _hold(slug, holder, ttl):
+                started = False  # another process polled meanwhile: its offset, not ours
+                stop.wait(min(5.0, timeout / 2 + 0.5))
+                continue
+            if not started:
+                try:
+                    loop.run_until_complete(bot.initialize())
+                    loop.run_until_complete(bot.delete_webhook(drop_pending_updates=False))
+                except TelegramError as exc:
+                    log.warning("telegram.poll_error", bot=slug, error=type(exc).__name__)
+                    stop.wait(3.0)
+                    continue
+                started, offset = True, None
             try:
                 updates = loop.run_until_complete(_fetch(bot, offset, timeout))
                 service.mark(service.telegram_contact(slug))
@@ -60,6 +95,8 @@ def poll(slug: str, stop: threading.Event, timeout: int = 25) -> None:
                 close_old_connections()
                 stop.wait(2.0)
     finally:
+        with contextlib.suppress(Exception):
+            leases.release(lease_name(slug), holder)  # the next poller need not wait
         with contextlib.suppress(TelegramError):
             loop.run_until_complete(bot.shutdown())
         loop.close()

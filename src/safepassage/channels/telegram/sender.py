@@ -36,7 +36,7 @@ from django.db import (
     connection,
     transaction,
 )
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.utils import timezone
 from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
@@ -45,11 +45,9 @@ from telegram.warnings import PTBUserWarning
 from safepassage.analytics import service
 from safepassage.channels.models import (
     OutboxMessage,
-    OutboxStatus,
     TelegramChat,
-    TelegramUpdate,
 )
-from safepassage.channels.telegram import attachments, bots, claims, outbox, record
+from safepassage.channels.telegram import bots, claims, outbox, record, sweeps
 from safepassage.channels.telegram.claims import BATCH, LEASE, plan_claims
 from safepassage.channels.telegram.record import CHAT_GAP, PER_CHAT_LIMITED, UNSENT, WAITING
 
@@ -60,7 +58,6 @@ warnings.filterwarnings("ignore", message="Please use 'Bot.", category=PTBUserWa
 BOT_RATE = 30.0  # spacing; the one-second window below keeps us under Telegram's limit
 MAX_BACKOFF = 300.0
 DEFERRED = object()
-REPLAY_MEMORY = timedelta(hours=48)
 DATABASE_AWAY = (OperationalError, InterfaceError)
 ORPHAN_SWEEP = 5.0  # seconds between looks for rows set aside behind a row that left
 __all__ = [
@@ -262,17 +259,14 @@ class Sender:
 
     # -- the loop ---------------------------------------------------------------------------
     def housekeeping(self) -> None:
-        """Erase what is due, forget chats that asked for it, fetch attachments."""
-        outbox.do_erase_due()
-        # Rows queued by a process of the previous version during an upgrade name no bot.
-        chat_bot = TelegramChat.objects.filter(pk=OuterRef("chat_id")).values("bot")[:1]
-        OutboxMessage.objects.filter(bot="", status=OutboxStatus.QUEUED).update(
-            bot=Subquery(chat_bot)
-        )
-        # Telegram keeps an undelivered update for 24 hours: older replay keys serve no one.
-        TelegramUpdate.objects.filter(
-            bot=bots.bot_id(self.slug), received_at__lt=timezone.now() - REPLAY_MEMORY
-        ).delete()
+        """Everything at once, for tests and benchmarks: the sender's own upkeep and the
+        sweeps that scheduled tasks run in service (sweeps.py, safepassage.tasks)."""
+        self.upkeep()
+        sweeps.sweep(self.slug)
+        sweeps.fetch_attachments(self.slug, self.loop, self._client)
+
+    def upkeep(self) -> None:
+        """What the claims rely on: gaps cleared, rows behind a row that left queued again."""
         # A per-chat gap that has passed schedules nothing; cleared, it no longer tells when
         # the chat's last message went out.
         TelegramChat.objects.filter(bot=self.slug, next_send_at__lt=timezone.now()).update(
@@ -281,13 +275,6 @@ class Sender:
         if time.monotonic() - self.last_orphan_sweep > ORPHAN_SWEEP:
             self.last_orphan_sweep = time.monotonic()
             record.queue_orphans(self.slug)
-        for chat in TelegramChat.objects.filter(bot=self.slug, forget=True):
-            # Forgotten once its last message left and our messages in it were deleted.
-            if not chat.outbox.filter(status__in=WAITING).exists() and not chat.traces.exists():
-                chat.delete()
-        for attachment in attachments.pending(self.slug):
-            if not attachments.do_fetch(self.loop, self._client(), attachment):
-                break  # unreachable now; try again on the next sweep
 
     def run_once(self) -> int:
         """Send what is due now; return how many rows were handled."""
@@ -295,7 +282,7 @@ class Sender:
             return 0  # nothing new is claimed while a result waits to be written
         if time.monotonic() - self.last_sweep > 1.0:
             self.last_sweep = time.monotonic()
-            self.housekeeping()
+            self.upkeep()
         rows = self.claim()
         if rows:
             self.send_batch(rows)
@@ -321,7 +308,12 @@ class Sender:
     def run_until_idle(self, timeout: float = 30.0) -> None:
         """For tests and benchmarks: send until nothing is queued and due."""
         deadline = time.monotonic() + timeout
+        swept = 0.0
         while time.monotonic() < deadline:
+            if time.monotonic() - swept > 1.0:  # as the scheduled sweeps would, in service
+                swept = time.monotonic()
+                sweeps.sweep(self.slug)
+                sweeps.fetch_attachments(self.slug, self.loop, self._client)
             if (
                 not self.run_once()
                 and not OutboxMessage.objects.filter(
