@@ -106,7 +106,7 @@ def ours(kind: str, api_base: str, users: int, concurrency: int, first: int) -> 
             cwd=data,
         )
         try:
-            wait_port(port, "/healthz")
+            wait_port(port, "/readyz")
             target = f"http://127.0.0.1:{port}/tg/main/webhook"
             load(target, 20, 4, first - 10_000)  # warm-up
             result = load(target, users, concurrency, first)

@@ -57,6 +57,7 @@ EXPECTED: dict[str, str] = {
     "take_next": CASE_WORK,
     "find_case": CASE_WORK,
     "workload": SUPERVISOR,
+    "health": "L D A D D A",
     "case": CASE_WORK,
     "reply": CASE_WORK,
     "transition": CASE_WORK,

@@ -60,6 +60,10 @@ class Config:
     # How often `serve` runs the retention purge in-process (0: never; then run
     # `safepassage purge` from cron or a timer).
     purge_every_seconds: float = 3600
+    # Bearer token for GET /metrics (Prometheus); unset: /metrics answers 404.
+    metrics_token: str = field(default="", repr=False)
+    # "json" (one JSON object a line, for the log collector) or "console" (key=value, to read).
+    log_format: str = "json"
 
     @property
     def is_postgres(self) -> bool:
@@ -168,7 +172,23 @@ def load(environ: dict[str, str] | None = None) -> Config:
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
         purge_every_seconds=_seconds(env.get("SAFEPASSAGE_PURGE_EVERY_SECONDS"), 3600),
+        metrics_token=_metrics_token(env),
+        log_format=_log_format(env),
     )
+
+
+def _metrics_token(env: dict[str, str]) -> str:
+    token = (env.get("SAFEPASSAGE_METRICS_TOKEN") or "").strip()
+    if token and len(token) < 24:
+        raise SystemExit("SAFEPASSAGE_METRICS_TOKEN must be at least 24 characters")
+    return token
+
+
+def _log_format(env: dict[str, str]) -> str:
+    value = (env.get("SAFEPASSAGE_LOG_FORMAT") or "json").strip().lower()
+    if value not in {"json", "console"}:
+        raise SystemExit("SAFEPASSAGE_LOG_FORMAT must be json or console")
+    return value
 
 
 MIN_ERASE_AFTER_SECONDS = 60

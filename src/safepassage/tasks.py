@@ -7,12 +7,14 @@ processes it starts. `safepassage purge` runs the same job from cron or a system
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable
 
 import structlog
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
 
 log = structlog.get_logger("safepassage.tasks")
 
@@ -29,12 +31,24 @@ def _loop(job: Callable[[], object], every: float, name: str, stop: threading.Ev
                 else {}
             )
             log.info("task_ran", task=name, **counts)
+            record_run(name, every, ok=True)
         except Exception as exc:  # a failed run must not kill the thread; it runs again later
             log.error("task_failed", task=name, error=type(exc).__name__)
+            with contextlib.suppress(DatabaseError):
+                record_run(name, every, ok=False)
         finally:
             close_old_connections()
         if stop.wait(every):
             return
+
+
+def record_run(name: str, every: float, *, ok: bool) -> None:
+    """When ``name`` last finished (web.service_health reads it: the last purge, the task lag)."""
+    from safepassage.analytics.models import TaskRun
+
+    TaskRun.objects.update_or_create(
+        name=name, defaults={"every_seconds": every, "finished_at": timezone.now(), "ok": ok}
+    )
 
 
 def start_periodic(job: Callable[[], object], every: float, name: str) -> threading.Event:

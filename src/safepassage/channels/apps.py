@@ -9,5 +9,7 @@ class ChannelsConfig(AppConfig):
     def ready(self) -> None:
         from safepassage.cases import delivery
         from safepassage.channels.telegram import outbox
+        from safepassage.web import service_health
 
         delivery.register("telegram", outbox.deliver_operator_reply, outbox.outbox_states)
+        service_health.register_backlog(outbox.backlogs)

@@ -48,6 +48,7 @@ CAPABILITIES: dict[str, frozenset[Role]] = {
     # Who holds the program key, grants, alarms; granting also needs holding the key.
     "keys": frozenset({Role.SUPERVISOR, Role.ADMIN}),
     "account": frozenset(Role),  # one's own second factors
+    "health": frozenset({Role.SUPERVISOR, Role.ADMIN}),  # service figures, no case
 }
 
 
