@@ -27,6 +27,9 @@ SLOW_MODULES = frozenset(
         "test_purge_in_serve",
         "test_throttle_store",
         "test_crypto_properties",
+        "test_faults",
+        "test_backup_restore",
+        "test_container",
     }
 )
 
