@@ -38,7 +38,9 @@ UNSENT = (
     "SELECT count(*) FROM channels_outboxmessage"
     " WHERE method = 'sendMessage' AND status NOT IN ('sent', 'failed')"
 )
-SENT = "SELECT count(*) FROM channels_outboxmessage WHERE method = 'sendMessage' AND status = 'sent'"
+SENT = (
+    "SELECT count(*) FROM channels_outboxmessage WHERE method = 'sendMessage' AND status = 'sent'"
+)
 
 
 def committed_ids(tmp_path: Path, database: str) -> set[int]:
@@ -92,8 +94,10 @@ class RedisControl:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no", "--protected-mode", "yes"],
+            [
+                *(self.binary, "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--protected-mode", "yes"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -225,8 +229,15 @@ def own_postgres() -> Iterator[Cluster]:
         yield cluster
     finally:
         subprocess.run(
-            [*as_postgres, str(bindir / "pg_ctl"), "-D", str(cluster.data), "-m", "immediate"]
-            + ["stop"],
+            [
+                *as_postgres,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(cluster.data),
+                "-m",
+                "immediate",
+                "stop",
+            ],
             capture_output=True,
             check=False,
         )
