@@ -110,7 +110,7 @@ def ours(
             cwd=data,
         )
         try:
-            wait_port(port, "/readyz")
+            wait_port(port, "/readyz", 600)  # migrations on a loaded machine take a while
             target = f"http://127.0.0.1:{port}/tg/main/webhook"
             load(target, 20, 4, first - 10_000)  # warm-up
             result = load(target, users, concurrency, first)
@@ -180,6 +180,8 @@ def scale(users: int, concurrency: int, counts: list[int]) -> int:
         for n, count in enumerate(counts):
             first = 5_500_000_000 + n * 10_000_000
             rows.append((count, ours("postgres", api_base, users, concurrency, first, count)))
+            r = rows[-1][1]
+            print(f"  {count} web process(es): {r['per_second']:.0f} updates/s", flush=True)
     print(f"{total} updates ({users} applicants x {UPDATES_PER_USER}), {concurrency} connections")
     print(f"{'web processes':>14} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8}  note")
     for count, r in rows:
