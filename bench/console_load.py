@@ -195,8 +195,8 @@ class Operator(threading.Thread):
             response = self.http.request(method, url, data=data)
         elapsed = (time.perf_counter() - started) * 1000
         ok = response.status_code == (302 if method == "POST" else 200)
-        if page == "case page" and response.status_code == 404:
-            page, ok = "case page: not theirs (404)", True  # taken by another meanwhile
+        if page in {"case page", "reply (POST)"} and response.status_code == 404:
+            page, ok = "not theirs (404)", True  # another operator took the case meanwhile
         with self.lock:
             self.timings[page].append(elapsed)
             if not ok:
@@ -385,7 +385,7 @@ def main() -> int:
         "case page",
         "reply (POST)",
         "take next (POST)",
-        "case page: not theirs (404)",
+        "not theirs (404)",
     ]:
         values = sorted(timings.get(page, []))
         if not values:
