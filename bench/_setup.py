@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 POSTGRES = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+PREFIX = os.environ.get("BENCH_DB_PREFIX", "sp_bench")  # the throw-away databases' names
 
 
 @contextmanager
@@ -24,7 +25,7 @@ def database(kind: str) -> Iterator[str | None]:
     if kind == "sqlite":
         yield None
         return
-    name = f"sp_bench_{secrets.token_hex(4)}"
+    name = f"{PREFIX}_{secrets.token_hex(4)}"
     admin = POSTGRES.rstrip("/") + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -83,7 +83,9 @@ def load(url: str, users: int, concurrency: int, first: int) -> dict[str, float]
     return result
 
 
-def ours(kind: str, api_base: str, users: int, concurrency: int, first: int) -> dict[str, float]:
+def ours(
+    kind: str, api_base: str, users: int, concurrency: int, first: int, processes: int = 0
+) -> dict[str, float]:
     port = free_port()
     with database(kind) as url, tempfile.TemporaryDirectory(prefix="sp-bench-") as data:
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL"}}
@@ -97,6 +99,8 @@ def ours(kind: str, api_base: str, users: int, concurrency: int, first: int) -> 
         )
         if url:
             env["DATABASE_URL"] = url
+        if processes:
+            env["SAFEPASSAGE_WEB_PROCESSES"] = str(processes)
         log = open(Path(data) / "serve.log", "w")  # noqa: SIM115
         server = subprocess.Popen(
             [sys.executable, "-m", "safepassage.cli", "serve", "--port", str(port)],
@@ -106,7 +110,7 @@ def ours(kind: str, api_base: str, users: int, concurrency: int, first: int) -> 
             cwd=data,
         )
         try:
-            wait_port(port, "/healthz")
+            wait_port(port, "/readyz", 600)  # migrations on a loaded machine take a while
             target = f"http://127.0.0.1:{port}/tg/main/webhook"
             load(target, 20, 4, first - 10_000)  # warm-up
             result = load(target, users, concurrency, first)
@@ -168,6 +172,27 @@ def baseline(api_base: str, users: int, concurrency: int, first: int) -> dict[st
     return result
 
 
+def scale(users: int, concurrency: int, counts: list[int]) -> int:
+    """The PostgreSQL path with 1, 2, 4 ... web processes, one after the other."""
+    total = users * UPDATES_PER_USER
+    rows = []
+    with fake_bot_api(TOKEN, limits=False) as api_base:
+        for n, count in enumerate(counts):
+            first = 5_500_000_000 + n * 10_000_000
+            rows.append((count, ours("postgres", api_base, users, concurrency, first, count)))
+            r = rows[-1][1]
+            print(f"  {count} web process(es): {r['per_second']:.0f} updates/s", flush=True)
+    print(f"{total} updates ({users} applicants x {UPDATES_PER_USER}), {concurrency} connections")
+    print(f"{'web processes':>14} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8}  note")
+    for count, r in rows:
+        print(
+            f"{int(r['processes']):>14} {r['per_second']:10.0f} {r['p50_ms']:8.1f}"
+            f" {r['p99_ms']:8.1f}  {int(r['committed'])} of {total} committed,"
+            f" {int(r['errors'])} errors (asked for {count})"
+        )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=2000)
@@ -178,7 +203,13 @@ def main() -> int:
         choices=["sqlite", "postgres", "baseline"],
         help="measure only this path (repeatable); the ratio needs the baseline",
     )
+    parser.add_argument(
+        "--processes",
+        help="PostgreSQL only, with these numbers of web processes, e.g. 1,2,4 (no baseline)",
+    )
     args = parser.parse_args()
+    if args.processes:
+        return scale(args.users, args.concurrency, [int(n) for n in args.processes.split(",")])
     only = set(args.only or ["sqlite", "postgres", "baseline"])
     total = args.users * UPDATES_PER_USER
     with fake_bot_api(TOKEN, limits=False) as api_base:

@@ -28,6 +28,8 @@ SLOW_MODULES = frozenset(
         "test_task_roles",
         "test_throttle_store",
         "test_crypto_properties",
+        "test_faults",
+        "test_backup_restore",
     }
 )
 

@@ -63,3 +63,19 @@ def test_the_purge_period_of_serve(tmp_path: Path) -> None:
     for bad in ("soon", "-5", "nan", "inf"):
         with pytest.raises(SystemExit, match="SAFEPASSAGE_PURGE_EVERY_SECONDS"):
             period(bad)
+
+
+def test_metrics_token_and_log_format(tmp_path: Path) -> None:
+    base = {"SAFEPASSAGE_DATA_DIR": str(tmp_path)}
+    cfg = config.load(base)
+    assert cfg.metrics_token == "" and cfg.log_format == "json"
+    token = "demo-metrics-token-0123456789abcdef"
+    cfg = config.load(
+        {**base, "SAFEPASSAGE_METRICS_TOKEN": token, "SAFEPASSAGE_LOG_FORMAT": "console"}
+    )
+    assert cfg.metrics_token == token and cfg.log_format == "console"
+    assert token not in repr(cfg)
+    with pytest.raises(SystemExit, match="24 characters"):
+        config.load({**base, "SAFEPASSAGE_METRICS_TOKEN": "short"})
+    with pytest.raises(SystemExit, match="json or console"):
+        config.load({**base, "SAFEPASSAGE_LOG_FORMAT": "xml"})

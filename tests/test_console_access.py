@@ -66,6 +66,7 @@ EXPECTED: dict[str, str] = {
     "take_next": CASE_WORK,
     "find_case": CASE_WORK,
     "workload": SUPERVISOR,
+    "health": "L D A D D A",
     "case": CASE_WORK,
     "take": CASE_WORK,
     "case_live": CASE_WORK,

@@ -1,4 +1,5 @@
-"""A database that goes away: /healthz says 503, the chat asks to try again, nothing is lost.
+"""A database that goes away: /readyz says 503 (/healthz: alive), the chat asks to try again,
+nothing is lost.
 
 The outage is real: the platform runs in its own process on its own PostgreSQL database, and
 the test forbids connections to that database and ends the open ones.
@@ -45,7 +46,7 @@ def test_database_outage_gives_503_and_a_calm_page(tmp_path: Path) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("the real outage is staged on PostgreSQL; the SQLite run has no server to stop")
     with fresh_postgres_database() as url, running_platform(tmp_path, url) as platform:
-        assert _get(platform.url + "/healthz")[0] == 200
+        assert _get(platform.url + "/readyz")[0] == 200
         name = url.rsplit("/", 1)[1]
         with psycopg.connect(postgres_admin_dsn(), autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
@@ -53,8 +54,9 @@ def test_database_outage_gives_503_and_a_calm_page(tmp_path: Path) -> None:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
             )
         try:
-            status, _ = _get(platform.url + "/healthz")
+            status, _ = _get(platform.url + "/readyz")
             assert status == 503
+            assert _get(platform.url + "/healthz")[0] == 200  # alive: not restarted for it
             # The first question needs no database (a visit reads and writes nothing), so it is
             # still shown; answering it is what needs the database, and asks to try again.
             browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
@@ -67,5 +69,5 @@ def test_database_outage_gives_503_and_a_calm_page(tmp_path: Path) -> None:
         finally:
             with psycopg.connect(postgres_admin_dsn(), autocommit=True) as admin:
                 admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        assert _get(platform.url + "/healthz")[0] == 200
+        assert _get(platform.url + "/readyz")[0] == 200
         assert _get(platform.url + "/chat/ru/")[0] == 200

@@ -33,6 +33,7 @@ def serve(
     webhook: bool,
     database: str = "",
     processes: int = 1,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "SAFEPASSAGE_DATA_DIR"}}
     env.update(
@@ -42,6 +43,7 @@ def serve(
         TELEGRAM_API_BASE=fake.base_url,
         SAFEPASSAGE_WEB_PROCESSES=str(processes),
     )
+    env.update(extra_env or {})
     if database:
         env["DATABASE_URL"] = database
     if webhook:

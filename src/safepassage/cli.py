@@ -96,7 +96,22 @@ def _warn_key_state() -> int:
     return len(found)
 
 
+def _metrics_dir() -> None:
+    """prometheus-client's multiprocess mode, chosen by an environment variable that must be set
+    before it is first imported (safepassage.metrics): a fresh directory for the counter files
+    of this `serve` and its web processes, which inherit the variable."""
+    import shutil
+
+    from safepassage import config
+
+    path = config.get().data_dir / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
 def serve(host: str, port: int) -> int:
+    _metrics_dir()
     _setup()
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
@@ -324,9 +339,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if args.command == "purge":
-        from safepassage import retention
+        from safepassage import config, retention, tasks
 
         print(retention.purge_expired())
+        # From cron or a timer: the health page's "last purge" and lag expect it this often.
+        tasks.record_run("retention-purge", config.get().purge_every_seconds or 3600, ok=True)
         return 0
     if args.command == "keys":
         from django.core.exceptions import ValidationError

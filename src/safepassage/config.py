@@ -78,6 +78,10 @@ class Config:
     # Where background tasks queue (safepassage.jobs, safepassage.tasks): "database" (the
     # embedded default, no other server) or "redis" (RQ, at redis_url).
     task_backend: str = "database"
+    # Bearer token for GET /metrics (Prometheus); unset: /metrics answers 404.
+    metrics_token: str = field(default="", repr=False)
+    # "json" (one JSON object a line, for the log collector) or "console" (key=value, to read).
+    log_format: str = "json"
 
     @property
     def is_postgres(self) -> bool:
@@ -194,6 +198,8 @@ def load(environ: dict[str, str] | None = None) -> Config:
         libretranslate_url=(env.get("SAFEPASSAGE_LIBRETRANSLATE_URL") or "").strip().rstrip("/"),
         libretranslate_api_key=(env.get("SAFEPASSAGE_LIBRETRANSLATE_API_KEY") or "").strip(),
         task_backend=_task_backend(env),
+        metrics_token=_metrics_token(env),
+        log_format=_log_format(env),
     )
 
 
@@ -234,6 +240,20 @@ def _task_backend(env: dict[str, str]) -> str:
     if backend == "redis" and not (env.get("SAFEPASSAGE_REDIS_URL") or "").strip():
         raise SystemExit("SAFEPASSAGE_TASK_BACKEND=redis needs SAFEPASSAGE_REDIS_URL")
     return backend
+
+
+def _metrics_token(env: dict[str, str]) -> str:
+    token = (env.get("SAFEPASSAGE_METRICS_TOKEN") or "").strip()
+    if token and len(token) < 24:
+        raise SystemExit("SAFEPASSAGE_METRICS_TOKEN must be at least 24 characters")
+    return token
+
+
+def _log_format(env: dict[str, str]) -> str:
+    value = (env.get("SAFEPASSAGE_LOG_FORMAT") or "json").strip().lower()
+    if value not in {"json", "console"}:
+        raise SystemExit("SAFEPASSAGE_LOG_FORMAT must be json or console")
+    return value
 
 
 MIN_ERASE_AFTER_SECONDS = 60

@@ -42,7 +42,14 @@ def scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[st
 
 
 def configure() -> None:
-    level = getattr(logging, config.get().log_level.upper(), logging.INFO)
+    cfg = config.get()
+    level = getattr(logging, cfg.log_level.upper(), logging.INFO)
+    # SAFEPASSAGE_LOG_FORMAT: JSON lines (the default, for a collector) or key=value to read.
+    renderer: Any = (
+        structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"])
+        if cfg.log_format == "console"
+        else structlog.processors.JSONRenderer()
+    )
     logging.basicConfig(level=level, format="%(message)s")
     structlog.configure(
         processors=[
@@ -50,7 +57,7 @@ def configure() -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
             scrub,
-            structlog.processors.JSONRenderer(),
+            renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
+from django.utils import timezone
 from django_tasks import task
 
 from safepassage import config
@@ -30,9 +31,32 @@ ESCALATION_EVERY = 60.0  # deadlines are kept to the minute
 PRUNE_EVERY = 3600.0
 
 
-def _ran(name: str, counts: Mapping[str, int]) -> dict[str, int]:
-    log.info("task_ran", task=name, **counts)
+def _ran(name: str, counts: Mapping[str, int], *, quiet: bool = False) -> dict[str, int]:
+    """One log line a run (counts only; ``quiet``: nothing happened, no line), and the run's
+    time for the health page and the metrics' task lag (web.service_health)."""
+    if not quiet:
+        log.info("task_ran", task=name, **counts)
+    record_run(name, _period(name), ok=True)
     return dict(counts)
+
+
+def _period(name: str) -> float:
+    return {
+        "retention-purge": config.get().purge_every_seconds or 3600.0,
+        "telegram-sweep": TELEGRAM_SWEEP_EVERY,
+        "telegram-attachments": ATTACHMENTS_EVERY,
+        "escalation": ESCALATION_EVERY,
+        "prune-jobs": PRUNE_EVERY,
+    }.get(name, 3600.0)
+
+
+def record_run(name: str, every: float, *, ok: bool) -> None:
+    """When ``name`` last finished (web.service_health reads it: the last purge, the task lag)."""
+    from safepassage.analytics.models import TaskRun
+
+    TaskRun.objects.update_or_create(
+        name=name, defaults={"every_seconds": every, "finished_at": timezone.now(), "ok": ok}
+    )
 
 
 @task()
@@ -48,7 +72,7 @@ def telegram_sweep(slug: str) -> dict[str, int]:
     from safepassage.channels.telegram import sweeps
 
     counts = sweeps.sweep(slug)
-    return _ran("telegram-sweep", counts) if any(counts.values()) else counts
+    return _ran("telegram-sweep", counts, quiet=not any(counts.values()))
 
 
 @task()
@@ -57,7 +81,7 @@ def telegram_attachments(slug: str) -> dict[str, int]:
     from safepassage.jobs.worker import worker_id
 
     fetched = sweeps.fetch_attachments_once(slug, worker_id())
-    return _ran("telegram-attachments", {"fetched": fetched}) if fetched else {"fetched": 0}
+    return _ran("telegram-attachments", {"fetched": fetched}, quiet=not fetched)
 
 
 @task()
@@ -65,7 +89,7 @@ def escalate_overdue() -> dict[str, int]:
     from safepassage.cases import escalation
 
     raised = escalation.do_escalate_overdue()
-    return _ran("escalation", {"escalated": raised}) if raised else {"escalated": 0}
+    return _ran("escalation", {"escalated": raised}, quiet=not raised)
 
 
 @task()

@@ -10,6 +10,8 @@ from safepassage.web import health
 urlpatterns = [
     path("", RedirectView.as_view(url="/chat/", permanent=False)),
     path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics_view, name="metrics"),
     path("chat/", include("safepassage.channels.webchat.urls")),
     path("official/", official.page, name="official"),
     path("official/list.json", official.document, name="official-list"),

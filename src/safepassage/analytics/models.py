@@ -37,3 +37,16 @@ class ServiceMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.at:%Y-%m-%d %H:%M}"
+
+
+class TaskRun(models.Model):
+    """When each periodic job last finished, and how often it should: what the health page and
+    the metrics read as the last retention purge and the task lag. No personal data."""
+
+    name = models.CharField(max_length=40, unique=True)
+    every_seconds = models.FloatField()
+    finished_at = models.DateTimeField()
+    ok = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.finished_at}"

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from safepassage import fastsave
+from safepassage import fastsave, metrics
 from safepassage.analytics import counters
 from safepassage.campaigns.models import CampaignCode
 from safepassage.cases import delivery, sealed, triage
@@ -276,7 +276,12 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
                 to_status=Status.IN_CONTACT,
                 detail="first reply",
             )
-        case.last_operator_at = timezone.now()
+        now = timezone.now()
+        if case.last_operator_at is None and case.submitted_at is not None:
+            # Time to the first human reply, as an aggregate only (safepassage.metrics).
+            waited = max((now - case.submitted_at).total_seconds(), 0.0)
+            transaction.on_commit(lambda: metrics.FIRST_REPLY_SECONDS.observe(waited))
+        case.last_operator_at = now
         refresh_reply_due(case, waiting=False)
         case.version += 1
         case.save(

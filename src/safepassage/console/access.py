@@ -54,6 +54,7 @@ CAPABILITIES: dict[str, frozenset[Role]] = {
     # Campaign material (no applicant data) and reports from aggregate counts only.
     "campaigns": frozenset({Role.SUPERVISOR, Role.ADMIN}),
     "reports": frozenset({Role.ANALYST, Role.SUPERVISOR}),
+    "health": frozenset({Role.SUPERVISOR, Role.ADMIN}),  # service figures, no case
 }
 
 

@@ -27,7 +27,7 @@ import structlog
 from django.db import Error, connection, transaction
 from telegram import Update
 
-from safepassage import config, fastsave
+from safepassage import config, fastsave, metrics
 from safepassage.channels.models import TelegramUpdate
 from safepassage.channels.telegram import bots, dialogue, intake, outbox, shape
 
@@ -81,12 +81,19 @@ def apply_all(items: list[Pending]) -> None:
 
 def _settle(item: Pending, outcome: bool | BaseException) -> None:
     """A waiter that gave up (its request was cancelled) has nobody left to tell."""
+    if not isinstance(outcome, BaseException):
+        counted(item.slug, outcome)
     if item.done.done():
         return
     if isinstance(outcome, BaseException):
         item.done.set_exception(outcome)
     else:
         item.done.set_result(outcome)
+
+
+def counted(slug: str, applied: bool) -> bool:
+    metrics.UPDATES_APPLIED.labels(slug, "applied" if applied else "duplicate").inc()
+    return applied
 
 
 def _in_one_transaction(items: list[Pending]) -> list[bool]:
@@ -274,5 +281,5 @@ def do_apply_from_webhook(slug: str, update: Update) -> bool:
     moment (:mod:`batch`). The request still waits for the commit before answering.
     ``TELEGRAM_INTAKE_THREADS=0`` applies on the caller's thread instead (tests)."""
     if _threads() == 0:
-        return intake.do_apply(slug, update)
+        return counted(slug, intake.do_apply(slug, update))
     return applier().submit(slug, update).result()

@@ -13,6 +13,7 @@ import structlog
 from django.db import DatabaseError, DataError, IntegrityError, transaction
 from telegram import Update
 
+from safepassage import metrics
 from safepassage.channels.models import TelegramUpdate
 from safepassage.channels.telegram import bots, dialogue, shape
 
@@ -36,6 +37,7 @@ def parse(slug: str, data: Any) -> Update:
         raise NotAnUpdate(type(exc).__name__) from exc
     if update is None:
         raise NotAnUpdate("empty")
+    metrics.UPDATES_RECEIVED.labels(slug).inc()
     return update
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from safepassage import config, fastsave
@@ -23,6 +24,7 @@ from safepassage.cases.delivery import DeliveryState
 from safepassage.cases.models import Case, Message
 from safepassage.channels.models import ChatTrace, OutboxMessage, OutboxStatus, TelegramChat
 from safepassage.privacy import crypto
+from safepassage.web.service_health import Backlog
 
 SEND = "sendMessage"
 DELETE = "deleteMessage"
@@ -214,3 +216,32 @@ def outbox_states(case: Case) -> dict[int, DeliveryState]:
             row.message_id, str(status), row.reason, row.created_at, row.sent_at
         )
     return states
+
+
+WAITING = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.BEHIND)
+
+
+def backlogs() -> list[Backlog]:
+    """Per bot: the rows due now and not yet sent, and how long the oldest has been due (rows
+    scheduled for later, such as erasures a day ahead, are not late). Counts only."""
+    now = timezone.now()
+    due = (
+        OutboxMessage.objects.filter(status__in=WAITING, not_before__lte=now)
+        .values("bot")
+        .annotate(depth=Count("id"), oldest=Min("not_before"))
+    )
+    held = dict(
+        OutboxMessage.objects.filter(status=OutboxStatus.HELD)
+        .values("bot")
+        .annotate(n=Count("id"))
+        .values_list("bot", "n")
+    )
+    found = {
+        row["bot"]: Backlog(
+            row["bot"], row["depth"], (now - row["oldest"]).total_seconds(), held.get(row["bot"], 0)
+        )
+        for row in due
+    }
+    for slug, _ in config.get().telegram_bots:
+        found.setdefault(slug, Backlog(slug, 0, None, held.get(slug, 0)))
+    return sorted(found.values(), key=lambda b: b.bot)

@@ -18,6 +18,8 @@ from typing import Any
 import structlog
 from telegram import Message, Update
 
+from safepassage import metrics
+
 log = structlog.get_logger(__name__)
 ID_LIMIT = 2**52
 INT32_LIMIT = 2**31
@@ -147,4 +149,5 @@ def acceptable(slug: str, update: Update) -> bool:
     if reason is None:
         return True
     log.info("telegram_update_refused", reason=reason, bot=slug[:40])
+    metrics.UPDATES_REFUSED.labels(slug[:40], "shape").inc()
     return False

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import structlog
 from telegram import Update
 
-from safepassage import config
+from safepassage import config, metrics
 from safepassage.channels.telegram import bots, intake, shape
 
 log = structlog.get_logger(__name__)
@@ -25,6 +25,7 @@ class Refusal:
 
 def refuse(status: int, why: str, slug: str) -> Refusal:
     log.info("telegram.webhook_refused", status=status, why=why, bot=slug[:40])
+    metrics.UPDATES_REFUSED.labels(slug[:40], why).inc()
     return Refusal(status, why)
 
 
