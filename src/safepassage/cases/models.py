@@ -35,6 +35,12 @@ class CloseReason(models.TextChoices):
     DUPLICATE = "duplicate", "Duplicate"
 
 
+class FakeMark(models.TextChoices):
+    NONE = "", "Not marked"
+    FAKE = "fake", "Marked fake"
+    GENUINE = "genuine", "Marked genuine"
+
+
 class Contact(models.Model):
     """One person, possibly reaching us over several channels."""
 
@@ -110,6 +116,11 @@ class Case(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_cases"
     )
+    # Flood defence (cases.suspicion): signals of a fake or provocation application raise the
+    # score, which lowers the queue order (folded into ``urgency``) and the priority of its
+    # automatic replies; an operator's mark overrides it. Nothing is deleted on suspicion.
+    fake_score = models.SmallIntegerField(default=0)
+    fake_mark = models.CharField(max_length=8, choices=FakeMark.choices, blank=True, default="")
 
     class Meta:
         indexes = [

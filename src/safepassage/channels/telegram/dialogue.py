@@ -88,6 +88,7 @@ def batch(updates: Sequence[tuple[str, Update]]) -> Iterator[None]:
     found_identities = ChannelIdentity.objects.filter(channel=CHANNEL, pseudonym__in=unplaced)
     identities = {identity.pseudonym: identity for identity in found_identities}
     _local.loaded = _Loaded(chats, locked, identities, unplaced)
+    outbox.preload({chat.pk for chat in chats.values()})
     try:
         yield
     finally:
@@ -154,6 +155,7 @@ def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
     if chat is None:
         chat = TelegramChat(bot=slug, pseudonym=pseudonym, chat_sealed=outbox.seal_chat_id(chat_id))
         fastsave.insert(chat)
+        outbox.fresh_chat(chat)
         if loaded is not None:
             loaded.chats[(slug, pseudonym)] = chat
     elif chat.blocked_at is not None or chat.forget:
@@ -385,6 +387,7 @@ def _after(chat: TelegramChat, turn: actions.Turn) -> None:
         OutboxMessage.objects.filter(
             chat=chat, status__in=(OutboxStatus.QUEUED, OutboxStatus.BEHIND), method=outbox.SEND
         ).delete()
+        outbox.fresh_chat(chat)  # what this transaction knew of the chat's line is gone
         outbox.do_erase_traces(chat)
         text = render.text_for(turn.language, "chat.tg.deleted")
         chat.conversation, chat.forget, chat.selection = None, True, []
@@ -397,7 +400,7 @@ def _after(chat: TelegramChat, turn: actions.Turn) -> None:
         case = turn.conversation.case
         creds = turn.credentials
         text = render.done_message(turn.language, creds.reference, creds.passphrase)
-        outbox.do_send_text(chat, text, case=case)
+        outbox.do_send_text(chat, text, case=case, urgent=True)
         _send_prompt(chat, actions.current(turn.conversation))
         return
     _send_prompt(chat, turn)

@@ -193,8 +193,11 @@ class Sender:
             return True
         try:
             with transaction.atomic():  # one commit per batch, not per message
+                # A deletion is not in its chat's line: it lets no message of it go next.
                 finished = [
-                    row.chat_id for row, result in self.unrecorded if self._record(row, result)
+                    row.chat_id
+                    for row, result in self.unrecorded
+                    if self._record(row, result) and row.method != outbox.DELETE
                 ]
                 record.queue_next(finished)
         except DATABASE_AWAY as exc:
@@ -220,7 +223,7 @@ class Sender:
             row, result = self.unrecorded[0]
             try:
                 with transaction.atomic():
-                    if self._record(row, result):
+                    if self._record(row, result) and row.method != outbox.DELETE:
                         record.queue_next([row.chat_id])
             except DATABASE_AWAY:
                 raise
