@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.utils import timezone
 from telegram import Message as TgMessage
@@ -19,17 +20,26 @@ from telegram import Update, User
 from safepassage import config, fastsave
 from safepassage.campaigns import services as campaigns
 from safepassage.campaigns.models import Campaign
-from safepassage.cases.models import ChannelIdentity
+from safepassage.cases import suspicion
+from safepassage.cases.models import Case, ChannelIdentity
 from safepassage.channels.models import OutboxMessage, OutboxStatus, TelegramChat
 from safepassage.channels.telegram import attachments, outbox, render
 from safepassage.channels.telegram.bots import CHANNEL
 from safepassage.conversations import actions, catalog, engine
 from safepassage.conversations.models import Conversation
 from safepassage.conversations.text import clean_text
+from safepassage.privacy import flood
 from safepassage.privacy.fields import channel_pseudonym
 
 TEXT_STEPS = {"text", "number", "thread"}
 COMMANDS = {"/start", "/lang", "/restart", "/delete", "/help"}
+
+# Flood defence (docs/threat-model.md, "Flooding"): (limit, window in seconds) per scope.
+SENDER_LIMIT = (10, 10)  # updates of one sender: more parks it for PARK
+PARK = timedelta(seconds=60)
+CHANNEL_FIRST_CONTACTS = (30, 10)  # new conversations on Telegram: beyond, unattributed ones
+CAMPAIGN_FIRST_CONTACTS = (10, 10)  # new conversations from one code: beyond, a signal
+SAME_TEXT = (20, 60)  # one text (near-identical) from anyone: beyond, a signal
 
 
 @dataclass
@@ -123,12 +133,46 @@ def handle(slug: str, update: Update) -> None:
     if tg_chat is None or user is None or tg_chat.type != "private" or user.is_bot:
         return  # groups, channel posts, other bots: not a conversation we hold
     chat = _chat(slug, user, tg_chat.id)
+    _watch(chat)
     if update.callback_query is not None:
         _pressed(chat, user, update)
     elif update.message is not None:
         _message(chat, user, update.message)
     elif update.edited_message is not None:
         outbox.do_send_text(chat, _text(chat, "chat.tg.edit_ignored"))
+
+
+def _case(chat: TelegramChat) -> Case | None:
+    return chat.conversation.case if chat.conversation is not None else None
+
+
+def _watch(chat: TelegramChat) -> None:
+    """Park a sender over its own limit: its automatic replies wait behind everyone else's for
+    PARK (what it writes is still applied), and its case gets the "flooding" signal once."""
+    if not flood.hit("telegram.sender", chat.pseudonym, *SENDER_LIMIT):
+        return
+    now = timezone.now()
+    if chat.parked_until is not None and chat.parked_until > now + PARK / 2:
+        return  # parked already; extended when half of it has passed
+    first = chat.parked_until is None or chat.parked_until <= now
+    chat.parked_until = now + PARK
+    fastsave.update_fields(chat, ["parked_until"])
+    if first:
+        OutboxMessage.objects.filter(
+            chat=chat,
+            status__in=(OutboxStatus.QUEUED, OutboxStatus.BEHIND),
+            message__isnull=True,
+            priority__lt=outbox.SUSPECT,
+            repeat_key__gt="",
+        ).update(priority=outbox.SUSPECT)
+        case = _case(chat)
+        if case is not None:
+            suspicion.do_raise(case, "flooding")
+
+
+def _near_identical(text: str) -> str:
+    """Letters only, case folded: "Hello!!" and "hello 2" count as the same text."""
+    return "".join(ch for ch in text.casefold() if ch.isalpha())[:200]
 
 
 def _membership(slug: str, update: Update) -> None:
@@ -205,6 +249,9 @@ def _text(chat: TelegramChat, msgid: str) -> str:
 def _begin(chat: TelegramChat, language: str, campaign: Campaign | None = None) -> Conversation:
     loaded = _loaded()
     told, identity = loaded.identity(chat.pseudonym) if loaded is not None else (False, None)
+    # Looked up before the new case takes the identity over (the operator's mark feeds back).
+    known = identity is not None or not told
+    marked = known and suspicion.marked_fake_before(chat.pseudonym, CHANNEL)
     conversation = actions.do_begin(
         CHANNEL,
         language,
@@ -214,6 +261,15 @@ def _begin(chat: TelegramChat, language: str, campaign: Campaign | None = None) 
     )
     if loaded is not None:
         loaded.begun.add(chat.pseudonym)
+    case = conversation.case
+    if flood.hit("telegram.first_contacts", CHANNEL, *CHANNEL_FIRST_CONTACTS) and campaign is None:
+        outbox.shed(chat)  # overloaded: an unattributed first contact's reply waits its turn
+    if campaign is not None and flood.hit(
+        "telegram.campaign", campaign.code, *CAMPAIGN_FIRST_CONTACTS
+    ):
+        suspicion.do_raise(case, "campaign_burst")
+    if marked:
+        suspicion.do_raise(case, "marked_sender")
     conversation = _held(conversation)  # new in this transaction: no one else sees it
     chat.conversation = conversation
     chat.selection = []
@@ -312,6 +368,10 @@ def _message(chat: TelegramChat, user: User, message: TgMessage) -> None:
         if refusal is not None:
             outbox.do_send_text(chat, _text(chat, refusal))
         return
+    if text.strip() and flood.hit("telegram.text", _near_identical(text), *SAME_TEXT):
+        case = _case(chat)
+        if case is not None:
+            suspicion.do_raise(case, "repeated_text")
     if message.text is None or step.type not in TEXT_STEPS:
         notice = "chat.tg.use_buttons" if message.text is not None else "chat.tg.unsupported"
         _send_current(chat, notice=notice)

@@ -38,6 +38,7 @@ OPERATOR = 0  # a staff member's reply: it overtakes automatic ones, in its chat
 URGENT = 1  # the credentials message; urgent (ready now) and verified (submitted) cases
 ACTIVE = 2  # a conversation in progress (it has answered something)
 FIRST_CONTACT = 3  # a conversation that has not answered anything yet
+SHED = 4  # an unattributed first contact while the channel is overloaded (deferred, not lost)
 SUSPECT = 5  # a parked sender, a case scored or marked fake
 HOUSEKEEPING = 9  # deletions of our messages: they never hold a chat's messages back
 URGENT_SCORE = 60  # cases.triage: "now" and above
@@ -76,6 +77,20 @@ class _Deferred:
     traces: list[ChatTrace] = field(default_factory=list)
     waiting: dict[int, _Waiting] = field(default_factory=dict)  # chat pk → its unsent rows
     dropped: list[int] = field(default_factory=list)  # ids of stored rows that made room
+    shed: set[int] = field(default_factory=set)  # chats whose first contact is deferred
+
+
+def shed(chat: TelegramChat) -> None:
+    """Under overload (dialogue.CHANNEL_FIRST_CONTACTS): this chat's replies in this
+    transaction wait behind those of conversations in progress (class SHED)."""
+    pending: _Deferred | None = getattr(_local, "pending", None)
+    if pending is not None and chat.pk is not None:
+        pending.shed.add(chat.pk)
+    else:
+        _shed_now.add(chat.pk)
+
+
+_shed_now: set[int | None] = set()  # outside a batch: until the chat's next reply is queued
 
 
 _local = threading.local()
@@ -157,6 +172,11 @@ def priority_of(chat: TelegramChat, case: Case | None, *, urgent: bool = False) 
         return SUSPECT
     if urgent:
         return URGENT
+    pending: _Deferred | None = getattr(_local, "pending", None)
+    if (pending is not None and chat.pk in pending.shed) or chat.pk in _shed_now:
+        _shed_now.discard(chat.pk)
+        if case is None or not case.triage:
+            return SHED
     if case is None:
         return FIRST_CONTACT
     if case.submitted_at is not None or case.ready_now_at is not None:

@@ -48,7 +48,7 @@ from safepassage.channels.models import (
     TelegramChat,
     TelegramUpdate,
 )
-from safepassage.channels.telegram import attachments, bots, claims, outbox, record
+from safepassage.channels.telegram import attachments, bots, claims, limiter, outbox, record
 from safepassage.channels.telegram.claims import BATCH, LEASE, plan_claims
 from safepassage.channels.telegram.record import CHAT_GAP, PER_CHAT_LIMITED, UNSENT, WAITING
 
@@ -102,6 +102,12 @@ class Sender:
     # Results of calls made but not yet written: (claimed row, what the Bot API answered).
     unrecorded: list[tuple[OutboxMessage, Any]] = field(default_factory=list)
     record_failures: int = 0
+    # Every sender of this bot, on any machine, together (Redis; None: this sender alone).
+    shared: limiter.SharedWindow | None = None
+
+    def __post_init__(self) -> None:
+        if self.shared is None and bots.is_known(self.slug):
+            self.shared = limiter.shared_window(bots.bot_id(self.slug))
 
     def _client(self) -> Bot:
         if self.bot is None:
@@ -150,7 +156,9 @@ class Sender:
         if delay > 0:
             await asyncio.sleep(delay)
         done = self.finished[sequence]
+        token = None
         try:
+            token = await self._enter_shared()
             if self.paused_until > time.monotonic():
                 return DEFERRED  # a 429 arrived meanwhile: wait with the rest
             return_type = Message if row.method == outbox.SEND else None
@@ -159,6 +167,18 @@ class Sender:
             )
         finally:
             done.set_result(time.monotonic())
+            if self.shared is not None:
+                self.shared.leave(token)
+
+    async def _enter_shared(self) -> str | None:
+        """Wait for a place in the bot's window shared with its other senders (limiter)."""
+        if self.shared is None:
+            return None
+        while True:
+            token, wait = self.shared.try_enter()
+            if token is not None or wait <= 0:
+                return token
+            await asyncio.sleep(wait)
 
     def send_batch(self, rows: list[OutboxMessage]) -> None:
         """Send claimed rows (at most one per chat) concurrently at their slots, then record."""
@@ -244,6 +264,8 @@ class Sender:
             seconds = retry_seconds(result)
             self.paused_until = max(self.paused_until, time.monotonic() + seconds)
             self.next_slot = max(self.next_slot, self.paused_until)
+            if self.shared is not None:
+                self.shared.pause(seconds)
             record.requeue(self.slug, row, seconds, "rate limited by Telegram", count=False)
         elif isinstance(result, Forbidden):
             record.blocked(row)
