@@ -151,6 +151,14 @@ def program_key(request: pytest.FixtureRequest) -> None:
         keyring.do_create_program_key(holder, KEYHOLDER_PASSWORD)
 
 
+@pytest.fixture(autouse=True)
+def flood_counters() -> None:
+    """Each test starts with no sender counted (privacy.flood keeps them in this process)."""
+    from safepassage.privacy import flood
+
+    flood.reset()
+
+
 @pytest.fixture
 def ring(program_key: None) -> Keyring:
     from django.contrib.auth.models import User

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from safepassage.cases import casework, delivery, handover_cards, workflow
+from safepassage.cases import casework, delivery, handover_cards, suspicion, workflow
 from safepassage.cases import services as cases
 from safepassage.cases.models import (
     CallDirection,
@@ -134,6 +134,7 @@ def _forms(case: Case) -> dict[str, Form]:
         "reply_form": forms.ReplyForm(),
         "transition_form": forms.TransitionForm(),
         "head_count_form": forms.HeadCountForm(initial={"head_count": case.head_count}),
+        "fake_mark_form": forms.FakeMarkForm(initial={"mark": case.fake_mark}),
         "assign_form": forms.AssignForm(initial={"assignee": case.assigned_to_id}),
         "merge_form": forms.MergeForm(),
         "handover_form": forms.HandoverForm(),
@@ -254,6 +255,21 @@ def head_count(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         return _conflict(request, case)
     except workflow.Refused as exc:
         return _refused(request, case, "head_count_form", form, str(exc))
+    return _back(case)
+
+
+@require_POST
+@staff_view("case.work")
+def fake_mark(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    case = visible_case(request, case_id)
+    form = forms.FakeMarkForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, case, "fake_mark_form", form)
+    data = form.cleaned_data
+    try:
+        suspicion.do_mark(case, _staff_user(request), data["mark"], data["version"])
+    except casework.Conflict:
+        return _conflict(request, case)
     return _back(case)
 
 

@@ -35,7 +35,7 @@ TEXT_STEPS = {"text", "number", "thread"}
 COMMANDS = {"/start", "/lang", "/restart", "/delete", "/help"}
 
 # Flood defence (docs/threat-model.md, "Flooding"): (limit, window in seconds) per scope.
-SENDER_LIMIT = (10, 10)  # updates of one sender: more parks it for PARK
+SENDER_LIMIT = (20, 10)  # updates of one sender: more parks it for PARK
 PARK = timedelta(seconds=60)
 CHANNEL_FIRST_CONTACTS = (30, 10)  # new conversations on Telegram: beyond, unattributed ones
 CAMPAIGN_FIRST_CONTACTS = (10, 10)  # new conversations from one code: beyond, a signal
