@@ -24,6 +24,7 @@ SLOW_MODULES = frozenset(
         "test_telegram_fuzz",
         "test_telegram_outbox_faults",
         "test_telegram_serve",
+        "test_telegram_scale",
         "test_purge_in_serve",
         "test_throttle_store",
         "test_crypto_properties",
