@@ -25,8 +25,10 @@ from safepassage.channels.telegram.record import PER_CHAT_LIMITED, UNSENT
 # Only a sender that died needs it to run out: a live one never claims while it holds
 # results, and records them before anything else once the database answers.
 LEASE = timedelta(seconds=60)
-BATCH = 60  # two seconds' worth per claim at 29/s
-PAGE = BATCH * 4
+# Two thirds of a second's worth per claim at 30/s: a reply queued just after a claim waits
+# for the next one, so the batch bounds how long a genuine reply waits behind a flood.
+BATCH = 20
+PAGE = 240
 CLAIM_PAGES = 4
 HELD_REASON = "held: the chat has blocked the bot"
 HOUSEKEEPING_SHARE = BATCH // 10  # deletions a claim takes first, however busy the bot is
