@@ -12,6 +12,9 @@
 - a row behind an earlier unsent row of its chat is set aside (``behind``) when a claim reads
   it and queued again when the row ahead is done, so a chat that cannot go now (a row stuck
   under a lease, or waiting for its time) takes at most one place in a claim's pages;
+- rows are claimed in priority order, chats round-robin, deletions last (``claims``); with
+  Redis configured every call also passes the bot's window shared by all its senders on any
+  machine (``limiter``), so several instances may send for the same bots;
 - 429 → the bot pauses for ``retry_after``; network errors and 5xx → backoff and retry, forever
   (a message is never dropped); 403 → the chat is marked blocked and its messages fail with
   that reason; other 4xx → the row fails with Telegram's description.
