@@ -39,7 +39,8 @@ SENDER_LIMIT = (20, 10)  # updates of one sender: more parks it for PARK
 PARK = timedelta(seconds=60)
 CHANNEL_FIRST_CONTACTS = (30, 10)  # new conversations on Telegram: beyond, unattributed ones
 CAMPAIGN_FIRST_CONTACTS = (10, 10)  # new conversations from one code: beyond, a signal
-SAME_TEXT = (20, 60)  # one text (near-identical) from anyone: beyond, a signal
+SAME_TEXT = (50, 60)  # one text (near-identical) from anyone: beyond, a signal
+SAME_TEXT_LETTERS = 20  # shorter texts ("yes", a town, a date) are common among the genuine
 
 
 @dataclass
@@ -368,7 +369,8 @@ def _message(chat: TelegramChat, user: User, message: TgMessage) -> None:
         if refusal is not None:
             outbox.do_send_text(chat, _text(chat, refusal))
         return
-    if text.strip() and flood.hit("telegram.text", _near_identical(text), *SAME_TEXT):
+    letters = _near_identical(text)
+    if len(letters) >= SAME_TEXT_LETTERS and flood.hit("telegram.text", letters, *SAME_TEXT):
         case = _case(chat)
         if case is not None:
             suspicion.do_raise(case, "repeated_text")
