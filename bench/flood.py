@@ -2,7 +2,8 @@
 defaults, the fake Bot API enforcing Telegram's limits (30 messages/s per bot, 1/s per chat),
 HOSTILE chats writing texts as fast as the pacing allows (by default five times the intake
 rate bench/intake.py measured, 1,200 updates/s), and GENUINE applicants going through the first
-five steps of the flow meanwhile (some ready now), each waiting for the bot's answer and a
+five steps of the flow meanwhile (some ready now; each came by a leaflet: /start with one
+of ten campaign codes), each waiting for the bot's answer and a
 second of thought before the next step. After the flood, AFTER more applicants write /start.
 
     .venv/bin/python bench/flood.py [--seconds 60] [--hostile 1000] [--rate 6000]
@@ -43,8 +44,9 @@ TOKEN = "7000000001:AAE-bench-token-0123456789abcdefgh"
 SECRET = "bench-webhook-secret-0123456789"
 HOSTILE_FIRST = 6_100_000_000
 GENUINE_FIRST = 6_200_000_000
+CODES = 10  # leaflets: genuine applicants come with a campaign code, spread over ten
 STEPS = [
-    ("text", "/start"),
+    ("text", "/start CODE"),
     ("press", "self"),
     ("press", "front"),
     ("press", "READINESS"),
@@ -60,8 +62,9 @@ def percentile(values: list[float], share: float) -> float:
 class Genuine:
     """One applicant in the Telegram app: writes or presses, waits for the bot's answer."""
 
-    def __init__(self, fake: FakeTelegram, user_id: int, ready_now: bool) -> None:
+    def __init__(self, fake: FakeTelegram, user_id: int, ready_now: bool, code: str = "") -> None:
         self.fake = fake
+        self.code = code
         self.user = FakeTelegram.applicant(user_id, "ru")
         self.ready_now = ready_now
         self.latencies: list[float] = []
@@ -89,7 +92,7 @@ class Genuine:
             mark = len(bot.calls)
         sent_at = time.time()
         if kind == "text":
-            self.fake.send_text(TOKEN, self.user, value)
+            self.fake.send_text(TOKEN, self.user, value.replace("CODE", self.code).strip())
         else:
             value = ("now" if self.ready_now else "days") if value == "READINESS" else value
             message = self.fake.chat(TOKEN, self.user["id"])[-1]
@@ -158,6 +161,13 @@ def main() -> int:
     )
     try:
         wait_port(port, "/healthz")
+        with psycopg.connect(url, autocommit=True) as conn:
+            for n in range(CODES):
+                conn.execute(
+                    "INSERT INTO campaigns_campaign (code, name, active, created_at)"
+                    " VALUES (%s, %s, true, now())",
+                    [f"leaflet{n}", f"DEMO leaflet {n}"],
+                )
         hostile = subprocess.Popen(
             [
                 sys.executable,
@@ -176,7 +186,7 @@ def main() -> int:
         # Genuine applicants start over the first half of the flood (at least 3 s into it).
         spread = max(1.0, min(10.0, args.seconds / 2 - 3))
         people = [
-            Genuine(fake, GENUINE_FIRST + n, ready_now=n < args.ready_now)
+            Genuine(fake, GENUINE_FIRST + n, n < args.ready_now, f"leaflet{n % CODES}")
             for n in range(args.genuine)
         ]
         threads = [
@@ -191,7 +201,10 @@ def main() -> int:
         for thread in threads:
             thread.join(timeout=300)
         # After the flood: new applicants, while the hostile backlog is still queued.
-        after = [Genuine(fake, GENUINE_FIRST + 10_000 + n, False) for n in range(args.after)]
+        after = [
+            Genuine(fake, GENUINE_FIRST + 10_000 + n, False, f"leaflet{n % CODES}")
+            for n in range(args.after)
+        ]
         after_threads = [
             threading.Thread(target=p.run, args=(0.2 * n, STEPS[:1])) for n, p in enumerate(after)
         ]
@@ -223,9 +236,10 @@ def main() -> int:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    genuine = [lat for p in people for lat in p.latencies]
+    genuine = [lat for p in people for lat in p.latencies] or [float("nan")]
     ready = [lat for p in people if p.ready_now for lat in p.latencies]
     later = [lat for p in after for lat in p.latencies]
+    ready = ready or [float("nan")]
     lost = sum(p.lost for p in people + after)
     steps = len(genuine) + len(later) + lost
     bot = fake.bots[TOKEN]

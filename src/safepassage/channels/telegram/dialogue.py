@@ -36,6 +36,7 @@ COMMANDS = {"/start", "/lang", "/restart", "/delete", "/help"}
 
 # Flood defence (docs/threat-model.md, "Flooding"): (limit, window in seconds) per scope.
 SENDER_LIMIT = (20, 10)  # updates of one sender: more parks it for PARK
+NOTICE_LIMIT = (3, 60)  # texts where a button is wanted ("use the buttons"): more parks it
 PARK = timedelta(seconds=60)
 CHANNEL_FIRST_CONTACTS = (30, 10)  # new conversations on Telegram: beyond, unattributed ones
 CAMPAIGN_FIRST_CONTACTS = (10, 10)  # new conversations from one code: beyond, a signal
@@ -148,10 +149,13 @@ def _case(chat: TelegramChat) -> Case | None:
 
 
 def _watch(chat: TelegramChat) -> None:
-    """Park a sender over its own limit: its automatic replies wait behind everyone else's for
+    if flood.hit("telegram.sender", chat.pseudonym, *SENDER_LIMIT):
+        _park(chat)
+
+
+def _park(chat: TelegramChat) -> None:
+    """Park a sender over its limits: its automatic replies wait behind everyone else's for
     PARK (what it writes is still applied), and its case gets the "flooding" signal once."""
-    if not flood.hit("telegram.sender", chat.pseudonym, *SENDER_LIMIT):
-        return
     now = timezone.now()
     if chat.parked_until is not None and chat.parked_until > now + PARK / 2:
         return  # parked already; extended when half of it has passed
@@ -300,7 +304,9 @@ def _send_prompt(chat: TelegramChat, turn: actions.Turn, notice: str | None = No
         selection=chat.selection,
     )
     case = chat.conversation.case if chat.conversation is not None else None
-    outbox.do_send_text(chat, text, markup, case=case)
+    # A question repeated with a notice ("use the buttons") moves nothing forward: it waits
+    # behind replies that do (outbox.NOTICE).
+    outbox.do_send_text(chat, text, markup, case=case, notice=notice is not None)
 
 
 def _start_payload(payload: str) -> tuple[str, Campaign | None]:
@@ -376,6 +382,10 @@ def _message(chat: TelegramChat, user: User, message: TgMessage) -> None:
             suspicion.do_raise(case, "repeated_text")
     if message.text is None or step.type not in TEXT_STEPS:
         notice = "chat.tg.use_buttons" if message.text is not None else "chat.tg.unsupported"
+        # Writing again and again where a button is wanted is how a flood of texts looks,
+        # however slowly each sender writes.
+        if flood.hit("telegram.notices", chat.pseudonym, *NOTICE_LIMIT):
+            _park(chat)
         _send_current(chat, notice=notice)
         return
     if not text.strip():

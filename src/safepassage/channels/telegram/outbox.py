@@ -39,7 +39,8 @@ URGENT = 1  # the credentials message; urgent (ready now) and verified (submitte
 ACTIVE = 2  # a conversation in progress (it has answered something)
 FIRST_CONTACT = 3  # a conversation that has not answered anything yet
 SHED = 4  # an unattributed first contact while the channel is overloaded (deferred, not lost)
-SUSPECT = 5  # a parked sender, a case scored or marked fake
+NOTICE = 5  # the current question repeated with a notice ("use the buttons"): no progress
+SUSPECT = 6  # a parked sender, a case scored or marked fake
 HOUSEKEEPING = 9  # deletions of our messages: they never hold a chat's messages back
 URGENT_SCORE = 60  # cases.triage: "now" and above
 # Automatic replies one chat may have waiting: beyond it, the oldest waiting ones (never the
@@ -162,7 +163,9 @@ def _droppable(row: OutboxMessage) -> bool:
     return row.method == SEND and row.message_id is None and bool(row.repeat_key)
 
 
-def priority_of(chat: TelegramChat, case: Case | None, *, urgent: bool = False) -> int:
+def priority_of(
+    chat: TelegramChat, case: Case | None, *, urgent: bool = False, notice: bool = False
+) -> int:
     """The class of an automatic reply to ``chat`` about ``case`` (claims serve lower first)."""
     if case is None and chat.conversation_id is not None and chat.conversation is not None:
         case = chat.conversation.case
@@ -172,6 +175,8 @@ def priority_of(chat: TelegramChat, case: Case | None, *, urgent: bool = False) 
         return SUSPECT
     if urgent:
         return URGENT
+    if notice:
+        return NOTICE
     pending: _Deferred | None = getattr(_local, "pending", None)
     if (pending is not None and chat.pk in pending.shed) or chat.pk in _shed_now:
         _shed_now.discard(chat.pk)
@@ -195,6 +200,7 @@ def _queue(
     message: Message | None = None,
     erasable: bool = False,
     urgent: bool = False,
+    notice: bool = False,
 ) -> OutboxMessage:
     text = json.dumps(payload, ensure_ascii=False)
     sealed = crypto.seal_channel_address(PAYLOAD_PURPOSE, text)
@@ -203,7 +209,7 @@ def _queue(
     elif message is not None:
         priority = OPERATOR
     else:
-        priority = priority_of(chat, case, urgent=urgent)
+        priority = priority_of(chat, case, urgent=urgent, notice=notice)
     automatic = method == SEND and message is None and not urgent
     row = OutboxMessage(
         chat=chat,
@@ -275,9 +281,11 @@ def do_send_text(
     case: Case | None = None,
     message: Message | None = None,
     urgent: bool = False,
+    notice: bool = False,
 ) -> OutboxMessage:
     """Every message we send is erasable: it is deleted after the configured time.
-    ``urgent``: the message that carries the credentials (never merged, never dropped)."""
+    ``urgent``: the message that carries the credentials (never merged, never dropped);
+    ``notice``: the current question repeated with a notice (class NOTICE)."""
     payload: dict[str, Any] = {"text": text[:4096]}
     if markup and markup.get("inline_keyboard"):
         payload["reply_markup"] = markup
