@@ -255,3 +255,22 @@ def test_operators_marks_feed_back(staff: Any, fake: FakeTelegram, client: Clien
     chat = TelegramChat.objects.get()
     outbox.do_send_text(chat, "DEMO next question", case=case)
     assert OutboxMessage.objects.filter(chat=chat).order_by("-id")[0].priority == outbox.SUSPECT
+
+
+def test_texts_where_a_button_is_wanted_park_a_slow_sender(
+    fake: FakeTelegram, client: Client
+) -> None:
+    """A hostile crowd need not write fast: four texts in a minute where the question wants a
+    button park the sender too, and the repeated question waits behind first contacts."""
+    person = Applicant(fake, client, FakeTelegram.applicant(5200001100, "en"))
+    person.text("/start")
+    for n in range(3):
+        person.text(f"DEMO not a button {n}")
+    chat = TelegramChat.objects.get()
+    assert chat.parked_until is None  # three are a confused applicant, not a flood
+    notice = OutboxMessage.objects.filter(chat=chat).order_by("-id")[0]
+    assert notice.priority == outbox.NOTICE
+    person.text("DEMO not a button 3")
+    chat.refresh_from_db()
+    assert chat.parked_until is not None and chat.parked_until > timezone.now()
+    assert OutboxMessage.objects.filter(chat=chat).order_by("-id")[0].priority == outbox.SUSPECT

@@ -289,7 +289,16 @@ def do_send_text(
     payload: dict[str, Any] = {"text": text[:4096]}
     if markup and markup.get("inline_keyboard"):
         payload["reply_markup"] = markup
-    return _queue(chat, SEND, payload, case=case, message=message, erasable=True, urgent=urgent)
+    return _queue(
+        chat,
+        SEND,
+        payload,
+        case=case,
+        message=message,
+        erasable=True,
+        urgent=urgent,
+        notice=notice,
+    )
 
 
 def do_answer_callback(chat: TelegramChat, callback_query_id: str, text: str = "") -> None:
