@@ -37,9 +37,11 @@ def database(kind: str) -> Iterator[str | None]:
 
 
 @contextmanager
-def fake_bot_api(token: str, limits: bool = True) -> Iterator[str]:
+def fake_bot_api(token: str | list[str], limits: bool = True) -> Iterator[str]:
     """The local fake Bot API in its own process; yields its base URL."""
-    args = [sys.executable, "-m", "safepassage.testing.fake_telegram", "--token", token]
+    args = [sys.executable, "-m", "safepassage.testing.fake_telegram"]
+    for one in [token] if isinstance(token, str) else token:
+        args += ["--token", one]
     if not limits:
         args.append("--no-limits")
     process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)

@@ -24,6 +24,7 @@ SLOW_MODULES = frozenset(
         "test_telegram_fuzz",
         "test_telegram_outbox_faults",
         "test_telegram_serve",
+        "test_telegram_scale",
         "test_purge_in_serve",
         "test_task_roles",
         "test_throttle_store",
@@ -152,6 +153,14 @@ def program_key(request: pytest.FixtureRequest) -> None:
     if keyring.active_key() is None:
         holder = User.objects.create_user("keyholder", password=KEYHOLDER_PASSWORD, is_staff=True)
         keyring.do_create_program_key(holder, KEYHOLDER_PASSWORD)
+
+
+@pytest.fixture(autouse=True)
+def flood_counters() -> None:
+    """Each test starts with no sender counted (privacy.flood keeps them in this process)."""
+    from safepassage.privacy import flood
+
+    flood.reset()
 
 
 @pytest.fixture

@@ -74,6 +74,7 @@ EXPECTED: dict[str, str] = {
     "reply": CASE_WORK,
     "transition": CASE_WORK,
     "head_count": CASE_WORK,
+    "fake_mark": CASE_WORK,
     "assign": SUPERVISOR,
     "note": CASE_WORK,
     "merge": SUPERVISOR,

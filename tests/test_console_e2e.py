@@ -73,11 +73,28 @@ def _create(console: Page, username: str, role: str, sector: str = "") -> str:
 
 
 SECRETS: dict[str, str] = {}
+
+
+def _fits_a_phone_and_passes_axe(page: Page, what: str) -> None:
+    """No horizontal scrolling at the page's width, and no axe violation of any impact."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{what}: {overflow} px wider than the screen"
+    results = Axe().run(page)
+    assert results.violations_count == 0, f"{what}:\n{results.generate_report()}"
+
+
 STARTER = {entry["key"]: entry for entry in starter_entries()}
 
 
-def _staff_page(browser: Browser, platform: Platform, user: str, password: str) -> Page:
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+def _staff_page(
+    browser: Browser, platform: Platform, user: str, password: str, *, phone: bool = False
+) -> Page:
+    # A liaison works on a phone: 360 px wide, and axe-core is injected (bypass_csp) to check
+    # the pages they use.
+    viewport = {"width": 360, "height": 740} if phone else {"width": 1280, "height": 900}
+    page = browser.new_context(viewport=viewport, bypass_csp=phone).new_page()
     SECRETS[user] = log_in_and_enrol_totp(page, platform.url, user, password)
     return page
 
@@ -106,7 +123,8 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
 
     # The supervisor reads Korean (the admin says so on the staff page) and reviews the Korean
     # text of one starter reply: only then can it be sent.
-    sup_row = admin.locator("tr:has(td:text-is('sup'))")
+    admin.goto(f"{base}/console/staff/")  # the last creation left the admin on a member's page
+    sup_row = admin.locator("tr", has=admin.get_by_role("link", name="sup", exact=True))
     sup_row.get_by_label("조선말").check()
     sup_row.get_by_role("button", name="Save").click()
     supervisor = _staff_page(browser, platform, "sup", passwords["sup"])
@@ -175,7 +193,7 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
 
     # The liaison of sector S-NORTH has logged in once: their own key pair, which handovers are
     # sealed to (they hold no program key).
-    liaison = _staff_page(browser, platform, "liaison", passwords["liaison"])
+    liaison = _staff_page(browser, platform, "liaison", passwords["liaison"], phone=True)
     # The supervisor hands it over to the liaison of sector S-NORTH.
     supervisor.goto(case_url)
     supervisor.select_option("#sector", "S-NORTH")
@@ -188,7 +206,9 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
 
     # The liaison sees only what receiving the person needs, and records "received".
     liaison.goto(f"{base}/console/field/")
+    _fits_a_phone_and_passes_axe(liaison, "liaison's handover list")
     liaison.locator("tbody a").first.click()
+    _fits_a_phone_and_passes_axe(liaison, "liaison's handover card")
     card = liaison.inner_text("body")
     assert reference in card and "DEMO-MEET crossroads" in card and "조선말" in card
     assert "needs medical care" in card and "Wants to be recorded as captured" in card

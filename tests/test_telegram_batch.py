@@ -75,9 +75,11 @@ def test_one_chat_twice_in_a_batch_is_applied_in_order(fake: FakeTelegram, clien
     batch.apply_all(items)
     assert [item.done.result() for item in items] == [True, True]
     person.flush()
-    # The press moved the conversation to the second question, which /start then repeated.
+    # The press moved the conversation to the second question, which /start then repeated:
+    # the same automatic reply, still waiting, is sent once (outbox._make_room).
     second = catalog.text("ru", "apply.whereabouts.prompt.self")
-    assert [m["text"] for m in person.messages()][-2:] == [second, second]
+    texts = [m["text"] for m in person.messages()]
+    assert texts[-1] == second and texts.count(second) == 1
     replayed = [pending(first), pending(early)]
     batch.apply_all(replayed)
     assert [item.done.result() for item in replayed] == [False, False]

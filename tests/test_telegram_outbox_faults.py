@@ -28,7 +28,9 @@ from tests.telegram_support import TOKEN
 from tests.test_telegram_serve import rows, serve, wait_until
 
 # Queues real messages (sealed under the data dir's key) for groups of new chats, each group
-# round-robin ("DEMO <chat> <n>"), all in one transaction: the sender sees them at once.
+# round-robin ("DEMO <chat> <n>"), all in one transaction: the sender sees them at once. They
+# are queued as the credentials message is (urgent: never merged or capped), so every one must
+# arrive.
 QUEUE = """
 import os
 from django.db import transaction
@@ -44,7 +46,7 @@ with transaction.atomic(), outbox.deferred():
         )
         for m in range(each):
             for n, chat in enumerate(chats):
-                outbox.do_send_text(chat, f"DEMO {first + n} {m}")
+                outbox.do_send_text(chat, f"DEMO {first + n} {m}", urgent=True)
 """
 
 

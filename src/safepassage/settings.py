@@ -85,6 +85,14 @@ def _database(url: str) -> dict[str, Any]:
     else:
         db.setdefault("OPTIONS", {})
         db["OPTIONS"].setdefault("connect_timeout", 3)
+        if CONFIG.database_pool > 0:
+            # A connection budget per process (psycopg-pool): requests borrow and return one;
+            # the long-lived threads (intake applier, senders, pollers) each keep theirs.
+            db["OPTIONS"]["pool"] = {
+                "min_size": 1,
+                "max_size": CONFIG.database_pool,
+                "timeout": 10,
+            }
     return db
 
 

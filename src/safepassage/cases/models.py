@@ -36,6 +36,12 @@ class CloseReason(models.TextChoices):
     DUPLICATE = "duplicate", "Duplicate"
 
 
+class FakeMark(models.TextChoices):
+    NONE = "", "Not marked"
+    FAKE = "fake", "Marked fake"
+    GENUINE = "genuine", "Marked genuine"
+
+
 class Contact(models.Model):
     """One person, possibly reaching us over several channels."""
 
@@ -128,6 +134,11 @@ class Case(models.Model):
     # "Needs a reader of Korean": an applicant language staff marked this case as needing;
     # the queue puts it in front of those who read it (cases.queue). "" for none.
     needs_reader = models.CharField(max_length=8, blank=True, default="")
+    # Flood defence (cases.suspicion): signals of a fake or provocation application raise the
+    # score, which lowers the queue order (folded into ``urgency``) and the priority of its
+    # automatic replies; an operator's mark overrides it. Nothing is deleted on suspicion.
+    fake_score = models.SmallIntegerField(default=0)
+    fake_mark = models.CharField(max_length=8, choices=FakeMark.choices, blank=True, default="")
 
     class Meta:
         indexes = [

@@ -126,7 +126,9 @@ def do_save_answers(
 ) -> None:
     case.triage = triage_answers
     sealed.save_answers(case, sealed_answers)
-    case.urgency = triage.urgency(case.triage, case.ready_now_at is not None)
+    case.urgency = triage.urgency(
+        case.triage, case.ready_now_at is not None, case.fake_score, case.fake_mark
+    )
     case.last_applicant_at = timezone.now()
     refresh_reply_due(case, waiting=True)
     fastsave.update_fields(
@@ -212,7 +214,7 @@ def reference_of(case: Case, ring: Keyring) -> str:
 def do_mark_ready_now(case: Case) -> None:
     _count("ready_now", case)
     case.ready_now_at = timezone.now()
-    case.urgency = triage.urgency(case.triage, True)
+    case.urgency = triage.urgency(case.triage, True, case.fake_score, case.fake_mark)
     case.last_applicant_at = case.ready_now_at
     refresh_reply_due(case, waiting=True)
     case.save(

@@ -12,7 +12,22 @@ WHEREABOUTS_POINTS = {"front": 20, "rear": 5, "training": 0, "not_mobilised": 0}
 READY_NOW_POINTS = 100
 
 
-def urgency(triage: dict[str, Any], ready_now: bool) -> int:
+FAKE_MARK_PENALTY = 200  # an operator marked the case fake: below every unmarked case
+
+
+def fake_penalty(fake_score: int, fake_mark: str) -> int:
+    """How far suspicion lowers a case in the queue (cases.suspicion): an operator's mark
+    decides; unmarked, the score (0-100) counts."""
+    if fake_mark == "genuine":
+        return 0
+    if fake_mark == "fake":
+        return FAKE_MARK_PENALTY
+    return max(0, min(100, fake_score))
+
+
+def urgency(
+    triage: dict[str, Any], ready_now: bool, fake_score: int = 0, fake_mark: str = ""
+) -> int:
     score = READINESS_POINTS.get(str(triage.get("readiness")), 0)
     score += WHEREABOUTS_POINTS.get(str(triage.get("whereabouts")), 0)
     if triage.get("company") == "group":
@@ -21,7 +36,7 @@ def urgency(triage: dict[str, Any], ready_now: bool) -> int:
         score += 15
     if ready_now:
         score += READY_NOW_POINTS
-    return score
+    return score - fake_penalty(fake_score, fake_mark)
 
 
 def urgency_label(score: int) -> str:

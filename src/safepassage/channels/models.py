@@ -45,6 +45,9 @@ class TelegramChat(models.Model):
     # housekeeping clears it once past, so it does not keep the time of the last message.
     next_send_at = models.DateTimeField(null=True, blank=True)
     forget = models.BooleanField(default=False)  # erase this row once its last message left
+    # Flood defence: while in the future, this sender went over its limits (privacy.flood) and
+    # its automatic replies wait behind everyone else's; what it writes is still applied.
+    parked_until = models.DateTimeField(null=True, blank=True)
     created_at = CoarseDateTimeField(auto_now_add=True, precision="day")
 
     class Meta:
@@ -96,6 +99,14 @@ class OutboxMessage(models.Model):
     not_before = models.DateTimeField()  # read with status or bot: see the indexes below
     lease_until = models.DateTimeField(null=True, blank=True)
     erasable = models.BooleanField(default=False)  # holds answers or instructions
+    # Claim order (outbox.priority_of): operators' replies first, then the credentials message
+    # and urgent, verified and in-progress conversations, first contacts, suspected flooders,
+    # and housekeeping (deletions) last. Within a class the oldest ``not_before`` goes first;
+    # a chat's next row joins the line when its previous one is done (round-robin).
+    priority = models.SmallIntegerField(default=3)
+    # A keyed digest of an automatic reply's payload (and chat): an identical reply already
+    # waiting is not queued again (outbox._queue). Empty for operators' replies.
+    repeat_key = models.CharField(max_length=16, blank=True, default="")
     case = models.ForeignKey(
         "cases.Case", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -112,7 +123,12 @@ class OutboxMessage(models.Model):
             # A bot's sender claims its oldest queued rows: walking this index stops after a
             # batch, where the one above made every claim read and sort the whole backlog (a
             # flood's thousands of replies waiting for the 30/s limit).
-            models.Index(fields=["bot", "id"], condition=Q(status="queued"), name="outbox_queued"),
+            # Walked in claim order: priority class, then the turn (not_before), then id.
+            models.Index(
+                fields=["bot", "priority", "not_before", "id"],
+                condition=Q(status="queued"),
+                name="outbox_queued_turn",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -167,6 +167,15 @@ class HeadCountForm(forms.Form):
     version = version_field()
 
 
+class FakeMarkForm(forms.Form):
+    """An operator's verdict on a suspected fake or provocation (cases.suspicion.do_mark)."""
+
+    mark = choices(
+        [("fake", _("Fake")), ("genuine", _("Genuine")), ("", _("Not marked"))], required=False
+    )
+    version = version_field()
+
+
 class AssignForm(forms.Form):
     assignee = forms.IntegerField(
         required=False,

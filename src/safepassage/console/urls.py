@@ -71,6 +71,7 @@ urlpatterns = [
     path("cases/<uuid:case_id>/conversation/", views_case.conversation, name="conversation"),
     path("cases/<uuid:case_id>/status/", views_case.transition, name="transition"),
     path("cases/<uuid:case_id>/head-count/", views_case.head_count, name="head_count"),
+    path("cases/<uuid:case_id>/fake-mark/", views_case.fake_mark, name="fake_mark"),
     path("cases/<uuid:case_id>/assign/", views_case.assign, name="assign"),
     path("cases/<uuid:case_id>/note/", views_case.note, name="note"),
     path("cases/<uuid:case_id>/merge/", views_case.merge, name="merge"),

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from safepassage.cases import casework, delivery, handover_cards, workflow
+from safepassage.cases import casework, delivery, handover_cards, suspicion, workflow
 from safepassage.cases import services as cases
 from safepassage.cases.models import (
     CallDirection,
@@ -179,6 +179,7 @@ def _forms(case: Case) -> dict[str, Form]:
         "head_count_form": forms.HeadCountForm(
             initial={"head_count": casework.head_count_of(case)[0]}
         ),
+        "fake_mark_form": forms.FakeMarkForm(initial={"mark": case.fake_mark}),
         "assign_form": forms.AssignForm(initial={"assignee": case.assigned_to_id}),
         "merge_form": forms.MergeForm(),
         "handover_form": forms.HandoverForm(),
@@ -364,6 +365,21 @@ def head_count(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         return _conflict(request, case)
     except workflow.Refused as exc:
         return _refused(request, case, "head_count_form", form, str(exc))
+    return _back(case)
+
+
+@require_POST
+@staff_view("case.work")
+def fake_mark(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    case = visible_case(request, case_id)
+    form = forms.FakeMarkForm(request.POST)
+    if not form.is_valid():
+        return _refused(request, case, "fake_mark_form", form)
+    data = form.cleaned_data
+    try:
+        suspicion.do_mark(case, _staff_user(request), data["mark"], data["version"])
+    except casework.Conflict:
+        return _conflict(request, case)
     return _back(case)
 
 

@@ -109,7 +109,7 @@ def _in_one_transaction(items: list[Pending]) -> list[bool]:
             if new and shape.acceptable(i.slug, i.update)
         ]
         try:
-            with dialogue.batch(todo), outbox.deferred(), fastsave.deferred():
+            with outbox.deferred(), dialogue.batch(todo), fastsave.deferred():
                 for slug, update in todo:
                     dialogue.handle(slug, update)
         except Error:

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.utils import timezone
 from telegram import Message as TgMessage
@@ -20,17 +21,28 @@ from safepassage import config, fastsave
 from safepassage.analytics import counters
 from safepassage.campaigns import services as campaigns
 from safepassage.campaigns.models import CampaignCode
-from safepassage.cases.models import ChannelIdentity
+from safepassage.cases import suspicion
+from safepassage.cases.models import Case, ChannelIdentity
 from safepassage.channels.models import OutboxMessage, OutboxStatus, TelegramChat
 from safepassage.channels.telegram import attachments, outbox, render
 from safepassage.channels.telegram.bots import CHANNEL
 from safepassage.conversations import actions, catalog, engine
 from safepassage.conversations.models import Conversation
 from safepassage.conversations.text import clean_text
+from safepassage.privacy import flood
 from safepassage.privacy.fields import channel_pseudonym
 
 TEXT_STEPS = {"text", "number", "thread"}
 COMMANDS = {"/start", "/lang", "/restart", "/delete", "/help"}
+
+# Flood defence (docs/threat-model.md, "Flooding"): (limit, window in seconds) per scope.
+SENDER_LIMIT = (20, 10)  # updates of one sender: more parks it for PARK
+NOTICE_LIMIT = (3, 60)  # texts where a button is wanted ("use the buttons"): more parks it
+PARK = timedelta(seconds=60)
+CHANNEL_FIRST_CONTACTS = (30, 10)  # new conversations on Telegram: beyond, unattributed ones
+CAMPAIGN_FIRST_CONTACTS = (10, 10)  # new conversations from one code: beyond, a signal
+SAME_TEXT = (50, 60)  # one text (near-identical) from anyone: beyond, a signal
+SAME_TEXT_LETTERS = 20  # shorter texts ("yes", a town, a date) are common among the genuine
 
 
 @dataclass
@@ -89,6 +101,7 @@ def batch(updates: Sequence[tuple[str, Update]]) -> Iterator[None]:
     found_identities = ChannelIdentity.objects.filter(channel=CHANNEL, pseudonym__in=unplaced)
     identities = {identity.pseudonym: identity for identity in found_identities}
     _local.loaded = _Loaded(chats, locked, identities, unplaced)
+    outbox.preload({chat.pk for chat in chats.values()})
     try:
         yield
     finally:
@@ -123,12 +136,49 @@ def handle(slug: str, update: Update) -> None:
     if tg_chat is None or user is None or tg_chat.type != "private" or user.is_bot:
         return  # groups, channel posts, other bots: not a conversation we hold
     chat = _chat(slug, user, tg_chat.id)
+    _watch(chat)
     if update.callback_query is not None:
         _pressed(chat, user, update)
     elif update.message is not None:
         _message(chat, user, update.message)
     elif update.edited_message is not None:
         outbox.do_send_text(chat, _text(chat, "chat.tg.edit_ignored"))
+
+
+def _case(chat: TelegramChat) -> Case | None:
+    return chat.conversation.case if chat.conversation is not None else None
+
+
+def _watch(chat: TelegramChat) -> None:
+    if flood.hit("telegram.sender", chat.pseudonym, *SENDER_LIMIT):
+        _park(chat)
+
+
+def _park(chat: TelegramChat) -> None:
+    """Park a sender over its limits: its automatic replies wait behind everyone else's for
+    PARK (what it writes is still applied), and its case gets the "flooding" signal once."""
+    now = timezone.now()
+    if chat.parked_until is not None and chat.parked_until > now + PARK / 2:
+        return  # parked already; extended when half of it has passed
+    first = chat.parked_until is None or chat.parked_until <= now
+    chat.parked_until = now + PARK
+    fastsave.update_fields(chat, ["parked_until"])
+    if first:
+        OutboxMessage.objects.filter(
+            chat=chat,
+            status__in=(OutboxStatus.QUEUED, OutboxStatus.BEHIND),
+            message__isnull=True,
+            priority__lt=outbox.SUSPECT,
+            repeat_key__gt="",
+        ).update(priority=outbox.SUSPECT)
+        case = _case(chat)
+        if case is not None:
+            suspicion.do_raise(case, "flooding")
+
+
+def _near_identical(text: str) -> str:
+    """Letters only, case folded: "Hello!!" and "hello 2" count as the same text."""
+    return "".join(ch for ch in text.casefold() if ch.isalpha())[:200]
 
 
 def _membership(slug: str, update: Update) -> None:
@@ -155,6 +205,7 @@ def _chat(slug: str, user: User, chat_id: int) -> TelegramChat:
     if chat is None:
         chat = TelegramChat(bot=slug, pseudonym=pseudonym, chat_sealed=outbox.seal_chat_id(chat_id))
         fastsave.insert(chat)
+        outbox.fresh_chat(chat)
         if loaded is not None:
             loaded.chats[(slug, pseudonym)] = chat
     elif chat.blocked_at is not None or chat.forget:
@@ -204,6 +255,9 @@ def _text(chat: TelegramChat, msgid: str) -> str:
 def _begin(chat: TelegramChat, language: str, campaign: CampaignCode | None = None) -> Conversation:
     loaded = _loaded()
     told, identity = loaded.identity(chat.pseudonym) if loaded is not None else (False, None)
+    # Looked up before the new case takes the identity over (the operator's mark feeds back).
+    known = identity is not None or not told
+    marked = known and suspicion.marked_fake_before(chat.pseudonym, CHANNEL)
     conversation = actions.do_begin(
         CHANNEL,
         language,
@@ -213,6 +267,15 @@ def _begin(chat: TelegramChat, language: str, campaign: CampaignCode | None = No
     )
     if loaded is not None:
         loaded.begun.add(chat.pseudonym)
+    case = conversation.case
+    if flood.hit("telegram.first_contacts", CHANNEL, *CHANNEL_FIRST_CONTACTS) and campaign is None:
+        outbox.shed(chat)  # overloaded: an unattributed first contact's reply waits its turn
+    if campaign is not None and flood.hit(
+        "telegram.campaign", campaign.code, *CAMPAIGN_FIRST_CONTACTS
+    ):
+        suspicion.do_raise(case, "campaign_burst")
+    if marked:
+        suspicion.do_raise(case, "marked_sender")
     conversation = _held(conversation)  # new in this transaction: no one else sees it
     chat.conversation = conversation
     chat.selection = []
@@ -242,7 +305,9 @@ def _send_prompt(chat: TelegramChat, turn: actions.Turn, notice: str | None = No
         selection=chat.selection,
     )
     case = chat.conversation.case if chat.conversation is not None else None
-    outbox.do_send_text(chat, text, markup, case=case)
+    # A question repeated with a notice ("use the buttons") moves nothing forward: it waits
+    # behind replies that do (outbox.NOTICE).
+    outbox.do_send_text(chat, text, markup, case=case, notice=notice is not None)
 
 
 def _start_payload(payload: str) -> tuple[str, CampaignCode | None]:
@@ -315,8 +380,17 @@ def _message(chat: TelegramChat, user: User, message: TgMessage) -> None:
         if refusal is not None:
             outbox.do_send_text(chat, _text(chat, refusal))
         return
+    letters = _near_identical(text)
+    if len(letters) >= SAME_TEXT_LETTERS and flood.hit("telegram.text", letters, *SAME_TEXT):
+        case = _case(chat)
+        if case is not None:
+            suspicion.do_raise(case, "repeated_text")
     if message.text is None or step.type not in TEXT_STEPS:
         notice = "chat.tg.use_buttons" if message.text is not None else "chat.tg.unsupported"
+        # Writing again and again where a button is wanted is how a flood of texts looks,
+        # however slowly each sender writes.
+        if flood.hit("telegram.notices", chat.pseudonym, *NOTICE_LIMIT):
+            _park(chat)
         _send_current(chat, notice=notice)
         return
     if not text.strip():
@@ -390,6 +464,7 @@ def _after(chat: TelegramChat, turn: actions.Turn) -> None:
         OutboxMessage.objects.filter(
             chat=chat, status__in=(OutboxStatus.QUEUED, OutboxStatus.BEHIND), method=outbox.SEND
         ).delete()
+        outbox.fresh_chat(chat)  # what this transaction knew of the chat's line is gone
         outbox.do_erase_traces(chat)
         text = render.text_for(turn.language, "chat.tg.deleted")
         chat.conversation, chat.forget, chat.selection = None, True, []
@@ -402,7 +477,7 @@ def _after(chat: TelegramChat, turn: actions.Turn) -> None:
         case = turn.conversation.case
         creds = turn.credentials
         text = render.done_message(turn.language, creds.reference, creds.passphrase)
-        outbox.do_send_text(chat, text, case=case)
+        outbox.do_send_text(chat, text, case=case, urgent=True)
         _send_prompt(chat, actions.current(turn.conversation))
         return
     _send_prompt(chat, turn)

@@ -20,6 +20,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 
 from safepassage import config, fastsave
+from safepassage.cases import suspicion
 from safepassage.cases.delivery import DeliveryState
 from safepassage.cases.models import Case, Message
 from safepassage.channels.models import ChatTrace, OutboxMessage, OutboxStatus, TelegramChat
@@ -33,6 +34,21 @@ EDIT_MARKUP = "editMessageReplyMarkup"
 GET_FILE = "getFile"  # not a Bot API call we queue to the chat; handled by attachments
 CHAT_PURPOSE = "telegram-chat"
 PAYLOAD_PURPOSE = "telegram-outbox"
+
+# Claim order (lower first; docs/architecture.md, "How a Telegram update flows", point 5).
+OPERATOR = 0  # a staff member's reply: it overtakes automatic ones, in its chat too
+URGENT = 1  # the credentials message; urgent (ready now) and verified (submitted) cases
+ACTIVE = 2  # a conversation in progress (it has answered something)
+FIRST_CONTACT = 3  # a conversation that has not answered anything yet
+SHED = 4  # an unattributed first contact while the channel is overloaded (deferred, not lost)
+NOTICE = 5  # the current question repeated with a notice ("use the buttons"): no progress
+SUSPECT = 6  # a parked sender, a case scored or marked fake
+HOUSEKEEPING = 9  # deletions of our messages: they never hold a chat's messages back
+URGENT_SCORE = 60  # cases.triage: "now" and above
+# Automatic replies one chat may have waiting: beyond it, the oldest waiting ones (never the
+# one being sent, never an operator's reply or the credentials message) make room.
+CHAT_CAP = 3
+_STATUSES_WAITING = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.BEHIND)
 
 
 def seal_chat_id(chat_id: int) -> bytes:
@@ -51,9 +67,33 @@ def payload_of(row: OutboxMessage) -> dict[str, Any]:
 
 
 @dataclass
+class _Waiting:
+    """A chat's unsent rows (no deletions), oldest first, as this transaction knows them:
+    (row, automatic and droppable)."""
+
+    rows: list[tuple[OutboxMessage, bool]] = field(default_factory=list)
+
+
+@dataclass
 class _Deferred:
     outbox: list[OutboxMessage] = field(default_factory=list)
     traces: list[ChatTrace] = field(default_factory=list)
+    waiting: dict[int, _Waiting] = field(default_factory=dict)  # chat pk → its unsent rows
+    dropped: list[int] = field(default_factory=list)  # ids of stored rows that made room
+    shed: set[int] = field(default_factory=set)  # chats whose first contact is deferred
+
+
+def shed(chat: TelegramChat) -> None:
+    """Under overload (dialogue.CHANNEL_FIRST_CONTACTS): this chat's replies in this
+    transaction wait behind those of conversations in progress (class SHED)."""
+    pending: _Deferred | None = getattr(_local, "pending", None)
+    if pending is not None and chat.pk is not None:
+        pending.shed.add(chat.pk)
+    else:
+        _shed_now.add(chat.pk)
+
+
+_shed_now: set[int | None] = set()  # outside a batch: until the chat's next reply is queued
 
 
 _local = threading.local()
@@ -78,9 +118,79 @@ def flush() -> None:
     pending: _Deferred | None = getattr(_local, "pending", None)
     if pending is None:
         return
+    if pending.dropped:
+        _drop(pending.dropped)
     fastsave.insert_many(pending.outbox)
     fastsave.insert_many(pending.traces)
-    pending.outbox, pending.traces = [], []
+    pending.outbox, pending.traces, pending.dropped = [], [], []
+
+
+def _drop(ids: list[int]) -> None:
+    # Only rows still waiting in line: one claimed meanwhile goes out as it is.
+    OutboxMessage.objects.filter(
+        pk__in=ids, status__in=(OutboxStatus.QUEUED, OutboxStatus.BEHIND)
+    ).delete()
+
+
+def preload(chat_ids: set[int]) -> None:
+    """Within :func:`deferred`: the unsent rows of a batch's chats, in one query, so that
+    capping and merging a chat's automatic replies costs no query per update."""
+    pending: _Deferred | None = getattr(_local, "pending", None)
+    if pending is None or not chat_ids:
+        return
+    for chat_id in chat_ids:
+        pending.waiting.setdefault(chat_id, _Waiting())
+    for row in _unsent(chat_ids):
+        pending.waiting[row.chat_id].rows.append((row, _droppable(row)))
+
+
+def fresh_chat(chat: TelegramChat) -> None:
+    """A chat created in this transaction has nothing waiting."""
+    pending: _Deferred | None = getattr(_local, "pending", None)
+    if pending is not None and chat.pk is not None:
+        pending.waiting[chat.pk] = _Waiting()
+
+
+def _unsent(chat_ids: set[int]) -> list[OutboxMessage]:
+    return list(
+        OutboxMessage.objects.filter(chat_id__in=chat_ids, status__in=_STATUSES_WAITING)
+        .exclude(method=DELETE)
+        .only("id", "chat_id", "status", "method", "priority", "repeat_key", "message_id")
+        .order_by("id")
+    )
+
+
+def _droppable(row: OutboxMessage) -> bool:
+    # Only automatic replies carry a repeat key (not operators' replies, not credentials).
+    return row.method == SEND and row.message_id is None and bool(row.repeat_key)
+
+
+def priority_of(
+    chat: TelegramChat, case: Case | None, *, urgent: bool = False, notice: bool = False
+) -> int:
+    """The class of an automatic reply to ``chat`` about ``case`` (claims serve lower first)."""
+    if case is None and chat.conversation_id is not None and chat.conversation is not None:
+        case = chat.conversation.case
+    if chat.parked_until is not None and chat.parked_until > timezone.now():
+        return SUSPECT
+    if suspicion.suspect(case):
+        return SUSPECT
+    if urgent:
+        return URGENT
+    if notice:
+        return NOTICE
+    pending: _Deferred | None = getattr(_local, "pending", None)
+    if (pending is not None and chat.pk in pending.shed) or chat.pk in _shed_now:
+        _shed_now.discard(chat.pk)
+        if case is None or not case.triage:
+            return SHED
+    if case is None:
+        return FIRST_CONTACT
+    if case.submitted_at is not None or case.ready_now_at is not None:
+        return URGENT
+    if case.urgency >= URGENT_SCORE:
+        return URGENT
+    return ACTIVE if case.triage else FIRST_CONTACT
 
 
 def _queue(
@@ -91,8 +201,18 @@ def _queue(
     case: Case | None = None,
     message: Message | None = None,
     erasable: bool = False,
+    urgent: bool = False,
+    notice: bool = False,
 ) -> OutboxMessage:
-    sealed = crypto.seal_channel_address(PAYLOAD_PURPOSE, json.dumps(payload, ensure_ascii=False))
+    text = json.dumps(payload, ensure_ascii=False)
+    sealed = crypto.seal_channel_address(PAYLOAD_PURPOSE, text)
+    if method == DELETE:
+        priority = HOUSEKEEPING
+    elif message is not None:
+        priority = OPERATOR
+    else:
+        priority = priority_of(chat, case, urgent=urgent, notice=notice)
+    automatic = method == SEND and message is None and not urgent
     row = OutboxMessage(
         chat=chat,
         bot=chat.bot,
@@ -102,13 +222,57 @@ def _queue(
         erasable=erasable,
         case=case,
         message=message,
+        priority=priority,
+        # Keyed, and per chat: equal replies to one chat match, nothing else can be learnt.
+        repeat_key=crypto.pseudonym("outbox-repeat", f"{chat.pk}\x00{text}")[:16]
+        if automatic
+        else "",
     )
+    if method != DELETE and not _make_room(chat, row, automatic):
+        return row  # the same reply is already waiting for this chat: not queued twice
     pending: _Deferred | None = getattr(_local, "pending", None)
     if pending is not None and message is None:
         pending.outbox.append(row)
     else:
         row.save(force_insert=True)
     return row
+
+
+def _make_room(chat: TelegramChat, row: OutboxMessage, automatic: bool) -> bool:
+    """Flood defence for one chat's line: False when ``row`` repeats the newest automatic
+    reply already waiting (merged: the applicant gets it once); otherwise it joins, and the
+    oldest waiting automatic replies beyond CHAT_CAP are dropped (never the row being sent
+    or the head of the chat's line, never an operator's reply or the credentials message)."""
+    pending: _Deferred | None = getattr(_local, "pending", None)
+    if pending is not None and chat.pk in pending.waiting:
+        waiting = pending.waiting[chat.pk]
+    else:
+        waiting = _Waiting([(r, _droppable(r)) for r in _unsent({chat.pk})] if chat.pk else [])
+        if pending is not None and chat.pk is not None:
+            pending.waiting[chat.pk] = waiting
+    autos = [entry for entry in waiting.rows if entry[1]]
+    if automatic and autos and autos[-1][0].repeat_key == row.repeat_key:
+        return False
+    waiting.rows.append((row, automatic))
+    if automatic and len(autos) + 1 > CHAT_CAP:
+        head = waiting.rows[0][0]
+        excess = len(autos) + 1 - CHAT_CAP
+        for entry in list(waiting.rows[:-1]):
+            if excess <= 0:
+                break
+            old, droppable = entry
+            if not droppable or old is head or old.status == OutboxStatus.SENDING:
+                continue
+            waiting.rows.remove(entry)
+            excess -= 1
+            if old.pk is None:
+                if pending is not None and old in pending.outbox:
+                    pending.outbox.remove(old)
+            elif pending is not None:
+                pending.dropped.append(old.pk)
+            else:
+                _drop([old.pk])
+    return True
 
 
 def do_send_text(
@@ -118,12 +282,25 @@ def do_send_text(
     *,
     case: Case | None = None,
     message: Message | None = None,
+    urgent: bool = False,
+    notice: bool = False,
 ) -> OutboxMessage:
-    """Every message we send is erasable: it is deleted after the configured time."""
+    """Every message we send is erasable: it is deleted after the configured time.
+    ``urgent``: the message that carries the credentials (never merged, never dropped);
+    ``notice``: the current question repeated with a notice (class NOTICE)."""
     payload: dict[str, Any] = {"text": text[:4096]}
     if markup and markup.get("inline_keyboard"):
         payload["reply_markup"] = markup
-    return _queue(chat, SEND, payload, case=case, message=message, erasable=True)
+    return _queue(
+        chat,
+        SEND,
+        payload,
+        case=case,
+        message=message,
+        erasable=True,
+        urgent=urgent,
+        notice=notice,
+    )
 
 
 def do_answer_callback(chat: TelegramChat, callback_query_id: str, text: str = "") -> None:

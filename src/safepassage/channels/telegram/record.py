@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 from django.db import transaction
-from django.db.models import Min, QuerySet
+from django.db.models import QuerySet
 from django.db.models.functions import Trunc
 from django.utils import timezone
 from telegram import Message
@@ -116,21 +116,25 @@ def blocked(row: OutboxMessage) -> None:
 
 
 def queue_next(chat_ids: Iterable[int]) -> None:
-    """The oldest row set aside behind each of these chats' finished rows goes back into the
-    sender's index: one row per chat there at a time, so no chat fills a claim's pages."""
+    """The next row set aside behind each of these chats' finished rows goes back into the
+    sender's index, with a new turn (``not_before`` now: the chat joins the end of the line,
+    round-robin): one row per chat there at a time, so no chat fills a claim's pages. An
+    operator's reply goes before automatic ones (claims.head_key)."""
     ids = set(chat_ids)
     if not ids:
         return
-    nexts = (
-        OutboxMessage.objects.filter(chat_id__in=ids, status=OutboxStatus.BEHIND)
-        .values("chat_id")
-        .annotate(first=Min("id"))
-        .values_list("first", flat=True)
+    best: dict[int, tuple[tuple[int, int, int], int]] = {}
+    rows = OutboxMessage.objects.filter(chat_id__in=ids, status=OutboxStatus.BEHIND).values_list(
+        "chat_id", "id", "priority"
     )
-    firsts = list(nexts)
+    for chat_id, pk, priority in rows:
+        key = (1, 0 if priority == outbox.OPERATOR else 1, pk)
+        if chat_id not in best or key < best[chat_id][0]:
+            best[chat_id] = (key, pk)
+    firsts = [found[1] for found in best.values()]
     if firsts:
         OutboxMessage.objects.filter(pk__in=firsts, status=OutboxStatus.BEHIND).update(
-            status=OutboxStatus.QUEUED
+            status=OutboxStatus.QUEUED, not_before=timezone.now()
         )
 
 
@@ -153,6 +157,7 @@ def queue_orphans(slug: str) -> None:
             chat_id__in=waiting,
             status__in=(OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.HELD),
         )
+        .exclude(method=outbox.DELETE)
         .values_list("chat_id", flat=True)
         .distinct()
     )

@@ -12,6 +12,9 @@
 - a row behind an earlier unsent row of its chat is set aside (``behind``) when a claim reads
   it and queued again when the row ahead is done, so a chat that cannot go now (a row stuck
   under a lease, or waiting for its time) takes at most one place in a claim's pages;
+- rows are claimed in priority order, chats round-robin, deletions last (``claims``); with
+  Redis configured every call also passes the bot's window shared by all its senders on any
+  machine (``limiter``), so several instances may send for the same bots;
 - 429 → the bot pauses for ``retry_after``; network errors and 5xx → backoff and retry, forever
   (a message is never dropped); 403 → the chat is marked blocked and its messages fail with
   that reason; other 4xx → the row fails with Telegram's description.
@@ -47,7 +50,14 @@ from safepassage.channels.models import (
     OutboxMessage,
     TelegramChat,
 )
-from safepassage.channels.telegram import bots, claims, outbox, record, sweeps
+from safepassage.channels.telegram import (
+    bots,
+    claims,
+    limiter,
+    outbox,
+    record,
+    sweeps,
+)
 from safepassage.channels.telegram.claims import BATCH, LEASE, plan_claims
 from safepassage.channels.telegram.record import CHAT_GAP, PER_CHAT_LIMITED, UNSENT, WAITING
 
@@ -100,6 +110,12 @@ class Sender:
     # Results of calls made but not yet written: (claimed row, what the Bot API answered).
     unrecorded: list[tuple[OutboxMessage, Any]] = field(default_factory=list)
     record_failures: int = 0
+    # Every sender of this bot, on any machine, together (Redis; None: this sender alone).
+    shared: limiter.SharedWindow | None = None
+
+    def __post_init__(self) -> None:
+        if self.shared is None and bots.is_known(self.slug):
+            self.shared = limiter.shared_window(bots.bot_id(self.slug))
 
     def _client(self) -> Bot:
         if self.bot is None:
@@ -148,7 +164,9 @@ class Sender:
         if delay > 0:
             await asyncio.sleep(delay)
         done = self.finished[sequence]
+        token = None
         try:
+            token = await self._enter_shared()
             if self.paused_until > time.monotonic():
                 return DEFERRED  # a 429 arrived meanwhile: wait with the rest
             return_type = Message if row.method == outbox.SEND else None
@@ -157,6 +175,18 @@ class Sender:
             )
         finally:
             done.set_result(time.monotonic())
+            if self.shared is not None:
+                self.shared.leave(token)
+
+    async def _enter_shared(self) -> str | None:
+        """Wait for a place in the bot's window shared with its other senders (limiter)."""
+        if self.shared is None:
+            return None
+        while True:
+            token, wait = self.shared.try_enter()
+            if token is not None or wait <= 0:
+                return token
+            await asyncio.sleep(wait)
 
     def send_batch(self, rows: list[OutboxMessage]) -> None:
         """Send claimed rows (at most one per chat) concurrently at their slots, then record."""
@@ -193,8 +223,11 @@ class Sender:
             return True
         try:
             with transaction.atomic():  # one commit per batch, not per message
+                # A deletion is not in its chat's line: it lets no message of it go next.
                 finished = [
-                    row.chat_id for row, result in self.unrecorded if self._record(row, result)
+                    row.chat_id
+                    for row, result in self.unrecorded
+                    if self._record(row, result) and row.method != outbox.DELETE
                 ]
                 record.queue_next(finished)
         except DATABASE_AWAY as exc:
@@ -220,7 +253,7 @@ class Sender:
             row, result = self.unrecorded[0]
             try:
                 with transaction.atomic():
-                    if self._record(row, result):
+                    if self._record(row, result) and row.method != outbox.DELETE:
                         record.queue_next([row.chat_id])
             except DATABASE_AWAY:
                 raise
@@ -241,6 +274,8 @@ class Sender:
             seconds = retry_seconds(result)
             self.paused_until = max(self.paused_until, time.monotonic() + seconds)
             self.next_slot = max(self.next_slot, self.paused_until)
+            if self.shared is not None:
+                self.shared.pause(seconds)
             record.requeue(self.slug, row, seconds, "rate limited by Telegram", count=False)
         elif isinstance(result, Forbidden):
             record.blocked(row)
