@@ -16,6 +16,7 @@ from django.urls import URLPattern, reverse
 from django.utils import timezone
 
 from safepassage import config
+from safepassage.campaigns import services as campaigns
 from safepassage.cases import casework, services
 from safepassage.cases.models import Callback, Case, Direction, Status
 from safepassage.console import access, urls
@@ -34,6 +35,8 @@ CASE_WORK = "L A A D D D"
 SUPERVISOR = "L D A D D D"
 LIAISON = "L D D A D D"
 ADMIN = "L D D D D A"
+CAMPAIGNS = "L D A D D A"  # supervisors and admins: campaign material, no applicant data
+REPORTS = "L D A D A D"  # analysts and supervisors: aggregate counts only
 EXPECTED: dict[str, str] = {
     "home": ALL_STAFF,
     "script": "A A A A A A",
@@ -99,6 +102,16 @@ EXPECTED: dict[str, str] = {
     "field_detail": LIAISON,
     "field_confirm": LIAISON,
     "field_outcome": LIAISON,
+    "campaigns": CAMPAIGNS,
+    "campaign_new": CAMPAIGNS,
+    "campaign": CAMPAIGNS,
+    "campaign_codes": CAMPAIGNS,
+    "campaign_code_revoke": CAMPAIGNS,
+    "leaflets": CAMPAIGNS,
+    "code_qr": CAMPAIGNS,
+    "endcard": CAMPAIGNS,
+    "reports": REPORTS,
+    "report_csv": REPORTS,
 }
 
 
@@ -141,6 +154,8 @@ def world(client: Client, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
         case=case, window_start=now, window_end=now + timedelta(hours=1)
     )
     message = services.do_add_message(case, Direction.INBOUND, "DEMO: a message", case.channel)
+    campaign = campaigns.do_create_campaign("DEMO campaign", languages=("ru",))
+    (code,) = campaigns.do_add_codes(campaign)
     return {
         "case_id": case.pk,
         "handover_id": handover.pk,
@@ -148,6 +163,10 @@ def world(client: Client, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
         "user_id": supervisor_user.pk,
         "message_id": message.pk,
         "reply_id": VettedReply.objects.order_by("pk").values_list("pk", flat=True)[0],
+        "campaign_id": campaign.pk,
+        "code_id": code.pk,
+        "kind": "png",
+        "key": "funnel",
     }
 
 
