@@ -12,6 +12,7 @@ import re
 import secrets
 import stat
 import sys
+import zoneinfo
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -60,6 +61,8 @@ class Config:
     # How often `serve` runs the retention purge in-process (0: never; then run
     # `safepassage purge` from cron or a timer).
     purge_every_seconds: float = 3600
+    # The console's default time zone (an IANA name); each staff member may choose their own.
+    time_zone: str = "UTC"
 
     @property
     def is_postgres(self) -> bool:
@@ -168,7 +171,21 @@ def load(environ: dict[str, str] | None = None) -> Config:
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
         purge_every_seconds=_seconds(env.get("SAFEPASSAGE_PURGE_EVERY_SECONDS"), 3600),
+        time_zone=_time_zone(env.get("SAFEPASSAGE_TIME_ZONE")),
     )
+
+
+def _time_zone(value: str | None) -> str:
+    """An IANA time zone name (``Europe/Kyiv``); unset: UTC. A name the system's zone database
+    does not know stops the start, rather than showing staff times in the wrong zone."""
+    name = (value or "").strip() or "UTC"
+    if name not in _known_time_zones():
+        raise SystemExit(f"SAFEPASSAGE_TIME_ZONE: unknown time zone {name!r} (e.g. Europe/Kyiv)")
+    return name
+
+
+def _known_time_zones() -> set[str]:
+    return zoneinfo.available_timezones() | {"UTC"}
 
 
 MIN_ERASE_AFTER_SECONDS = 60

@@ -8,6 +8,7 @@ from safepassage.console import (
     views_field,
     views_hotline,
     views_keys,
+    views_prefs,
     views_queue,
     views_staff,
 )
@@ -27,6 +28,7 @@ urlpatterns = [
     path("logout/", views_auth.logout_view, name="logout"),
     path("account/", views_staff.account, name="account"),
     path("account/language/", views_staff.account_language, name="account_language"),
+    path("account/time-zone/", views_prefs.account_time_zone, name="account_time_zone"),
     path("account/password/", views_staff.account_password, name="account_password"),
     path("account/choose-password/", views_keys.choose_password, name="choose_password"),
     path("program-key/", views_keys.program_key, name="program_key"),

@@ -25,7 +25,7 @@ from safepassage.cases.models import (
     Status,
 )
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.console import access, forms, presenters
+from safepassage.console import access, forms, history, presenters
 from safepassage.console.guard import staff_view
 from safepassage.console.models import Role
 from safepassage.conversations import catalog
@@ -97,7 +97,7 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         "notes": casework.notes(case, ring),
         "calls": casework.calls(case, ring),
         "callbacks": case.callbacks.filter(done_at__isnull=True).order_by("window_start"),
-        "events": case.events.select_related("actor"),
+        "events": history.case_history(case.events.select_related("actor")),
         "handover": handover,
         "meeting": casework.meeting_of(handover, ring) if handover else "",
         "locked": not ring,
@@ -401,5 +401,9 @@ def case_audit(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     return render(
         request,
         "console/audit.html",
-        {"case": case, "short_id": presenters.short_id(case), "events": events},
+        {
+            "case": case,
+            "short_id": presenters.short_id(case),
+            "events": history.audit_trail(events),
+        },
     )

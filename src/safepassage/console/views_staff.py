@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from safepassage.console import auth, forms
+from safepassage.console import auth, forms, prefs
 from safepassage.console.guard import staff_view
 from safepassage.console.models import Role, SealedTOTPDevice, SecurityKey, StaffProfile
 from safepassage.console.staff import (
@@ -131,6 +131,7 @@ def _account_page(request: HttpRequest, status: int = 200, **extra: object) -> H
             "has_totp": SealedTOTPDevice.objects.filter(user=request.user, confirmed=True).exists(),
             "console_languages": settings.LANGUAGES,
             "profile": auth.profile_of(request.user),
+            **prefs.account_context(auth.profile_of(request.user)),
             **extra,
         },
         status=status,
