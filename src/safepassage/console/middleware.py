@@ -1,4 +1,4 @@
-"""The console in the staff member's own time zone.
+"""The console in the staff member's own time zone (and language, from the login page on).
 
 Times are stored in UTC. On console pages Django's current time zone is the one on the staff
 member's profile, or the deployment's default (``SAFEPASSAGE_TIME_ZONE``) when they chose none
@@ -15,8 +15,11 @@ from datetime import UTC
 from functools import lru_cache
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+
+from safepassage.console.guard import activate_language
 
 Handler = Callable[[HttpRequest], HttpResponse]
 
@@ -48,6 +51,10 @@ class StaffTimeZoneMiddleware:
         user = getattr(request, "user", None)
         signed_in = user is not None and user.is_authenticated
         timezone.activate(zone(time_zone_of(user if signed_in else None)) or UTC)
+        if isinstance(user, User) and signed_in:
+            # The member's language on every console page, the login and second-factor pages
+            # included (staff_view does the same for the pages behind it).
+            activate_language(user)
         try:
             return self.get_response(request)
         finally:

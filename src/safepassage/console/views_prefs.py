@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -14,10 +16,10 @@ from safepassage.console.models import StaffProfile
 @require_POST
 @staff_view("account")
 def account_time_zone(request: HttpRequest) -> HttpResponse:
+    if not isinstance(request.user, User):  # staff_view lets only staff through
+        raise PermissionDenied
     form = prefs.TimeZoneForm(request.POST)
     if not form.is_valid():
         return views_staff._account_page(request, 400, time_zone_form=form)
-    StaffProfile.objects.filter(user_id=request.user.pk).update(
-        time_zone=form.cleaned_data["time_zone"]
-    )
+    StaffProfile.objects.filter(user=request.user).update(time_zone=form.cleaned_data["time_zone"])
     return HttpResponseRedirect(reverse("console:account"))
