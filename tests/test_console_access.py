@@ -51,6 +51,7 @@ EXPECTED: dict[str, str] = {
     "account": ALL_STAFF,
     "account_language": ALL_STAFF,
     "account_password": ALL_STAFF,
+    "account_time_zone": ALL_STAFF,
     "staff": ADMIN,
     "staff_new": ADMIN,
     "staff_reset": ADMIN,

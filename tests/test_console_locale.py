@@ -25,10 +25,18 @@ def _marked_strings() -> set[str]:
     return found
 
 
+def _text(entry: polib.POEntry | polib.MOEntry) -> object:
+    """An entry's translation: its string, or its plural forms in order."""
+    if entry.msgid_plural:
+        forms = tuple(entry.msgstr_plural[i] for i in sorted(entry.msgstr_plural))
+        return forms if all(forms) else ""
+    return entry.msgstr
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_catalog_has_every_console_string_translated(lang: str) -> None:
     po = polib.pofile(str(LOCALE / lang / "LC_MESSAGES" / "django.po"))
-    translated = {e.msgid for e in po if e.msgstr and not e.fuzzy and not e.obsolete}
+    translated = {e.msgid for e in po if _text(e) and not e.fuzzy and not e.obsolete}
     missing = _marked_strings() - translated
     assert missing == set(), f"run makemessages and translate: {sorted(missing)[:5]}"
 
@@ -38,8 +46,8 @@ def test_compiled_catalog_is_fresh(lang: str) -> None:
     folder = LOCALE / lang / "LC_MESSAGES"
     po = polib.pofile(str(folder / "django.po"))
     mo = polib.mofile(str(folder / "django.mo"))
-    source = {e.msgid: e.msgstr for e in po if e.msgstr and not e.fuzzy and not e.obsolete}
-    compiled = {e.msgid: e.msgstr for e in mo if e.msgid}
+    source = {e.msgid: _text(e) for e in po if _text(e) and not e.fuzzy and not e.obsolete}
+    compiled = {e.msgid: _text(e) for e in mo if e.msgid}
     assert compiled == source, "run `safepassage manage compilemessages` and commit the .mo"
 
 

@@ -49,7 +49,7 @@ def test_ready_now_is_at_the_front_and_shows_its_five_minute_target(
     left_after = now.reply_due_at - timezone.now()
     assert _row_ids(html) == [str(now.pk), str(days.pk), str(later.pk)]
     shown = {int(left.total_seconds() // 60) for left in (left_before, left_after)}
-    assert any(f"{minutes} min left" in html for minutes in shown)
+    assert any(f"{presenters.duration(minutes)} left" in html for minutes in shown)
     assert max(shown) <= 5
     # The 1-hour and 24-hour targets for the others.
     days.refresh_from_db()
@@ -79,7 +79,8 @@ def test_overdue_cases_are_shown_and_filtered(staff: Callable[..., Client]) -> N
     late_after = timezone.now() - due
     assert _row_ids(html) == [str(late.pk)]
     shown = {int(span.total_seconds() // 60) for span in (late_before, late_after)}
-    assert min(shown) >= 90 and any(f"overdue {minutes} min" in html for minutes in shown)
+    assert min(shown) >= 90
+    assert any(f"overdue {presenters.duration(minutes)}" in html for minutes in shown)
 
 
 def test_filters(staff: Callable[..., Client]) -> None:
@@ -157,6 +158,9 @@ def test_time_left_wording() -> None:
     now = timezone.now()
     assert presenters.time_left(now + timedelta(minutes=3), now) == ("3 min left", False)
     assert presenters.time_left(now - timedelta(hours=5), now) == ("overdue 5 h", True)
+    # One form for every duration: minutes, then hours and minutes.
+    assert presenters.time_left(now - timedelta(minutes=95), now) == ("overdue 1 h 35 min", True)
+    assert presenters.duration(45) == "45 min" and presenters.duration(24 * 60) == "24 h"
     assert presenters.time_left(None, now) == ("", False)
 
 

@@ -12,6 +12,7 @@ import re
 import secrets
 import stat
 import sys
+import zoneinfo
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -85,6 +86,8 @@ class Config:
     metrics_token: str = field(default="", repr=False)
     # "json" (one JSON object a line, for the log collector) or "console" (key=value, to read).
     log_format: str = "json"
+    # The console's default time zone (an IANA name); each staff member may choose their own.
+    time_zone: str = "UTC"
 
     @property
     def is_postgres(self) -> bool:
@@ -204,6 +207,7 @@ def load(environ: dict[str, str] | None = None) -> Config:
         task_backend=_task_backend(env),
         metrics_token=_metrics_token(env),
         log_format=_log_format(env),
+        time_zone=_time_zone(env.get("SAFEPASSAGE_TIME_ZONE")),
     )
 
 
@@ -258,6 +262,19 @@ def _log_format(env: dict[str, str]) -> str:
     if value not in {"json", "console"}:
         raise SystemExit("SAFEPASSAGE_LOG_FORMAT must be json or console")
     return value
+
+
+def _time_zone(value: str | None) -> str:
+    """An IANA time zone name (``Europe/Kyiv``); unset: UTC. A name the system's zone database
+    does not know stops the start, rather than showing staff times in the wrong zone."""
+    name = (value or "").strip() or "UTC"
+    if name not in _known_time_zones():
+        raise SystemExit(f"SAFEPASSAGE_TIME_ZONE: unknown time zone {name!r} (e.g. Europe/Kyiv)")
+    return name
+
+
+def _known_time_zones() -> set[str]:
+    return zoneinfo.available_timezones() | {"UTC"}
 
 
 MIN_ERASE_AFTER_SECONDS = 60

@@ -44,6 +44,7 @@ MIDDLEWARE = [
     "safepassage.web.middleware.SameOriginNullOriginMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "safepassage.console.middleware.StaffTimeZoneMiddleware",
     "safepassage.privacy.session.UnlockCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -197,7 +198,11 @@ LANGUAGES = [("en", "English"), ("uk", "Українська"), ("ru", "Русс
 LOCALE_PATHS = [BASE_DIR / "locale" / "console"]
 USE_I18N = True
 USE_TZ = True
+# Stored times are UTC; Django's current zone (what forms read and templates show) is UTC
+# except in the console, where console.middleware.StaffTimeZoneMiddleware activates the staff
+# member's own zone, or this deployment default (SAFEPASSAGE_TIME_ZONE).
 TIME_ZONE = "UTC"
+CONSOLE_DEFAULT_TIME_ZONE = CONFIG.time_zone
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024  # 4,000 characters of any script fit easily
 FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024

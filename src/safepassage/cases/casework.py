@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from safepassage.cases import handover_cards, queue, sealed, services, triage, workflow
 from safepassage.cases.models import (
@@ -109,7 +110,7 @@ def _move(
 
 def do_set_head_count(case: Case, actor: User, count: int, expected_version: int | None) -> Case:
     if not 1 <= count <= 200:
-        raise workflow.Refused("A group has between 1 and 200 people.")
+        raise workflow.Refused(gettext("A group has between 1 and 200 people."))
     with transaction.atomic():
         fresh = _locked(case, expected_version)
         fresh.head_count = count
@@ -239,16 +240,20 @@ def do_merge(duplicate: Case, into: Case, actor: User) -> None:
     Both rows are locked and checked under the lock: two opposite merges at once would otherwise
     each see the other case unmerged and leave each merged into the other."""
     if duplicate.pk == into.pk:
-        raise workflow.Refused("A case cannot be merged into itself or into a merged case.")
+        raise workflow.Refused(
+            gettext("A case cannot be merged into itself or into a merged case.")
+        )
     with transaction.atomic():
         locked = _lock_cases(duplicate.pk, into.pk)
         fresh, target = locked[duplicate.pk], locked[into.pk]
         if target.merged_into_id is not None:
-            raise workflow.Refused("A case cannot be merged into itself or into a merged case.")
+            raise workflow.Refused(
+                gettext("A case cannot be merged into itself or into a merged case.")
+            )
         if fresh.merged_into_id is not None:
-            raise workflow.Refused("That case is already merged into another one.")
+            raise workflow.Refused(gettext("That case is already merged into another one."))
         if fresh.merged_cases.exists():
-            raise workflow.Refused("Unmerge the cases merged into this one first.")
+            raise workflow.Refused(gettext("Unmerge the cases merged into this one first."))
         fresh.merged_into = target
         _bump(fresh, ["merged_into"])
         _event(fresh, actor, "merge", fresh.status, f"into {target.pk}")
@@ -261,12 +266,12 @@ def do_unmerge(duplicate: Case, actor: User) -> None:
     the main case wait for its row, so locking only the duplicate could deadlock with a merge."""
     into_id = Case.objects.filter(pk=duplicate.pk).values_list("merged_into", flat=True).first()
     if into_id is None:
-        raise workflow.Refused("This case is not merged.")
+        raise workflow.Refused(gettext("This case is not merged."))
     with transaction.atomic():
         locked = _lock_cases(duplicate.pk, into_id)
         fresh, into = locked[duplicate.pk], locked[into_id]
         if fresh.merged_into_id != into.pk:  # unmerged (or merged elsewhere) meanwhile
-            raise workflow.Refused("This case is not merged.")
+            raise workflow.Refused(gettext("This case is not merged."))
         fresh.merged_into = None
         _bump(fresh, ["merged_into"])
         _event(fresh, actor, "unmerge", fresh.status, f"from {into.pk}")
@@ -283,7 +288,7 @@ class NoteEntry:
 
 def do_add_note(case: Case, author: User, text: str) -> Note:
     if not text.strip() or len(text) > MAX_NOTE_CHARS:
-        raise workflow.Refused("A note has 1 to 4,000 characters.")
+        raise workflow.Refused(gettext("A note has 1 to 4,000 characters."))
     with transaction.atomic():
         note = Note.objects.create(case=case, author=author, body_sealed=b"")
         note.body_sealed = staff_fields.seal(case, f"{NOTE_FIELD}:{note.pk}", text)
@@ -483,15 +488,19 @@ def do_handover(
     (cases.handover_cards), built with ``ring``, the supervisor's keyring. Refused when no
     liaison of the sector can receive it yet."""
     if plan.window_end <= plan.window_start:
-        raise workflow.Refused("The window must end after it starts.")
+        raise workflow.Refused(gettext("The window must end after it starts."))
     if not plan.sector.strip() or not plan.meeting.strip():
-        raise workflow.Refused("A handover needs a sector and meeting instructions.")
+        raise workflow.Refused(gettext("A handover needs a sector and meeting instructions."))
     if not ring:
-        raise workflow.Refused("Your session holds no program key: log in again to hand over.")
+        raise workflow.Refused(
+            gettext("Your session holds no program key: log in again to hand over.")
+        )
     index = crypto.sector_index(plan.sector)
     if not any(handover_cards.can_receive(u) for u in handover_cards.liaisons_of(index)):
         raise workflow.Refused(
-            "No liaison of this sector can receive a handover yet: each must log in once first."
+            gettext(
+                "No liaison of this sector can receive a handover yet: each must log in once first."
+            )
         )
     with transaction.atomic():
         fresh = _locked(case, expected_version)
@@ -541,13 +550,13 @@ OUTCOME_STATUS = {
 def do_record_outcome(handover: Handover, liaison: User, outcome: str) -> None:
     """The liaison's word on a handover: the only way a case becomes surrendered."""
     if outcome not in OUTCOME_STATUS:
-        raise workflow.Refused("Choose received, did not come or postponed.")
+        raise workflow.Refused(gettext("Choose received, did not come or postponed."))
     with transaction.atomic():
         # The case first, then its handover: the order do_handover takes them in.
         case = Case.objects.select_for_update().get(pk=handover.case_id)
         fresh = Handover.objects.select_for_update().get(pk=handover.pk)
         if not fresh.active or fresh.outcome:  # a new handover replaces this one
-            raise workflow.Refused("The outcome of this handover is already recorded.")
+            raise workflow.Refused(gettext("The outcome of this handover is already recorded."))
         old = case.status
         target = OUTCOME_STATUS[HandoverOutcome(outcome)]
         workflow.check(old, workflow.Move(target), is_supervisor=False, via=workflow.Via.OUTCOME)

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils.translation import gettext
 
 from safepassage.cases import services, workflow
 from safepassage.cases.models import Case, Handover, HandoverCard
@@ -180,7 +181,7 @@ def do_reshare(handover: Handover, actor: User, ring: Keyring) -> int:
     plan = plan_of(handover, ring)
     meeting = meeting_of(handover, ring)
     if plan is None or meeting is None:
-        raise workflow.Refused("Your session holds no key that opens this handover.")
+        raise workflow.Refused(gettext("Your session holds no key that opens this handover."))
     with transaction.atomic():
         shared = do_share(handover, card_payload(handover.case, plan, meeting, ring))
         audit.record(actor, "handover.share", handover.case_id, f"{shared} liaisons")

@@ -12,28 +12,28 @@ from safepassage.privacy.coarse_time import CoarseDateTimeField
 
 
 class Channel(models.TextChoices):
-    WEBCHAT = "webchat", "Web chat"
-    TELEGRAM = "telegram", "Telegram"
-    HOTLINE = "hotline", "Hotline"
+    WEBCHAT = "webchat", _("Web chat")
+    TELEGRAM = "telegram", _("Telegram")
+    HOTLINE = "hotline", _("Hotline")
 
 
 class Status(models.TextChoices):
-    DRAFT = "draft", "Draft (application not yet confirmed)"
-    NEW = "new", "New"
-    IN_CONTACT = "in_contact", "In contact"
-    VERIFIED = "verified", "Verified"
-    WAITING = "waiting", "Waiting"
-    READY = "ready", "Ready"
-    HANDED_OVER = "handed_over", "Handed over"
-    SURRENDERED = "surrendered", "Surrendered"
-    CLOSED = "closed", "Closed"
+    DRAFT = "draft", _("Draft (application not yet confirmed)")
+    NEW = "new", _("New")
+    IN_CONTACT = "in_contact", _("In contact")
+    VERIFIED = "verified", _("Verified")
+    WAITING = "waiting", _("Waiting")
+    READY = "ready", _("Ready")
+    HANDED_OVER = "handed_over", _("Handed over")
+    SURRENDERED = "surrendered", _("Surrendered")
+    CLOSED = "closed", _("Closed")
 
 
 class CloseReason(models.TextChoices):
-    UNREACHABLE = "unreachable", "No longer reachable"
-    DECLINED = "declined", "Declined"
-    FAKE = "fake", "Fake or provocation"
-    DUPLICATE = "duplicate", "Duplicate"
+    UNREACHABLE = "unreachable", _("No longer reachable")
+    DECLINED = "declined", _("Declined")
+    FAKE = "fake", _("Fake or provocation")
+    DUPLICATE = "duplicate", _("Duplicate")
 
 
 class FakeMark(models.TextChoices):
@@ -154,8 +154,8 @@ class Case(models.Model):
 
 
 class Direction(models.TextChoices):
-    INBOUND = "in", "From applicant"
-    OUTBOUND = "out", "To applicant"
+    INBOUND = "in", _("From applicant")
+    OUTBOUND = "out", _("To applicant")
 
 
 class Message(models.Model):
@@ -220,22 +220,22 @@ class Note(models.Model):
 
 
 class CallDirection(models.TextChoices):
-    INBOUND = "in", "Inbound"
-    OUTBOUND = "out", "Outbound"
+    INBOUND = "in", _("Inbound")
+    OUTBOUND = "out", _("Outbound")
 
 
 class Caller(models.TextChoices):
-    APPLICANT = "applicant", "The man himself"
-    RELATIVE = "relative", "A relative"
-    OTHER = "other", "Someone else"
+    APPLICANT = "applicant", _("The man himself")
+    RELATIVE = "relative", _("A relative")
+    OTHER = "other", _("Someone else")
 
 
 class CallOutcome(models.TextChoices):
-    SPOKE = "spoke", "Spoke"
-    NO_ANSWER = "no_answer", "No answer"
-    CALLBACK = "callback", "Callback requested"
-    CUT_OFF = "cut_off", "Cut off"
-    HOAX = "hoax", "Hoax or provocation"
+    SPOKE = "spoke", _("Spoke")
+    NO_ANSWER = "no_answer", _("No answer")
+    CALLBACK = "callback", _("Callback requested")
+    CUT_OFF = "cut_off", _("Cut off")
+    HOAX = "hoax", _("Hoax or provocation")
 
 
 class CallLog(models.Model):
@@ -291,9 +291,9 @@ class Callback(models.Model):
 
 
 class HandoverOutcome(models.TextChoices):
-    RECEIVED = "received", "Received"
-    DID_NOT_COME = "did_not_come", "Did not come"
-    POSTPONED = "postponed", "Postponed"
+    RECEIVED = "received", _("Received")
+    DID_NOT_COME = "did_not_come", _("Did not come")
+    POSTPONED = "postponed", _("Postponed")
 
 
 class Handover(models.Model):

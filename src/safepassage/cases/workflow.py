@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from django.utils.translation import gettext, gettext_lazy
+
 from safepassage.cases.models import CloseReason, Status
 
 OPEN_STATUSES = (
@@ -73,8 +75,10 @@ TRANSITIONS: tuple[Transition, ...] = (
 )
 
 _OWN_FORM = {
-    Via.HANDOVER: "Handing a case over needs the handover form (sector, window, meeting point).",
-    Via.OUTCOME: "Only the liaison who received the handover records its outcome.",
+    Via.HANDOVER: gettext_lazy(
+        "Handing a case over needs the handover form (sector, window, meeting point)."
+    ),
+    Via.OUTCOME: gettext_lazy("Only the liaison who received the handover records its outcome."),
 }
 
 
@@ -96,14 +100,17 @@ def _label(status: str) -> str:
 def rule(current: str, target: str, via: Via) -> Transition:
     """The table's row for this move through this action, or :class:`Refused` saying why."""
     if target not in dict(Status.choices) or target == Status.DRAFT:
-        raise Refused(f"'{target}' is not a case status.")
+        raise Refused(gettext("That is not a case status."))
     rows = [t for t in TRANSITIONS if t.source == current and t.target == target]
     if not rows:
-        raise Refused(f"A case that is {_label(current)} cannot become {_label(target)}.")
+        raise Refused(
+            gettext("A case that is %(old)s cannot become %(new)s.")
+            % {"old": _label(current), "new": _label(target)}
+        )
     for row in rows:
         if row.via == via:
             return row
-    raise Refused(_OWN_FORM.get(rows[0].via, "This move has its own form."))
+    raise Refused(str(_OWN_FORM.get(rows[0].via, gettext("This move has its own form."))))
 
 
 def allowed(row: Transition, *, is_supervisor: bool) -> bool:
@@ -116,11 +123,14 @@ def check(current: str, move: Move, *, is_supervisor: bool, via: Via = Via.STATU
     """Refuse a move the table does not give this action and this staff member."""
     row = rule(current, move.target, via)
     if not allowed(row, is_supervisor=is_supervisor):
-        raise Refused(f"Only a supervisor can make a case {_label(move.target)}.")
+        raise Refused(
+            gettext("Only a supervisor can make a case %(status)s.")
+            % {"status": _label(move.target)}
+        )
     if move.target == Status.WAITING and move.next_check_in is None:
-        raise Refused("A waiting case needs the date of the next check-in.")
+        raise Refused(gettext("A waiting case needs the date of the next check-in."))
     if move.target == Status.CLOSED and move.close_reason not in dict(CloseReason.choices):
-        raise Refused("Closing a case needs a reason.")
+        raise Refused(gettext("Closing a case needs a reason."))
 
 
 def targets(current: str, *, is_supervisor: bool, via: Via = Via.STATUS) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import User
 from django.http import HttpRequest
+from django.utils import timezone
 
 from safepassage.console import access, auth, first_login
 
@@ -11,16 +12,19 @@ from safepassage.console import access, auth, first_login
 def console_nav(request: HttpRequest) -> dict[str, object]:
     if not request.path.startswith("/console/"):
         return {}
+    # The zone every time on the page is shown in (console.middleware), named next to them.
+    zone = {"time_zone": timezone.get_current_timezone_name()}
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav": {}}
+        return {"nav": {}, **zone}
     # The menu appears once a second factor is passed in this session and the member's own
     # password chosen: before that, the only page they can reach is the one in front of them.
     if not isinstance(user, User) or auth.session_state(request, user) != "ok":
-        return {"nav": {}}
+        return {"nav": {}, **zone}
     if first_login.must_choose(user):
-        return {"nav": {}}
+        return {"nav": {}, **zone}
     return {
+        **zone,
         "nav": {
             "service": access.can(user, "service"),
             "overview": access.can(user, "overview"),
@@ -32,5 +36,5 @@ def console_nav(request: HttpRequest) -> dict[str, object]:
             "campaigns": access.can(user, "campaigns"),
             "reports": access.can(user, "reports"),
             "replies": access.can(user, "replies"),
-        }
+        },
     }

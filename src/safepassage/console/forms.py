@@ -61,7 +61,7 @@ class Reference(Text):
 
 
 class Moment(forms.DateTimeField):
-    """A datetime-local field; the console shows and reads UTC throughout (TIME_ZONE)."""
+    """A datetime-local field, read in the staff member's time zone (console.middleware)."""
 
     default_error_messages = {"invalid": _("Enter a date and time.")}
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from safepassage.privacy import crypto
@@ -17,11 +18,11 @@ TOTP_SECRET_BYTES = 20  # django-otp's default, and what authenticator apps expe
 
 
 class Role(models.TextChoices):
-    OPERATOR = "operator", "Operator"
-    SUPERVISOR = "supervisor", "Supervisor"
-    LIAISON = "liaison", "Liaison"
-    ANALYST = "analyst", "Analyst"
-    ADMIN = "admin", "Admin"
+    OPERATOR = "operator", _("Operator")
+    SUPERVISOR = "supervisor", _("Supervisor")
+    LIAISON = "liaison", _("Liaison")
+    ANALYST = "analyst", _("Analyst")
+    ADMIN = "admin", _("Admin")
 
 
 def new_security_stamp() -> str:
@@ -43,6 +44,9 @@ class StaffProfile(models.Model):
     # queue and take-next offer them cases in those first, and a supervisor reviews vetted
     # replies only in these. Set by an admin (console.staff.do_set_reads, audited).
     reads = models.JSONField(default=list, blank=True)
+    # The IANA time zone the console shows and reads times in ("": the deployment's default,
+    # SAFEPASSAGE_TIME_ZONE); console.middleware activates it per request.
+    time_zone = models.CharField(max_length=64, blank=True, default="")
     # Changes whenever the password or a second factor changes; sessions carrying an older
     # stamp end (console.auth).
     security_stamp = models.CharField(max_length=32, default=new_security_stamp)

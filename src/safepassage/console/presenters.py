@@ -61,8 +61,7 @@ def time_left(due_at: datetime | None, now: datetime | None = None) -> tuple[str
         return "", False
     delta = due_at - (now or timezone.now())
     overdue = delta < timedelta(0)
-    minutes = int(abs(delta).total_seconds() // 60)
-    span = f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+    span = duration(int(abs(delta).total_seconds() // 60))
     if overdue:
         return _("overdue %(span)s") % {"span": span}, True
     return _("%(span)s left") % {"span": span}, False
@@ -113,6 +112,29 @@ def callback_row(callback: Callback, reach: str, now: datetime) -> CallbackRow:
         state,
         timing,
     )
+
+
+def duration(minutes: int) -> str:
+    """Every duration the console shows, in one form: minutes, then hours and minutes from an
+    hour on ("45 min", "2 h 5 min", "24 h"). Durations are entered in minutes."""
+    hours, rest = divmod(max(minutes, 0), 60)
+    if not hours:
+        return _("%(minutes)s min") % {"minutes": rest}
+    if not rest:
+        return _("%(hours)s h") % {"hours": hours}
+    return _("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": rest}
+
+
+def call_duration(seconds: int) -> str:
+    """A call's length as entered (whole minutes)."""
+    return duration(int(seconds) // 60)
+
+
+def channel_label(channel: str) -> str:
+    try:
+        return str(Channel(channel).label)
+    except ValueError:
+        return "—"
 
 
 def row(case: Case, now: datetime | None = None) -> Row:

@@ -7,6 +7,7 @@ import secrets
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils.translation import gettext
 
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console.models import Role, StaffProfile
@@ -36,17 +37,17 @@ def do_create_staff(
     (console.first_login). It holds no program key: a key holder grants it (console.key_grants)."""
     username = username.strip()
     if not username or len(username) > 150 or not username.replace("_", "").isalnum():
-        raise StaffRefused("A username has letters, digits and underscores only.")
+        raise StaffRefused(gettext("A username has letters, digits and underscores only."))
     if role not in Role.values:
-        raise StaffRefused("Choose a role.")
+        raise StaffRefused(gettext("Choose a role."))
     if role == Role.LIAISON and not sector.strip():
-        raise StaffRefused("A liaison needs the sector they receive people in.")
+        raise StaffRefused(gettext("A liaison needs the sector they receive people in."))
     if language not in ("en", "uk", "ru"):
-        raise StaffRefused("Choose a console language.")
+        raise StaffRefused(gettext("Choose a console language."))
     password = secrets.token_urlsafe(15)
     with transaction.atomic():
         if User.objects.filter(username__iexact=username).exists():
-            raise StaffRefused("That username is taken.")
+            raise StaffRefused(gettext("That username is taken."))
         user = User.objects.create_user(username=username, password=password, is_staff=True)
         profile = StaffProfile(user=user, role=role, language=language, must_choose_password=True)
         profile.set_sector(sector)
@@ -78,8 +79,10 @@ def do_reset_access(actor: User, user: User) -> None:
 
     if StaffProfile.objects.filter(user=user, must_choose_password=True).exists():
         raise StaffRefused(
-            "This member has not chosen their own password yet: whoever knows the one-time "
-            "password could enrol a factor as them. Reset their password instead."
+            gettext(
+                "This member has not chosen their own password yet: whoever knows the one-time "
+                "password could enrol a factor as them. Reset their password instead."
+            )
         )
     with transaction.atomic():
         SealedTOTPDevice.objects.filter(user=user).delete()
@@ -99,8 +102,10 @@ def do_reset_password(actor: User, user: User) -> str:
 
     if key_grants.is_last_holder(user):
         raise StaffRefused(
-            "This member is one of the last two holders of the program key: resetting their "
-            "password would destroy it. A holder grants the key to someone else first."
+            gettext(
+                "This member is one of the last two holders of the program key: resetting their "
+                "password would destroy it. A holder grants the key to someone else first."
+            )
         )
     password = secrets.token_urlsafe(15)
     with transaction.atomic():
@@ -135,7 +140,9 @@ def do_change_password(
     ring = ring if ring is not None else Keyring()
     unheld = StaffKey.objects.filter(user=user).exclude(program_key_id__in=ring.private_keys)
     if unheld.exists() and not one_time:
-        raise StaffRefused("Log out and in again first: this session does not hold your keys.")
+        raise StaffRefused(
+            gettext("Log out and in again first: this session does not hold your keys.")
+        )
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])

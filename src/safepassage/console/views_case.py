@@ -26,7 +26,7 @@ from safepassage.cases.models import (
     Status,
 )
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.console import access, forms, presence, presenters, translation
+from safepassage.console import access, forms, history, presence, presenters, translation
 from safepassage.console.guard import staff_view
 from safepassage.console.models import Role
 from safepassage.privacy import audit, references
@@ -136,7 +136,7 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         "calls": casework.calls(case, ring),
         "callbacks": _callbacks(case, ring),
         "reach_choices": ReachBy.choices,
-        "events": case.events.select_related("actor"),
+        "events": history.case_history(case.events.select_related("actor")),
         "handover": handover,
         "meeting": casework.meeting_of(handover, ring) if handover else "",
         "locked": not ring,
@@ -530,5 +530,9 @@ def case_audit(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     return render(
         request,
         "console/audit.html",
-        {"case": case, "short_id": presenters.short_id(case), "events": events},
+        {
+            "case": case,
+            "short_id": presenters.short_id(case),
+            "events": history.audit_trail(events),
+        },
     )

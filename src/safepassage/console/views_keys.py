@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from safepassage.console import auth, first_login, guard, key_grants
+from safepassage.console import auth, first_login, guard, history, key_grants
 from safepassage.console.guard import staff_view
 from safepassage.privacy.key_checks import alarms
 from safepassage.privacy.keyring import KeyringError
@@ -87,7 +87,7 @@ def _page(request: HttpRequest, form: GrantForm | None = None, status: int = 200
             "holders": key_grants.holders(),
             "pending": KeyGrant.objects.select_related("grantee", "granted_by").order_by("id"),
             "waiting": key_grants.waiting(),
-            "events": recent.order_by("-id")[:30],
+            "events": history.audit_trail(recent.select_related("actor").order_by("-id")[:30]),
             "form": form or GrantForm(),
         },
         status=status,

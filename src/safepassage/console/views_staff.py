@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.console import auth, forms_replies, forms_staff, one_time
+from safepassage.console import auth, forms_replies, forms_staff, one_time, prefs
 from safepassage.console.guard import staff_view
 from safepassage.console.models import SealedTOTPDevice, SecurityKey, StaffProfile
 from safepassage.console.staff import (
@@ -253,6 +253,7 @@ def _account_page(request: HttpRequest, status: int = 200, **extra: object) -> H
             "has_totp": SealedTOTPDevice.objects.filter(user=request.user, confirmed=True).exists(),
             "console_languages": settings.LANGUAGES,
             "profile": auth.profile_of(request.user),
+            **prefs.account_context(auth.profile_of(request.user)),
             **extra,
         },
         status=status,

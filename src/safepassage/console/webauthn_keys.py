@@ -13,6 +13,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
 from webauthn.helpers.structs import (
@@ -63,7 +64,7 @@ def registration_options(request: HttpRequest, user: User) -> str:
 def do_register(request: HttpRequest, user: User, credential: str, name: str) -> SecurityKey:
     challenge = request.session.pop(SESSION_CHALLENGE, None)
     if not challenge:
-        raise KeyRefused("No registration in progress.")
+        raise KeyRefused(gettext("No registration in progress."))
     rp_id, origin = _rp(request)
     try:
         verified = webauthn.verify_registration_response(
@@ -73,7 +74,7 @@ def do_register(request: HttpRequest, user: User, credential: str, name: str) ->
             expected_origin=origin,
         )
     except (InvalidRegistrationResponse, ValueError, KeyError) as exc:
-        raise KeyRefused("The security key's answer could not be verified.") from exc
+        raise KeyRefused(gettext("The security key's answer could not be verified.")) from exc
     with transaction.atomic():
         key = SecurityKey.objects.create(
             user=user,
@@ -104,18 +105,18 @@ def authentication_options(request: HttpRequest, user: User) -> str:
 def do_authenticate(request: HttpRequest, user: User, credential: str) -> None:
     challenge = request.session.pop(SESSION_CHALLENGE, None)
     if not challenge:
-        raise KeyRefused("No sign-in with a key in progress.")
+        raise KeyRefused(gettext("No sign-in with a key in progress."))
     try:
         raw_id = webauthn.base64url_to_bytes(json.loads(credential)["rawId"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise KeyRefused("Malformed answer from the security key.") from exc
+        raise KeyRefused(gettext("Malformed answer from the security key.")) from exc
     rp_id, origin = _rp(request)
     with transaction.atomic():
         key = (
             SecurityKey.objects.select_for_update().filter(user=user, credential_id=raw_id).first()
         )
         if key is None:
-            raise KeyRefused("This security key is not registered for your account.")
+            raise KeyRefused(gettext("This security key is not registered for your account."))
         try:
             verified = webauthn.verify_authentication_response(
                 credential=credential,
@@ -126,7 +127,7 @@ def do_authenticate(request: HttpRequest, user: User, credential: str) -> None:
                 credential_current_sign_count=key.sign_count,
             )
         except (InvalidAuthenticationResponse, ValueError, KeyError) as exc:
-            raise KeyRefused("The security key's answer could not be verified.") from exc
+            raise KeyRefused(gettext("The security key's answer could not be verified.")) from exc
         key.sign_count = verified.new_sign_count
         key.last_used_at = timezone.now()
         key.save(update_fields=["sign_count", "last_used_at"])
