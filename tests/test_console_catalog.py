@@ -35,6 +35,7 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 
+from safepassage.analytics import counters
 from safepassage.cases import casework, services, workflow
 from safepassage.cases.models import (
     CallDirection,
@@ -44,6 +45,7 @@ from safepassage.cases.models import (
     Channel,
     CloseReason,
     HandoverOutcome,
+    ReachBy,
     Status,
 )
 from safepassage.console import history, urls
@@ -190,7 +192,7 @@ def visible_text(html: str) -> str:
 # A word with a Latin letter, whole: "441b615b" (an id) is one token, not "b615b".
 _LATIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.'/-]*[A-Za-z][A-Za-z0-9_.'/-]*|[A-Za-z]")
 # Latin words that are no text to translate: names, and what the program writes in any language.
-NOT_TEXT = {"Safe", "Passage", "Telegram", "English", "UTC", "DEMO"}
+NOT_TEXT = {"Safe", "Passage", "Telegram", "English", "UTC", "DEMO", "Tor", "Browser", "Redis"}
 ZONE_WORDS = {w for zone in zoneinfo.available_timezones() for w in _LATIN.findall(zone)}
 
 
@@ -243,6 +245,13 @@ def world(client: Client) -> dict[str, Any]:
     ):
         main = casework.do_transition(main, operator, move, None, supervisor=False)
     for i, outcome in enumerate(CallOutcome.values):
+        callback = (
+            casework.CallbackRequest(
+                now + timedelta(hours=3), now + timedelta(hours=4), ReachBy.PHONE, "+380 DEMO"
+            )
+            if outcome == CallOutcome.CALLBACK
+            else None
+        )
         casework.do_log_call(
             main,
             operator,
@@ -255,8 +264,15 @@ def world(client: Client) -> dict[str, Any]:
                 outcome=outcome,
                 summary="DEMO звонок",
             ),
+            callback,
         )
-    casework.do_request_callback(main, operator, now + timedelta(hours=1), now + timedelta(hours=2))
+    casework.do_request_callback(
+        main,
+        operator,
+        casework.CallbackRequest(
+            now + timedelta(hours=1), now + timedelta(hours=2), ReachBy.PHONE, "+380 DEMO"
+        ),
+    )
     plan = casework.HandoverPlan("DEMO-S1", now, now + timedelta(hours=2), "DEMO место")
     handovers = [casework.do_handover(main, supervisor, plan, None, ring=ring)]
     # Every outcome of a handover: received on the main case, the others on two more.
@@ -309,17 +325,35 @@ def world(client: Client) -> dict[str, Any]:
             supervisor=True,
         )
     casework.do_take_next(operator)
+    from safepassage.cases import suspicion
+
+    main = casework.do_mark_needs_reader(main, operator, "ko", None)
+    main = suspicion.do_mark(main, operator, "genuine")
     for _ in range(3):  # repeated views: one line in the audit trail
         audit.record(operator, "case.view", main.pk)
     statuses = set(Case.objects.values_list("status", flat=True))
     assert statuses >= set(Status.values) - {Status.DRAFT, Status.NEW}
     kinds = set(main.events.values_list("kind", flat=True))
-    assert kinds >= set(history.EVENT_KINDS) - {"take", "created_from_call"}
+    # Escalation has its own test (tests/test_background_work.py); its phrase is checked above.
+    assert kinds >= set(history.EVENT_KINDS) - {"take", "created_from_call", "escalated"}
+    from safepassage.campaigns import services as campaigns
+    from safepassage.replies.models import VettedReply
+
+    campaign = campaigns.do_create_campaign("DEMO кампанія", languages=("ko", "ru"))
+    (code,) = campaigns.do_add_codes(campaign, labels=["DEMO зона"])
+    counters.count("started", "telegram", "ru", code.code)
     return {
+        "case_id": main.pk,
+        "campaign_id": campaign.pk,
+        "code_id": code.pk,
+        "kind": "svg",
+        "key": "funnel",
+        "reply_id": VettedReply.objects.order_by("pk").values_list("pk", flat=True)[0],
+        "message_id": main.messages.filter(direction="in").values_list("pk", flat=True).first(),
         "cases": list(Case.objects.values_list("pk", flat=True)),
         "main": main.pk,
         "handovers": [h.pk for h in handovers],
-        "callback_id": main.callbacks.get().pk,
+        "callback_id": main.callbacks.order_by("pk").first().pk,  # type: ignore[union-attr]
         "user_id": operator.pk,
     }
 
@@ -363,6 +397,14 @@ def test_every_console_page_in_ukrainian_and_russian_is_wholly_translated(
 ) -> None:
     names = set(User.objects.values_list("username", flat=True))
     names |= {w for value in DEMO_APPLICANT.values() for w in _LATIN.findall(value)}
+    # Identifiers and data, not interface text: campaign codes, vetted replies' keys and the
+    # English titles a supervisor edits on the reply's own page.
+    from safepassage.campaigns.models import CampaignCode
+    from safepassage.replies.models import VettedReply
+
+    names |= set(CampaignCode.objects.values_list("code", flat=True))
+    for reply in VettedReply.objects.all():
+        names |= {reply.key, *_LATIN.findall(str(getattr(reply, "title_en", "")))}
     clients = {name: staff_login(name) for name in ROLES}
     seen: dict[str, set[str]] = {}
     problems: dict[str, list[str]] = {}

@@ -65,7 +65,12 @@ def test_times_are_entered_and_shown_in_the_staff_members_zone(
     assert operator.post(f"/console/cases/{case.pk}/call/", call).status_code == 302
     logged = CallLog.objects.get(case=case)
     assert logged.started_at == datetime(2026, 7, 1, 7, 15, tzinfo=UTC)
-    window = {"window_start": "2026-12-01T09:00", "window_end": "2026-12-01T11:30"}
+    window = {
+        "window_start": "2026-12-01T09:00",
+        "window_end": "2026-12-01T11:30",
+        "reach_by": "phone",
+        "reach": "+380 DEMO",
+    }
     assert operator.post(f"/console/cases/{case.pk}/callback/", window).status_code == 302
     callback = Callback.objects.get(case=case)
     assert callback.window_start == datetime(2026, 12, 1, 7, 0, tzinfo=UTC)  # winter: UTC+2
@@ -96,7 +101,11 @@ def test_without_a_choice_the_deployments_zone_is_used(staff: Callable[..., Clie
         in operator.get("/console/account/").content.decode()
     )
     # A typed time is read in that zone too.
-    window = {"window_start": "2026-12-02T09:00", "window_end": "2026-12-02T10:00"}
+    window = {
+        "window_start": "2026-12-02T09:00",
+        "window_end": "2026-12-02T10:00",
+        "reach_by": "message",
+    }
     assert operator.post(f"/console/cases/{case.pk}/callback/", window).status_code == 302
     assert Callback.objects.order_by("-id").first().window_start == datetime(  # type: ignore[union-attr]
         2026, 12, 2, 0, 0, tzinfo=UTC

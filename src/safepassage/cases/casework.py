@@ -170,7 +170,7 @@ def do_mark_needs_reader(
     """Mark the case as needing a reader of ``language`` (an applicant language; "" clears
     the mark): the queue and take-next put it in front of those who read it."""
     if language and language not in APPLICANT_LANGUAGES:
-        raise workflow.Refused("Choose one of the applicant languages.")
+        raise workflow.Refused(gettext("Choose one of the applicant languages."))
     with transaction.atomic():
         fresh = _locked(case, expected_version)
         fresh.needs_reader = language
@@ -194,7 +194,7 @@ def do_take(case: Case, actor: User, *, supervisor: bool) -> bool:
         if not supervisor:
             claim = claim.filter(assigned_to__isnull=True)
         if not claim.update(assigned_to=actor, version=F("version") + 1, updated_at=timezone.now()):
-            raise workflow.Refused("Someone else took this case meanwhile.")
+            raise workflow.Refused(gettext("Someone else took this case meanwhile."))
         fresh = Case.objects.get(pk=case.pk)
         _event(fresh, actor, "take", fresh.status, f"from user {holder}" if holder else "")
         audit.record(actor, "case.take", fresh.pk, f"from user {holder}" if holder else "")
@@ -346,15 +346,15 @@ class CallbackRequest:
 
 def _check_callback(request: CallbackRequest) -> None:
     if request.window_end <= request.window_start:
-        raise workflow.Refused("The window must end after it starts.")
+        raise workflow.Refused(gettext("The window must end after it starts."))
     if request.reach_by not in ReachBy.values:
         raise workflow.Refused(
-            "Say how to reach him: the number he gave, or a message through his channel."
+            gettext("Say how to reach him: the number he gave, or a message through his channel.")
         )
     if request.reach_by == ReachBy.PHONE and not request.reach.strip():
-        raise workflow.Refused("Write down the number he gave.")
+        raise workflow.Refused(gettext("Write down the number he gave."))
     if len(request.reach) > MAX_REACH_CHARS:
-        raise workflow.Refused("How to reach him fits in 200 characters.")
+        raise workflow.Refused(gettext("How to reach him fits in 200 characters."))
 
 
 def _create_callback(
@@ -386,8 +386,10 @@ def do_log_call(
     if details.outcome == CallOutcome.CALLBACK:
         if callback is None:
             raise workflow.Refused(
-                "A call that ends with a callback request needs the callback: "
-                "its window and how to reach him."
+                gettext(
+                    "A call that ends with a callback request needs the callback: "
+                    "its window and how to reach him."
+                )
             )
         _check_callback(callback)
     elif callback is not None:

@@ -35,6 +35,9 @@ EVENT_KINDS = {
     "created_from_call": gettext_lazy("case opened from a hotline call"),
     "handover": gettext_lazy("handed over to the field"),
     "outcome": gettext_lazy("liaison's outcome recorded"),
+    "needs_reader": gettext_lazy("marked as needing a reader of a language"),
+    "fake_mark": gettext_lazy("marked as fake or genuine"),
+    "escalated": gettext_lazy("raised to supervisors: past its reply target"),
 }
 
 # AuditEvent.action → what the staff member did.
@@ -76,6 +79,19 @@ AUDIT_ACTIONS = {
     "staff.logout": gettext_lazy("logged out"),
     "staff.second_factor": gettext_lazy("passed the second factor"),
     "staff.factor_added": gettext_lazy("added a second factor"),
+    "campaign.codes": gettext_lazy("added campaign codes"),
+    "campaign.create": gettext_lazy("created a campaign"),
+    "campaign.revoke_code": gettext_lazy("revoked a campaign code"),
+    "case.callback_view": gettext_lazy("read how to reach the person for a callback"),
+    "case.needs_reader": gettext_lazy("marked the case as needing a reader"),
+    "case.preview": gettext_lazy("read a message's preview in the queue"),
+    "case.translate": gettext_lazy("asked for a machine translation"),
+    "reply.edit": gettext_lazy("edited a vetted reply"),
+    "reply.review": gettext_lazy("reviewed a vetted reply"),
+    "staff.deactivate": gettext_lazy("deactivated an account"),
+    "staff.reactivate": gettext_lazy("reactivated an account"),
+    "staff.reads": gettext_lazy("set the languages a member reads"),
+    "case.fake_mark": gettext_lazy("marked the case as fake or genuine"),
 }
 
 # Actions shown once per run of repeats by the same person, with a count and a time span.

@@ -68,8 +68,7 @@ def time_left(due_at: datetime | None, now: datetime | None = None) -> tuple[str
 
 
 def _span(delta: timedelta) -> str:
-    minutes = int(abs(delta).total_seconds() // 60)
-    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+    return duration(int(abs(delta).total_seconds() // 60))
 
 
 @dataclass(frozen=True)

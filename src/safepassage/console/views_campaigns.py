@@ -83,12 +83,15 @@ def _detail(
 
     today = dt.date.today()
     funnel = reports.funnel(campaign.created_at.date(), today, names, by_code=True)
+    from safepassage.console.views_reports import column_labels
+
+    labels = column_labels()
     context: dict[str, object] = {
         "campaign": campaign,
         "codes": [(code, links.for_code(code), code.revoked_at is None) for code in codes],
         "numbers": links.hotline_numbers(),
         "funnel": funnel.shown_rows(),
-        "funnel_columns": reports.FUNNEL,
+        "funnel_columns": [labels.get(column, column) for column in reports.FUNNEL],
         "codes_form": forms_campaigns.CodesForm(initial={"count": 1}),
         "leaflet_form": forms_campaigns.LeafletForm(
             initial={"language": campaign.language_list[0] if campaign.language_list else "ru"}

@@ -4,6 +4,7 @@ Charts are SVG drawn here; a table under each; CSV of the same (rounded, suppres
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 
@@ -52,6 +53,19 @@ TITLES = {
 }
 
 
+def _row_label(key: str, label: str) -> str:
+    """A row's label in the reader's words: a channel or language by name, a day or a code as
+    it is."""
+    from safepassage.config import APPLICANT_LANGUAGES
+    from safepassage.console import presenters
+
+    if key == "volume-channel":
+        return presenters.channel_label(label)
+    if key in ("volume-language", "reply-times"):
+        return APPLICANT_LANGUAGES.get(label, label)
+    return label
+
+
 def _campaign_of_code() -> dict[str, str]:
     return dict(CampaignCode.objects.values_list("code", "campaign__name"))
 
@@ -88,7 +102,11 @@ def report_page(request: HttpRequest) -> HttpResponse:
     labels = column_labels()
     sections = []
     for key, build in _builders(since, until).items():
-        report = build()
+        built = build()
+        # Channels and languages by name, in the chart as in the table.
+        report = dataclasses.replace(
+            built, rows=[(_row_label(key, label), values) for label, values in built.rows]
+        )
         title = str(TITLES[key])
         sections.append(
             {
