@@ -101,6 +101,11 @@ def test_reports_round_and_suppress_small_counts_everywhere(
     assert ["telegram", "10", "0"] in rows and ["webchat", "<5", "0"] in rows
     bad = analyst.get("/console/reports/", {"since": "2026-12-31", "until": "2026-01-01"})
     assert bad.status_code == 400
+    # Dates at the calendar's ends: a mistake answered 400 with the input kept, never a 500.
+    for edge in ({"since": "9999-12-01", "until": "9999-12-31"}, {"until": "0001-01-05"}):
+        page = analyst.get("/console/reports/", edge)
+        assert page.status_code == 400 and edge["until"] in page.content.decode()
+        assert analyst.get("/console/reports/waiting.csv", edge).status_code == 400
 
 
 def test_shown_figures_cannot_be_undone_by_subtraction() -> None:
