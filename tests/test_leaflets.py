@@ -191,3 +191,18 @@ def test_hostile_instructions_print_as_text_and_nothing_is_fetched(
     )
     engine.render_pdf(html, sheets=["one"])
     assert web_server == []
+
+
+@pytest.mark.parametrize(
+    "instructions",
+    [{"en": [None]}, {"en": "Go"}, {"en": ["Go", 3]}, {"en": [" "]}, ["Go"]],
+)
+def test_instructions_that_are_not_a_list_of_texts_are_refused_naming_the_field(
+    instructions: object,
+) -> None:
+    campaign = services.do_create_campaign("DEMO", languages=("en",))
+    campaign.instructions = instructions
+    campaign.save()
+    (code,) = services.do_add_codes(campaign)
+    with pytest.raises(PrintError, match="instructions"):
+        leaflets.render([code], "en", leaflets.Options("A6", True, draft=True))
