@@ -35,7 +35,7 @@ def test_generated_codes_are_short_unguessable_and_never_a_language_prefix() -> 
     assert not campaign.code.startswith("demo")  # the internal key spells no name either
 
 
-@pytest.mark.parametrize("bad", ["ko_leaflet", "RU_x", "has space", "x" * 65, "ünï"])
+@pytest.mark.parametrize("bad", ["ko_leaflet", "RU_x", "ko", "Uk", "has space", "x" * 65, "ünï"])
 def test_a_code_chosen_by_hand_is_refused_when_it_breaks_the_rules(bad: str) -> None:
     campaign = services.do_create_campaign("DEMO", languages=("ru",))
     with pytest.raises(services.CampaignError):
