@@ -94,6 +94,9 @@ def test_telegram_start_with_a_korean_code_speaks_korean_and_attributes(
     case = Case.objects.get()
     assert case.language == "ko" and case.contact.campaign_code == code
     assert _count("started", code.code) == 1
+    # Opening the deep link is the campaign's visit (the funnel starts with visits): without
+    # it, Telegram contacts (the QR code's first link) made more starts than visits.
+    assert _count("visit", code.code) == 1
 
     other = Applicant(fake, client, FakeTelegram.applicant(5110000072, "ru"))
     other.text("/start zzzzzzzzzz")
