@@ -118,3 +118,12 @@ def test_shown_figures_cannot_be_undone_by_subtraction() -> None:
 
 def test_the_analyst_lands_on_the_overview(staff: Callable[..., Client]) -> None:
     assert staff(Role.ANALYST).get("/console/")["Location"] == "/console/overview/"
+
+
+def test_a_csv_export_never_starts_a_cell_with_a_spreadsheet_formula() -> None:
+    # A campaign's name is typed by a supervisor and opened by an analyst in a spreadsheet.
+    report = reports.Report(
+        "funnel", ["visit"], [('=HYPERLINK("http://x.test") / abc', [3]), ("-", [0])], [3]
+    )
+    rows = list(csv.reader(io.StringIO(report.csv())))
+    assert rows[1][0].startswith("'=") and rows[2][0] == "-"

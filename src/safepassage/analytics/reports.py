@@ -62,11 +62,16 @@ class Report:
         writer = csv.writer(out)
         writer.writerow(["", *self.columns])
         for label, values in self.shown_rows():
-            writer.writerow([label, *values])
+            writer.writerow([_cell(label), *values])
         total = self.shown_total()
         if total is not None:
             writer.writerow(["total", *total])
         return out.getvalue()
+
+
+def _cell(label: str) -> str:
+    """A label a spreadsheet will not run as a formula (a campaign's name is typed by staff)."""
+    return f"'{label}" if label[:1] in {"=", "+", "-", "@", "\t", "\r"} and label != "-" else label
 
 
 def _rows(since: dt.date, until: dt.date, events: Iterable[str]) -> list[dict[str, object]]:
