@@ -5,6 +5,8 @@ Small numbers can identify people (five men from one drop zone), so every figure
 *rounded to a multiple of 5*, and 1–4 is shown as "<5". Totals are rounded from the exact sum
 on their own, so subtracting shown cells from a shown total never recovers a suppressed one
 (``shown``). Charts draw the shown values, never the exact ones; CSV exports carry them too.
+Combining the bounds that shown figures set can still pin a count now and then: see
+docs/threat-model.md, "Campaigns and reports: a hostile review".
 """
 
 from __future__ import annotations
