@@ -153,3 +153,15 @@ def test_the_hotline_attributes_a_caller_to_the_code_he_reads_out(
 def test_codes_module_accepts_what_telegram_accepts() -> None:
     assert codes.looks_valid("abc-DEF_123") and not codes.looks_valid("a b")
     assert codes.check_manual("Leaflet-7") == "leaflet-7"
+
+
+def test_oversized_fields_are_refused_naming_them_before_the_database_sees_them() -> None:
+    # The command line has no form: PostgreSQL would answer a long name with a DataError.
+    with pytest.raises(services.CampaignError, match="name"):
+        services.do_create_campaign("D" * 201, languages=("ru",))
+    with pytest.raises(services.CampaignError, match="target sector"):
+        services.do_create_campaign("DEMO", languages=("ru",), target_sector="s" * 121)
+    campaign = services.do_create_campaign("DEMO", languages=("ru",))
+    with pytest.raises(services.CampaignError, match="label"):
+        services.do_add_codes(campaign, 2, labels=["drop zone " * 20] * 2)
+    assert not campaign.codes.exists()
