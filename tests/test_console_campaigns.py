@@ -127,3 +127,18 @@ def test_a_csv_export_never_starts_a_cell_with_a_spreadsheet_formula() -> None:
     )
     rows = list(csv.reader(io.StringIO(report.csv())))
     assert rows[1][0].startswith("'=") and rows[2][0] == "-"
+
+
+def test_a_big_batch_of_leaflets_is_sent_to_the_command_line_not_rendered_in_a_request(
+    staff: Callable[..., Client],
+) -> None:
+    from safepassage.campaigns import services
+
+    campaign = services.do_create_campaign("DEMO drop", languages=("ru",))
+    services.do_add_codes(campaign, 21)  # 42 pages: about 10 s of CPU, a worker held meanwhile
+    page = staff(Role.SUPERVISOR).get(
+        f"/console/campaigns/{campaign.pk}/leaflets.pdf",
+        {"language": "ru", "size": "A6", "sides": "2", "draft": "on"},
+    )
+    assert page.status_code == 400
+    assert f"safepassage campaigns leaflet {campaign.pk}" in page.content.decode()
