@@ -148,6 +148,9 @@ def test_the_hotline_attributes_a_caller_to_the_code_he_reads_out(
     )
     assert Case.objects.get().contact.campaign_code == code
     assert CampaignCode.objects.get().contacts.count() == 1
+    # The call that names the leaflet is its visit, as a deep link or ?c= is: the funnel
+    # never shows more starts than visits.
+    assert _count("visit", code.code) == 1 and _count("started", code.code) == 1
 
 
 def test_codes_module_accepts_what_telegram_accepts() -> None:
