@@ -99,6 +99,13 @@ def test_reports_round_and_suppress_small_counts_everywhere(
         csv.reader(io.StringIO(analyst.get("/console/reports/volume-channel.csv").content.decode()))
     )
     assert ["telegram", "10", "0"] in rows and ["webchat", "<5", "0"] in rows
+    # Contacts that came with an unknown or revoked code (a forged or old leaflet) are counted
+    # and shown too, by channel.
+    for _ in range(6):
+        counters.count("unknown_code", "webchat", "ru", "")
+    assert 'id="unknown-codes"' in analyst.get("/console/reports/").content.decode()
+    unknown = analyst.get("/console/reports/unknown-codes.csv").content.decode()
+    assert ["webchat", "5"] in list(csv.reader(io.StringIO(unknown)))
     bad = analyst.get("/console/reports/", {"since": "2026-12-31", "until": "2026-01-01"})
     assert bad.status_code == 400
     # Dates at the calendar's ends: a mistake answered 400 with the input kept, never a 500.

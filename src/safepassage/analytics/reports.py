@@ -123,6 +123,16 @@ def funnel(
     return Report("funnel-codes" if by_code else "funnel", list(FUNNEL), rows, _totals(rows, 6))
 
 
+def unknown_codes(since: dt.date, until: dt.date) -> Report:
+    """Contacts that came with a code that is unknown, revoked or malformed (a forged or an
+    old leaflet), by channel: they started normally, attributed to nothing."""
+    grouped: dict[str, list[int]] = defaultdict(lambda: [0])
+    for row in _rows(since, until, ("unknown_code",)):
+        grouped[str(row["channel"])][0] += int(str(row["n"]))
+    rows = sorted(grouped.items())
+    return Report("unknown-codes", ["unknown_code"], rows, _totals(rows, 1))
+
+
 def reply_times(since: dt.date, until: dt.date) -> Report:
     """First human replies: on time or late against the response-time target, and how long."""
     columns = ["first_reply_on_time", "first_reply_late"] + [
