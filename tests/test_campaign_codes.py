@@ -35,7 +35,7 @@ def test_generated_codes_are_short_unguessable_and_never_a_language_prefix() -> 
     assert not campaign.code.startswith("demo")  # the internal key spells no name either
 
 
-@pytest.mark.parametrize("bad", ["ko_leaflet", "RU_x", "has space", "x" * 65, "ünï"])
+@pytest.mark.parametrize("bad", ["ko_leaflet", "RU_x", "ko", "Uk", "has space", "x" * 65, "ünï"])
 def test_a_code_chosen_by_hand_is_refused_when_it_breaks_the_rules(bad: str) -> None:
     campaign = services.do_create_campaign("DEMO", languages=("ru",))
     with pytest.raises(services.CampaignError):
@@ -94,6 +94,9 @@ def test_telegram_start_with_a_korean_code_speaks_korean_and_attributes(
     case = Case.objects.get()
     assert case.language == "ko" and case.contact.campaign_code == code
     assert _count("started", code.code) == 1
+    # Opening the deep link is the campaign's visit (the funnel starts with visits): without
+    # it, Telegram contacts (the QR code's first link) made more starts than visits.
+    assert _count("visit", code.code) == 1
 
     other = Applicant(fake, client, FakeTelegram.applicant(5110000072, "ru"))
     other.text("/start zzzzzzzzzz")
@@ -145,8 +148,23 @@ def test_the_hotline_attributes_a_caller_to_the_code_he_reads_out(
     )
     assert Case.objects.get().contact.campaign_code == code
     assert CampaignCode.objects.get().contacts.count() == 1
+    # The call that names the leaflet is its visit, as a deep link or ?c= is: the funnel
+    # never shows more starts than visits.
+    assert _count("visit", code.code) == 1 and _count("started", code.code) == 1
 
 
 def test_codes_module_accepts_what_telegram_accepts() -> None:
     assert codes.looks_valid("abc-DEF_123") and not codes.looks_valid("a b")
     assert codes.check_manual("Leaflet-7") == "leaflet-7"
+
+
+def test_oversized_fields_are_refused_naming_them_before_the_database_sees_them() -> None:
+    # The command line has no form: PostgreSQL would answer a long name with a DataError.
+    with pytest.raises(services.CampaignError, match="name"):
+        services.do_create_campaign("D" * 201, languages=("ru",))
+    with pytest.raises(services.CampaignError, match="target sector"):
+        services.do_create_campaign("DEMO", languages=("ru",), target_sector="s" * 121)
+    campaign = services.do_create_campaign("DEMO", languages=("ru",))
+    with pytest.raises(services.CampaignError, match="label"):
+        services.do_add_codes(campaign, 2, labels=["drop zone " * 20] * 2)
+    assert not campaign.codes.exists()

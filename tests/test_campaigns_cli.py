@@ -109,3 +109,9 @@ def test_leaflet_and_endcard_commands_write_files(
                      "--draft"]) == 0  # fmt: skip
     (found,) = zxingcpp.read_barcodes(Image.open(png).convert("L"))
     assert found.text.endswith(code.code)
+
+
+def test_a_refused_create_leaves_no_campaign_behind(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["campaigns", "create", "DEMO", "--codes", "0"]) == 2
+    assert "refused" in capsys.readouterr().err
+    assert not Campaign.objects.exists()  # not a campaign without codes

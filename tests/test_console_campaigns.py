@@ -99,8 +99,20 @@ def test_reports_round_and_suppress_small_counts_everywhere(
         csv.reader(io.StringIO(analyst.get("/console/reports/volume-channel.csv").content.decode()))
     )
     assert ["telegram", "10", "0"] in rows and ["webchat", "<5", "0"] in rows
+    # Contacts that came with an unknown or revoked code (a forged or old leaflet) are counted
+    # and shown too, by channel.
+    for _ in range(6):
+        counters.count("unknown_code", "webchat", "ru", "")
+    assert 'id="unknown-codes"' in analyst.get("/console/reports/").content.decode()
+    unknown = analyst.get("/console/reports/unknown-codes.csv").content.decode()
+    assert ["webchat", "5"] in list(csv.reader(io.StringIO(unknown)))
     bad = analyst.get("/console/reports/", {"since": "2026-12-31", "until": "2026-01-01"})
     assert bad.status_code == 400
+    # Dates at the calendar's ends: a mistake answered 400 with the input kept, never a 500.
+    for edge in ({"since": "9999-12-01", "until": "9999-12-31"}, {"until": "0001-01-05"}):
+        page = analyst.get("/console/reports/", edge)
+        assert page.status_code == 400 and edge["until"] in page.content.decode()
+        assert analyst.get("/console/reports/waiting.csv", edge).status_code == 400
 
 
 def test_shown_figures_cannot_be_undone_by_subtraction() -> None:
@@ -113,3 +125,27 @@ def test_shown_figures_cannot_be_undone_by_subtraction() -> None:
 
 def test_the_analyst_lands_on_the_overview(staff: Callable[..., Client]) -> None:
     assert staff(Role.ANALYST).get("/console/")["Location"] == "/console/overview/"
+
+
+def test_a_csv_export_never_starts_a_cell_with_a_spreadsheet_formula() -> None:
+    # A campaign's name is typed by a supervisor and opened by an analyst in a spreadsheet.
+    report = reports.Report(
+        "funnel", ["visit"], [('=HYPERLINK("http://x.test") / abc', [3]), ("-", [0])], [3]
+    )
+    rows = list(csv.reader(io.StringIO(report.csv())))
+    assert rows[1][0].startswith("'=") and rows[2][0] == "-"
+
+
+def test_a_big_batch_of_leaflets_is_sent_to_the_command_line_not_rendered_in_a_request(
+    staff: Callable[..., Client],
+) -> None:
+    from safepassage.campaigns import services
+
+    campaign = services.do_create_campaign("DEMO drop", languages=("ru",))
+    services.do_add_codes(campaign, 21)  # 42 pages: about 10 s of CPU, a worker held meanwhile
+    page = staff(Role.SUPERVISOR).get(
+        f"/console/campaigns/{campaign.pk}/leaflets.pdf",
+        {"language": "ru", "size": "A6", "sides": "2", "draft": "on"},
+    )
+    assert page.status_code == 400
+    assert f"safepassage campaigns leaflet {campaign.pk}" in page.content.decode()

@@ -4,9 +4,12 @@ pdftoppm, their QR codes decoded with zxing-cpp, their text extracted and checke
 from __future__ import annotations
 
 import dataclasses
+import http.server
 import io
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pypdfium2
@@ -16,7 +19,7 @@ from PIL import Image
 
 from safepassage import config
 from safepassage.campaigns import official, services
-from safepassage.printing import endcards, leaflets
+from safepassage.printing import endcards, engine, leaflets
 from safepassage.printing.engine import PrintError
 
 pytestmark = pytest.mark.django_db
@@ -142,3 +145,64 @@ def test_end_cards_are_full_hd_and_their_qr_decodes(shape: str, size: tuple[int,
     assert image.size == size
     (found,) = zxingcpp.read_barcodes(image.convert("L"))
     assert found.text == f"https://t.me/DemoHotlineBot?start={code.code}"
+
+
+@pytest.fixture
+def web_server() -> Iterator[list[str]]:
+    """A web server on the loopback that records every path asked of it."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    asked.append(f"http://127.0.0.1:{server.server_address[1]}")
+    yield asked
+    server.shutdown()
+    server.server_close()
+
+
+def test_hostile_instructions_print_as_text_and_nothing_is_fetched(
+    web_server: list[str],
+) -> None:
+    base = web_server.pop(0)
+    hostile = [
+        f'<img src="{base}/step.png"> Leave the weapon.',
+        f'<p style="background: url({base}/bg.png)">Walk slowly.</p>',
+    ]
+    campaign = services.do_create_campaign("DEMO", languages=("en",), instructions={"en": hostile})
+    (code,) = services.do_add_codes(campaign)
+    pdf = leaflets.render([code], "en", leaflets.Options("A5", True, draft=True)).pdf
+    assert "<img" in pdf_text(pdf)  # printed as the text it is
+    # A template a designer edits (or a text that slipped through unescaped) asks for nothing
+    # on the network either: the renderer fetches no URL, not even on the loopback.
+    html = (
+        f'<html><head><link rel="stylesheet" href="{base}/x.css"></head><body>'
+        f'<section data-section="one"><p data-field="f" style="background: url({base}/y.png)">'
+        f'<img src="{base}/z.png">DEMO</p></section></body></html>'
+    )
+    engine.render_pdf(html, sheets=["one"])
+    assert web_server == []
+
+
+@pytest.mark.parametrize(
+    "instructions",
+    [{"en": [None]}, {"en": "Go"}, {"en": ["Go", 3]}, {"en": [" "]}, ["Go"]],
+)
+def test_instructions_that_are_not_a_list_of_texts_are_refused_naming_the_field(
+    instructions: object,
+) -> None:
+    campaign = services.do_create_campaign("DEMO", languages=("en",))
+    campaign.instructions = instructions
+    campaign.save()
+    (code,) = services.do_add_codes(campaign)
+    with pytest.raises(PrintError, match="instructions"):
+        leaflets.render([code], "en", leaflets.Options("A6", True, draft=True))

@@ -83,6 +83,16 @@ def test_an_unsigned_list_is_not_shown_as_official(monkeypatch: pytest.MonkeyPat
         ("https://demo-hotline.example/chat/ru/?c=x", "https://demo-hotline.example"),
         ("https://demo-hotline.example.evil.test/", None),
         ("demoonionaddressxyz.onion", "http://demoonionaddressxyz.onion"),
+        # Lookalikes that only begin like an entry: a path that leaves the bot, a bot name
+        # with a letter from another script after it, our host as the userinfo of another.
+        ("https://t.me/DemoHotlineBot/../EvilBot", None),
+        ("t.me/DemoHotlineBot\u0445", None),  # Cyrillic х
+        ("@DemoHotlineB\u043et", None),  # Cyrillic о
+        ("https://demo-hotline.example:443@evil.test/", None),
+        ("https://demo-hotline.example@evil.test/", None),
+        ("https://demo-hotlin\u0435.example/", None),  # Cyrillic е
+        ("https://t.me/DemoHotlineBot/", "@DemoHotlineBot"),
+        ("https://demo-hotline.example:443/", "https://demo-hotline.example"),
     ],
 )
 def test_names_match_only_what_the_list_holds(name: str, expected: str | None) -> None:

@@ -214,15 +214,18 @@ def _online(args: argparse.Namespace) -> int:
         return 0
     try:
         if args.action == "create":
+            from django.db import transaction
+
             languages = tuple(c.strip() for c in args.languages.split(",") if c.strip())
-            campaign = campaigns.do_create_campaign(
-                args.name,
-                medium=args.medium,
-                languages=languages,
-                target_sector=args.sector,
-                notes=args.notes,
-            )
-            made = campaigns.do_add_codes(campaign, args.codes)
+            with transaction.atomic():  # no campaign is left without its codes
+                campaign = campaigns.do_create_campaign(
+                    args.name,
+                    medium=args.medium,
+                    languages=languages,
+                    target_sector=args.sector,
+                    notes=args.notes,
+                )
+                made = campaigns.do_add_codes(campaign, args.codes)
             print(f"campaign {campaign.pk}: {campaign.name}")
             _print_codes(made)
             return 0

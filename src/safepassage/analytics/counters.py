@@ -11,8 +11,9 @@ from django.utils import timezone
 from safepassage.analytics.models import DailyCount
 
 # The funnel (visit → started → submitted → verified → handed_over → surrendered), and the rest.
-# "visit": the web chat opened with a live campaign code; "unknown_code": with a code that is
-# unknown, revoked or malformed (the applicant starts normally).
+# "visit": the web chat or a Telegram deep link opened with a live campaign code, or a hotline
+# call naming one; "unknown_code": with a code that is unknown, revoked or malformed (the
+# applicant starts normally).
 EVENTS = frozenset(
     {
         "visit",

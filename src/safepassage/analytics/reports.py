@@ -5,6 +5,8 @@ Small numbers can identify people (five men from one drop zone), so every figure
 *rounded to a multiple of 5*, and 1–4 is shown as "<5". Totals are rounded from the exact sum
 on their own, so subtracting shown cells from a shown total never recovers a suppressed one
 (``shown``). Charts draw the shown values, never the exact ones; CSV exports carry them too.
+Combining the bounds that shown figures set can still pin a count now and then: see
+docs/threat-model.md, "Campaigns and reports: a hostile review".
 """
 
 from __future__ import annotations
@@ -62,11 +64,16 @@ class Report:
         writer = csv.writer(out)
         writer.writerow(["", *self.columns])
         for label, values in self.shown_rows():
-            writer.writerow([label, *values])
+            writer.writerow([_cell(label), *values])
         total = self.shown_total()
         if total is not None:
             writer.writerow(["total", *total])
         return out.getvalue()
+
+
+def _cell(label: str) -> str:
+    """A label a spreadsheet will not run as a formula (a campaign's name is typed by staff)."""
+    return f"'{label}" if label[:1] in {"=", "+", "-", "@", "\t", "\r"} and label != "-" else label
 
 
 def _rows(since: dt.date, until: dt.date, events: Iterable[str]) -> list[dict[str, object]]:
@@ -114,6 +121,16 @@ def funnel(
         grouped[label][FUNNEL.index(str(row["event"]))] += int(str(row["n"]))
     rows = sorted(grouped.items())
     return Report("funnel-codes" if by_code else "funnel", list(FUNNEL), rows, _totals(rows, 6))
+
+
+def unknown_codes(since: dt.date, until: dt.date) -> Report:
+    """Contacts that came with a code that is unknown, revoked or malformed (a forged or an
+    old leaflet), by channel: they started normally, attributed to nothing."""
+    grouped: dict[str, list[int]] = defaultdict(lambda: [0])
+    for row in _rows(since, until, ("unknown_code",)):
+        grouped[str(row["channel"])][0] += int(str(row["n"]))
+    rows = sorted(grouped.items())
+    return Report("unknown-codes", ["unknown_code"], rows, _totals(rows, 1))
 
 
 def reply_times(since: dt.date, until: dt.date) -> Report:

@@ -15,7 +15,8 @@ ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: a code may be type
 LENGTH = 10
 # What a link may carry: Telegram's start parameter rules (letters, digits, _ and -, at most 64).
 ACCEPTED = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_LANGUAGE_PREFIX = re.compile(r"^[a-z]{2}_", re.IGNORECASE)
+# "ko_…" preselects a language, and "/start ko" alone is read as a language, never a code.
+_LANGUAGE_PREFIX = re.compile(r"^[a-z]{2}(_|$)", re.IGNORECASE)
 
 
 class CodeError(ValueError):
@@ -32,7 +33,7 @@ def check_manual(code: str) -> str:
     if not ACCEPTED.match(code):
         raise CodeError("a code is 1-64 letters, digits, '_' or '-'")
     if _LANGUAGE_PREFIX.match(code):
-        raise CodeError("a code must not begin like a language prefix such as 'ko_'")
+        raise CodeError("a code must not be or begin like a language, such as 'ko' or 'ko_'")
     return code.lower()
 
 

@@ -142,8 +142,12 @@ def published(cfg: Config) -> Published:
 
 
 def _host(url: str) -> str:
-    rest = url.split("://", 1)[-1]
-    return rest.split("/", 1)[0].split(":", 1)[0].lower()
+    """The host a browser would open for ``url``; "" when the address carries a userinfo part
+    (``https://our.host:443@other.host/`` opens other.host)."""
+    authority = re.split(r"[/?#\\]", url.strip().split("://", 1)[-1], maxsplit=1)[0]
+    if "@" in authority:
+        return ""
+    return authority.split(":", 1)[0].lower()
 
 
 def _digits(value: str) -> str:
@@ -153,11 +157,14 @@ def _digits(value: str) -> str:
 def _bot(value: str) -> str | None:
     """``@Name``, ``t.me/Name``, ``https://t.me/Name?start=x`` → ``name``."""
     value = value.strip()
-    match = re.match(r"^(?:https?://)?(?:t\.me|telegram\.me)/([A-Za-z0-9_]+)", value)
-    if match:
-        return match.group(1).lower()
-    if value.startswith("@"):
-        return value[1:].lower()
+    if re.match(r"^(?:https?://)?(?:t\.me|telegram\.me)/", value) or value.startswith("@"):
+        # The whole name, ASCII only: nothing after it that could lead elsewhere (a path such
+        # as /../OtherBot, a letter from another script); "" matches no entry.
+        match = re.fullmatch(
+            r"(?:(?:https?://)?(?:t\.me|telegram\.me)/|@)([A-Za-z0-9_]+)/?(?:\?[A-Za-z0-9_=&-]*)?",
+            value,
+        )
+        return match.group(1).lower() if match else ""
     return None
 
 
@@ -176,6 +183,8 @@ def matches(name: str, data: dict[str, Any]) -> str | None:
                 return str(entry)
         return None
     host = _host(name)
+    if not host:
+        return None
     for entry in [*data.get("web", []), *data.get("onion", [])]:
         if _host(entry) == host:
             return str(entry)

@@ -58,6 +58,9 @@ def do_create_campaign(
         raise CampaignError(f"medium must be one of {', '.join(Medium.values)}")
     if not name.strip():
         raise CampaignError("a campaign needs a name")
+    for field, value, limit in (("name", name.strip(), 200), ("target sector", target_sector, 120)):
+        if len(value) > limit:
+            raise CampaignError(f"the {field} is {len(value)} characters long, at most {limit}")
     return Campaign.objects.create(
         # The internal key is random too: nothing public or internal spells the name.
         code=f"c-{codes.generate()}",
@@ -80,6 +83,8 @@ def do_add_codes(
     """``count`` new codes (or one chosen by hand with ``manual``)."""
     if not 1 <= count <= 10_000:
         raise CampaignError("between 1 and 10000 codes at a time")
+    if any(len(label) > 120 for label in labels):
+        raise CampaignError("a label is at most 120 characters long")
     made: list[CampaignCode] = []
     with transaction.atomic():
         if manual:

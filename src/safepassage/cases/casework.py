@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from safepassage.analytics import counters
 from safepassage.cases import handover_cards, queue, sealed, services, triage, workflow
 from safepassage.cases.models import (
     Callback,
@@ -438,6 +439,8 @@ def do_create_case_from_call(
 
     with transaction.atomic():
         code = campaigns.find_active(campaign_code) if campaign_code else None
+        if code is not None:  # the call that names a leaflet is its visit (as a deep link)
+            counters.count("visit", Channel.HOTLINE, language, code.code)
         case = services.do_create_case(Channel.HOTLINE, language, code)
         case.triage = {"readiness": readiness} if readiness else {}
         case.urgency = triage.urgency(case.triage, False)

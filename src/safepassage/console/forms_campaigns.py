@@ -14,6 +14,9 @@ from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console.forms import Text, choices
 
 MAX_REPORT_DAYS = 400
+# Reports step day by day from the start to the end: dates at the calendar's ends would
+# overflow; no count is older than 2000 or later than 2999.
+FIRST_REPORT_DAY, LAST_REPORT_DAY = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
 
 
 class CampaignForm(forms.Form):
@@ -82,6 +85,11 @@ class ReportRange(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         today = timezone.localdate()
+        for name in ("since", "until"):
+            day = data.get(name)
+            if day is not None and not FIRST_REPORT_DAY <= day <= LAST_REPORT_DAY:
+                self.add_error(name, _("A date between 2000 and 2999."))
+                return data
         until = data.get("until") or today
         since = data.get("since") or until - dt.timedelta(days=29)
         if since > until:

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from safepassage.analytics import reports
@@ -19,6 +20,9 @@ from safepassage.console.guard import staff_view
 from safepassage.privacy import audit
 
 QR_TYPES = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf"}
+# Leaflets are rendered in the request (about 0.2 s of CPU per page): more codes than this
+# are a batch for the command line, not a request that holds a worker for minutes.
+MAX_LEAFLETS_PER_REQUEST = 20
 
 
 def _user(request: HttpRequest) -> User:
@@ -171,6 +175,16 @@ def leaflet(request: HttpRequest, campaign_id: int) -> HttpResponse:
         return _detail(request, campaign, 400, leaflet_form=form)
     data = form.cleaned_data
     codes = list(campaign.codes.filter(revoked_at__isnull=True).order_by("created_at", "pk"))
+    if len(codes) > MAX_LEAFLETS_PER_REQUEST:
+        form.add_error(
+            None,
+            _(
+                "%(count)s live codes are more than %(most)s leaflets at a time here: print "
+                "them on the server with `safepassage campaigns leaflet %(campaign)s --out DIR`."
+            )
+            % {"count": len(codes), "most": MAX_LEAFLETS_PER_REQUEST, "campaign": campaign.pk},
+        )
+        return _detail(request, campaign, 400, leaflet_form=form)
     options = leaflets.Options(data["size"], data["sides"] == "2", draft=data["draft"])
     try:
         rendered = leaflets.render(codes, data["language"], options)

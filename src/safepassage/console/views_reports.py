@@ -28,6 +28,7 @@ def column_labels() -> dict[str, str]:
         "verified": _("verified"),
         "handed_over": _("handed over"),
         "surrendered": _("surrendered"),
+        "unknown_code": _("unknown or revoked code"),
         "first_reply_on_time": _("on time"),
         "first_reply_late": _("late"),
         "first_reply_le_5m": _("≤ 5 min"),
@@ -48,6 +49,7 @@ TITLES = {
     "volume-campaign": gettext_lazy("By campaign code"),
     "funnel": gettext_lazy("Funnel per campaign"),
     "funnel-codes": gettext_lazy("Funnel per code"),
+    "unknown-codes": gettext_lazy("Contacts with an unknown or revoked code, by channel"),
     "reply-times": gettext_lazy("Time to the first human reply, by language"),
     "waiting": gettext_lazy("Cases waiting for a reply (the day's peak)"),
 }
@@ -79,6 +81,7 @@ def _builders(since: dt.date, until: dt.date) -> dict[str, Callable[[], reports.
         "volume-campaign": lambda: reports.volumes(since, until, "campaign"),
         "funnel": lambda: reports.funnel(since, until, names, by_code=False),
         "funnel-codes": lambda: reports.funnel(since, until, names, by_code=True),
+        "unknown-codes": lambda: reports.unknown_codes(since, until),
         "reply-times": lambda: reports.reply_times(since, until),
         "waiting": lambda: reports.waiting(since, until),
     }

@@ -149,7 +149,10 @@ def render_pdf(html: str, *, sheets: Iterable[str]) -> Rendered:
     exactly one page (``sheets``, in order). A section that runs onto a further page fails the
     render, naming its fields by height and the overflow."""
     weasyprint = require()
-    document = weasyprint.HTML(string=html, base_url=str(TEMPLATES)).render()
+    # Nothing is fetched while rendering: the templates inline their CSS and QR code, and a
+    # URL in a template or in data (http, file) must not reach the network or the disk.
+    fetcher = weasyprint.URLFetcher(allowed_protocols={"data"})
+    document = weasyprint.HTML(string=html, base_url=str(TEMPLATES), url_fetcher=fetcher).render()
     expected = list(sheets)
     problem = _overflow(document)
     if problem:

@@ -103,7 +103,14 @@ def texts(language: str, instructions: dict[str, list[str]], *, draft: bool) -> 
             f"{', '.join(unreviewed)} (render with --draft to proof them)"
         )
     text = {msgid: catalog.text(language, msgid) for msgid in TEXT_IDS}
-    steps = list(instructions.get(language) or [text[i] for i in DEFAULT_STEPS])
+    if not isinstance(instructions, dict):
+        raise PrintError('instructions: steps per language, such as {"ko": ["…"]}')
+    given = instructions.get(language)
+    if given and not (
+        isinstance(given, list) and all(isinstance(s, str) and s.strip() for s in given)
+    ):
+        raise PrintError(f"instructions.{language}: a list of steps, each a text")
+    steps = list(given or [text[i] for i in DEFAULT_STEPS])
     if not 1 <= len(steps) <= MAX_STEPS:
         raise PrintError(f"instructions.{language}: between 1 and {MAX_STEPS} steps")
     phrases = [

@@ -329,7 +329,10 @@ def _command(chat: TelegramChat, user: User, command: str, argument: str) -> Non
     conversation = chat.conversation
     if command == "/start" and conversation is None:
         language, campaign = _start_payload(argument.strip()[:64])
-        _begin(chat, language or campaigns.chat_language(campaign, _language(user)), campaign)
+        language = language or campaigns.chat_language(campaign, _language(user))
+        if campaign is not None:  # the deep link opened: the campaign's visit, as on the web
+            counters.count("visit", CHANNEL, language, campaign.code)
+        _begin(chat, language, campaign)
         _send_current(chat)
         return
     if conversation is None:
