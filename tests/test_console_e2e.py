@@ -106,7 +106,8 @@ def test_urgent_korean_case_from_queue_to_the_field(browser: Browser, platform: 
 
     # The supervisor reads Korean (the admin says so on the staff page) and reviews the Korean
     # text of one starter reply: only then can it be sent.
-    sup_row = admin.locator("tr:has(td:text-is('sup'))")
+    admin.goto(f"{base}/console/staff/")  # creating an account ends on its member page
+    sup_row = admin.locator("tr:has(td > a:text-is('sup'))")
     sup_row.get_by_label("조선말").check()
     sup_row.get_by_role("button", name="Save").click()
     supervisor = _staff_page(browser, platform, "sup", passwords["sup"])
