@@ -325,7 +325,7 @@ def test_a_night_shift_end_to_end(browser: Browser, shift: Shift) -> None:
     for target in ("verified", "ready"):
         operator.select_option("#target", target)
         _submit(operator, "/status/")
-    assert uk("Ready") in operator.locator("#status").inner_text()
+    assert "verified → ready" in operator.locator("#history").inner_text()
 
     # --- The supervisor hands over; the liaison confirms on a phone. ---------------------------
     supervisor.goto(case_url)
