@@ -8,6 +8,8 @@ the applicant's cookies, in a second context where scripts run (a GET shows the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from safepassage.conversations import catalog
@@ -85,8 +87,15 @@ class Applicant:
         return back_and_forth
 
 
-def _apply_and_use_the_thread(person: Applicant) -> None:
+def _apply_and_use_the_thread(
+    person: Applicant,
+    message: str | None = None,
+    on_thread: Callable[[Page], None] | None = None,
+) -> None:
+    """The whole application and the thread, Reload and Back at every step. ``message`` is what
+    he writes in the thread; ``on_thread`` is called on the thread page once it shows it."""
     page, lang, base = person.page, person.lang, person.base
+    message = message or f"DEMO question from the {lang} applicant"
     page.goto(f"{base}/chat/")
     page.locator(f'a[hreflang="{lang}"]').click()
     person.steady("first question", person.text("apply.who.prompt"))
@@ -126,13 +135,15 @@ def _apply_and_use_the_thread(person: Applicant) -> None:
     menu = person.steady("thread", person.text("menu.prompt"), person.text("thread.empty"))
     assert passphrase not in menu
 
-    page.fill("#msg", f"DEMO question from the {lang} applicant")
+    page.fill("#msg", message)
     click(page, lang, "chat.send")
     assert person.text("thread.sent") in person.sound()
     thread = person.steady("thread sent", person.text("thread.received"))
-    assert thread.count(f"DEMO question from the {lang} applicant") == 1
-    assert person.body().count(f"DEMO question from the {lang} applicant") == 1
+    assert thread.count(message) == 1
+    assert person.body().count(message) == 1
     page.screenshot(path=str(ARTIFACTS / f"shift-thread-{lang}.png"), full_page=True)
+    if on_thread is not None:
+        on_thread(page)
     click(page, lang, "menu.ready_now")
     person.steady("info", person.text("menu.ready_now.done"))
     click(page, lang, "nav.menu")
@@ -148,7 +159,7 @@ def _apply_and_use_the_thread(person: Applicant) -> None:
     page.fill("#pass", passphrase)
     click(page, lang, "chat.return.submit")
     back_in = person.steady("thread", person.text("menu.prompt"), person.text("thread.hidden"))
-    assert f"DEMO question from the {lang} applicant" not in back_in
+    assert message not in back_in
     assert all(url.startswith(base) for url in person.requests), person.requests
 
 

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.utils.html import escape
 
+from safepassage.analytics.models import DailyCount
 from safepassage.cases.models import CallLog, Case, CaseEvent, Note, Status
 from safepassage.console.models import Role
 from safepassage.privacy.models import AuditEvent
@@ -300,6 +301,9 @@ def test_handover_to_a_liaison_who_sees_only_what_receiving_needs(
     liaison.post(f"/console/field/{handover.pk}/outcome/", {"outcome": "received", "confirm": "on"})
     case.refresh_from_db()
     assert case.status == Status.SURRENDERED
+    # Counted for the overview and the reports' funnel (it was not: the count stayed at 0).
+    counted = DailyCount.objects.filter(event="surrendered").values_list("count", flat=True)
+    assert sum(counted) == 1
     again = liaison.post(
         f"/console/field/{handover.pk}/outcome/", {"outcome": "postponed", "confirm": "on"}
     )

@@ -55,3 +55,30 @@ def test_ukrainian_and_russian_really_differ_from_english() -> None:
     for lang in ("uk", "ru"):
         po = polib.pofile(str(LOCALE / lang / "LC_MESSAGES" / "django.po"))
         assert po.find("Take next").msgstr not in ("", "Take next")
+
+
+@pytest.mark.django_db
+def test_a_member_reads_their_console_language_from_the_first_factor_page_on() -> None:
+    """A new operator whose console is in Ukrainian gets the enrolment page in Ukrainian (the
+    browser asking for English), and so does an enrolled one on the second-factor page."""
+    from django.test import Client
+    from django.utils import translation
+
+    from safepassage.console.models import Role, StaffProfile
+    from tests.conftest import STAFF_PASSWORD, make_staff
+
+    with translation.override("uk"):
+        expected = {
+            "/console/login/enrol/": translation.gettext("Set up a second factor"),
+            "/console/login/verify/": translation.gettext("Verify"),
+        }
+    for username, path in (
+        ("oksana_new", "/console/login/enrol/"),
+        ("oksana", "/console/login/verify/"),
+    ):
+        make_staff(username, Role.OPERATOR, totp=path.endswith("/verify/"))
+        StaffProfile.objects.filter(user__username=username).update(language="uk")
+        client = Client(HTTP_ACCEPT_LANGUAGE="en")
+        client.post("/console/login/", {"username": username, "password": STAFF_PASSWORD})
+        page = client.get(path).content.decode()
+        assert '<html lang="uk">' in page and expected[path] in page, path

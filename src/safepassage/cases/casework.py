@@ -572,7 +572,10 @@ def do_record_outcome(handover: Handover, liaison: User, outcome: str) -> None:
         fresh.save()
         case.status = target
         services.refresh_reply_due(case)
-        _bump(case, ["status", "reply_due_at"])
+        changed = ["status", "reply_due_at"]
+        if services.note_progress(case, target):  # "received": the funnel's last stage
+            changed.append("funnel_stage")
+        _bump(case, changed)
         _event(case, liaison, "outcome", old, outcome)
         audit.record(liaison, "handover.outcome", case.pk, outcome)
 

@@ -61,6 +61,7 @@ def verify(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("console:login"))
     if not auth.has_factor(user):
         return HttpResponseRedirect(reverse("console:enrol"))
+    guard.activate_language(user)  # the member's console language from the first page on
     context: dict[str, object] = {
         "has_totp": SealedTOTPDevice.objects.filter(user=user, confirmed=True).exists(),
         "has_key": SecurityKey.objects.filter(user=user).exists(),
@@ -82,6 +83,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("console:login"))
     if auth.has_factor(user):
         return HttpResponseRedirect(reverse("console:verify"))
+    guard.activate_language(user)
     device = auth.pending_totp(user)
     context: dict[str, object] = {
         "secret": _b32(device),

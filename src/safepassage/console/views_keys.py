@@ -60,6 +60,7 @@ def choose_password(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("console:verify"))
     if not first_login.must_choose(user):
         return HttpResponseRedirect(guard.home_for(user))
+    guard.activate_language(user)
     form = ChoosePasswordForm(user, request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if not form.is_valid():
