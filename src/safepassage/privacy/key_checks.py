@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.contrib.auth.models import User
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from safepassage.privacy import audit, sealing
 from safepassage.privacy.models import ProgramKey, StaffKey
@@ -121,20 +122,34 @@ def alarms() -> list[str]:
     found: list[str] = []
     chosen = sealing_key()
     for key in ProgramKey.objects.filter(retired_at__isnull=True).order_by("id"):
+        # In the reader's language in the console (English on the command line); the stored
+        # reason of an alarm is a record and stays as written.
         if key.alarm:
-            found.append(f"program key {key.pk} is refused for sealing: {key.alarm}")
+            found.append(
+                gettext("program key %(key)s is refused for sealing: %(why)s")
+                % {"key": key.pk, "why": key.alarm}
+            )
         elif key.confirmed_at is None:
             found.append(
-                f"program key {key.pk} was never confirmed by a key holder (planted?): "
-                "new cases are not sealed to it"
+                gettext(
+                    "program key %(key)s was never confirmed by a key holder (planted?): "
+                    "new cases are not sealed to it"
+                )
+                % {"key": key.pk}
             )
         elif unverified(key):
             found.append(
-                f"program key {key.pk} lacks the confirmation its predecessor's holders make "
-                "(planted?): new cases are not sealed to it until a holder of both logs in"
+                gettext(
+                    "program key %(key)s lacks the confirmation its predecessor's holders make "
+                    "(planted?): new cases are not sealed to it until a holder of both logs in"
+                )
+                % {"key": key.pk}
             )
         elif chosen is None or key.pk > chosen.pk:
-            found.append(f"program key {key.pk} has no holder: new cases are not sealed to it")
+            found.append(
+                gettext("program key %(key)s has no holder: new cases are not sealed to it")
+                % {"key": key.pk}
+            )
     if chosen is None and ProgramKey.objects.exists():
-        found.append("no usable program key: new answers stay readable by the server only")
+        found.append(gettext("no usable program key: new answers stay readable by the server only"))
     return found

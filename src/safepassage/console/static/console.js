@@ -59,7 +59,7 @@
       body: JSON.stringify(body || {})
     }).then(function (r) {
       return r.json().then(function (data) {
-        if (!r.ok) { throw new Error(data.error || "Refused"); }
+        if (!r.ok) { throw new Error(data.error || document.body.dataset.refused || "Refused"); }
         return data;
       });
     });
@@ -113,7 +113,7 @@
   Array.prototype.forEach.call(document.querySelectorAll("form.webauthn"), function (form) {
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      if (!window.PublicKeyCredential) { showError("This browser has no security key support."); return; }
+      if (!window.PublicKeyCredential) { showError(document.body.dataset.noSecurityKeys || "This browser has no security key support."); return; }
       var run = form.dataset.webauthn === "register" ? registration : assertion;
       run(form).then(function (data) { window.location.assign(data.next || "/console/"); })
         .catch(function (err) { showError(err.message || String(err)); });
