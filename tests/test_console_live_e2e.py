@@ -97,7 +97,7 @@ def test_a_message_appears_on_an_open_case_page_and_the_other_staff_member_is_sh
     say(applicant, "3", "ru")
     click(applicant, "ru", "chat.continue")
     click(applicant, "ru", "apply.summary.confirm")
-    click(applicant, "ru", "chat.continue")
+    click(applicant, "ru", "chat.creds.written")  # the credentials page
     say(applicant, "DEMO-FIRST мы ждём", "ru")
 
     pages = {}

@@ -14,13 +14,13 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from safepassage.campaigns.models import Campaign
 from safepassage.cases import services
 from safepassage.cases.models import Case, CaseEvent
 from safepassage.channels.models import ChatTrace, OutboxMessage, TelegramChat, TelegramUpdate
 from safepassage.channels.telegram import claims, outbox
 from safepassage.channels.telegram.sender import Sender
 from safepassage.testing.fake_telegram import FakeTelegram
+from tests.conftest import demo_campaign_code
 from tests.telegram_support import TOKEN, Applicant, post_update
 
 pytestmark = pytest.mark.django_db
@@ -207,7 +207,7 @@ def test_a_flooding_sender_is_parked_and_a_genuine_applicant_goes_first(
 def test_many_first_contacts_from_one_code_raise_the_fake_score(
     fake: FakeTelegram, client: Client
 ) -> None:
-    Campaign.objects.create(code="leafletx", name="DEMO leaflet")
+    demo_campaign_code("leafletx")
     bot = fake.bots[TOKEN]
     for n in range(15):
         fake.send_text(TOKEN, FakeTelegram.applicant(5200000900 + n, "en"), "/start leafletx")

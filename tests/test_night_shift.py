@@ -226,7 +226,7 @@ def test_a_night_shift_end_to_end(browser: Browser, shift: Shift) -> None:
     sup_row = admin.locator("tr:has(td > a:text-is('sup'))")
     sup_row.get_by_label("조선말").check()  # the supervisor reads Korean
     sup_row.get_by_role("button", name="Save").click()
-    assert "uk" in admin.locator("tr:has(td > a:text-is('oksana'))").inner_text()
+    assert "Українська" in admin.locator("tr:has(td > a:text-is('oksana'))").inner_text()
 
     # --- Everyone enrols from the QR code; the key holder grants the program key. -------------
     operator = context(viewport=DESK)

@@ -21,6 +21,7 @@ from safepassage.channels.models import OutboxMessage, TelegramChat
 from safepassage.channels.telegram import outbox as outbox_module
 from safepassage.channels.telegram.outbox import CHAT_CAP, outbox_states, seal_chat_id
 from safepassage.channels.telegram.sender import BATCH, Sender, plan_claims
+from safepassage.conversations import catalog
 from safepassage.testing.fake_telegram import FakeTelegram
 from tests.telegram_support import TOKEN, Applicant, post_update
 
@@ -49,10 +50,8 @@ def test_unreachable_bot_api_messages_wait_then_go_out(fake: FakeTelegram, clien
     OutboxMessage.objects.update(not_before=row.created_at)  # skip the backoff wait
     sender.run_until_idle()
     sender.close()
-    assert (
-        person.last()["text"]
-        == "Where is he now? (If you are writing for yourself: where are you now?)"
-    )
+    # He pressed "for myself": the question speaks to him (the flow's voices).
+    assert person.last()["text"] == catalog.text("en", "apply.whereabouts.prompt.self")
 
 
 def test_blocked_chat_is_marked_and_the_reply_fails_with_the_reason(

@@ -209,6 +209,7 @@ def test_a_sent_vetted_reply_reads_in_both_languages(staff: object) -> None:
     response = operator.post(f"/console/cases/{case.pk}/reply/", {"vetted": str(reply.pk)})
     assert response.status_code == 302
     drone = STARTER["drone"]["text"]
+    chat.choose("continue")  # "I have written them down": the thread follows
     assert escape(drone["ko"]) in chat.open()  # the applicant reads the Korean text
     page = operator.get(f"/console/cases/{case.pk}/").content.decode()
     conversation = page[page.index('id="conversation"') : page.index("<h3>")]
