@@ -60,7 +60,7 @@ class Config:
     redis_url: str = field(default="", repr=False)
     # PostgreSQL: connections per process kept in psycopg's pool (0: a connection per request,
     # as before). A flood then waits for a connection instead of opening hundreds.
-    database_pool: int = 16
+    database_pool: int = 0
     # How often the scheduler enqueues the retention purge (0: never; then run
     # `safepassage purge` from cron or a timer).
     purge_every_seconds: float = 3600
@@ -195,7 +195,7 @@ def load(environ: dict[str, str] | None = None) -> Config:
         telegram_intake_threads=int(env.get("TELEGRAM_INTAKE_THREADS") or -1),
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
-        database_pool=int(env.get("SAFEPASSAGE_DATABASE_POOL") or 16),
+        database_pool=int(env.get("SAFEPASSAGE_DATABASE_POOL") or 0),
         purge_every_seconds=_seconds(env.get("SAFEPASSAGE_PURGE_EVERY_SECONDS"), 3600),
         public_urls=_public_urls(env.get("SAFEPASSAGE_PUBLIC_URLS")),
         hotline_numbers=_list(env.get("SAFEPASSAGE_HOTLINE_NUMBERS")),
