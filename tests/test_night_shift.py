@@ -325,7 +325,8 @@ def test_a_night_shift_end_to_end(browser: Browser, shift: Shift) -> None:
     for target in ("verified", "ready"):
         operator.select_option("#target", target)
         _submit(operator, "/status/")
-    assert "verified → ready" in operator.locator("#history").inner_text()
+    # The history in the operator's Ukrainian: «Перевірена» → «Готова» (console.history).
+    assert "«Перевірена» → «Готова»" in operator.locator("#history").inner_text()
 
     # --- The supervisor hands over; the liaison confirms on a phone. ---------------------------
     supervisor.goto(case_url)
