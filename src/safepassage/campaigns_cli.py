@@ -261,14 +261,7 @@ def _online(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    data: bytes
-    if args.format == "svg":
-        data = qr.svg(target, error=args.error).encode()
-    elif args.format == "png":
-        data = qr.png(target, error=args.error)
-    else:
-        data = qr.pdf(target, error=args.error)
-    Path(args.out).write_bytes(data)
+    Path(args.out).write_bytes(qr.encode(target, args.format, error=args.error))
     print(f"{args.out}: {target}")
     return 0
 

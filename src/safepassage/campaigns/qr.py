@@ -55,3 +55,17 @@ def pdf(data: str, *, error: str = "q", width_mm: float = PRINT_WIDTH_MM) -> byt
     # segno's PDF unit is the point (1/72 inch).
     code.save(out, kind="pdf", scale=width_mm / 25.4 * 72 / modules, border=QUIET_ZONE)
     return out.getvalue()
+
+
+FORMATS = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf"}
+
+
+def encode(data: str, kind: str, *, error: str = "q") -> bytes:
+    """The QR code of ``data`` as a file of ``kind`` (one of FORMATS)."""
+    if kind == "svg":
+        return svg(data, error=error).encode()
+    if kind == "png":
+        return png(data, error=error)
+    if kind == "pdf":
+        return pdf(data, error=error)
+    raise ValueError(f"kind must be one of {', '.join(FORMATS)}")

@@ -19,7 +19,7 @@ from safepassage.console import forms_campaigns
 from safepassage.console.guard import staff_view
 from safepassage.privacy import audit
 
-QR_TYPES = {"svg": "image/svg+xml", "png": "image/png", "pdf": "application/pdf"}
+QR_TYPES = qr.FORMATS
 # Leaflets are rendered in the request (about 0.2 s of CPU per page): more codes than this
 # are a batch for the command line, not a request that holds a worker for minutes.
 MAX_LEAFLETS_PER_REQUEST = 20
@@ -151,14 +151,7 @@ def code_qr(request: HttpRequest, code_id: int, kind: str) -> HttpResponse:
         return _detail(
             request, code.campaign, 409, error="No link is configured to print (see README)."
         )
-    body: bytes
-    if kind == "svg":
-        body = qr.svg(link.url).encode()
-    elif kind == "png":
-        body = qr.png(link.url)
-    else:
-        body = qr.pdf(link.url)
-    response = HttpResponse(body, content_type=QR_TYPES[kind])
+    response = HttpResponse(qr.encode(link.url, kind), content_type=QR_TYPES[kind])
     response["Content-Disposition"] = f'attachment; filename="qr-{code.code}.{kind}"'
     return response
 
