@@ -9,9 +9,13 @@ middleware uses, as concurrent requests would, and set the limit low.
 
 from __future__ import annotations
 
+import http.client
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.sessions.models import Session
@@ -24,6 +28,7 @@ from safepassage.channels.webchat import admission
 from safepassage.conversations.engine import Reply
 from safepassage.conversations.models import Conversation
 from tests.conftest import ChatDriver, demo_campaign_code, t
+from tests.server import running_platform
 
 pytestmark = pytest.mark.django_db
 
@@ -153,3 +158,83 @@ def test_the_limit_is_configured_by_environment_and_zero_turns_shedding_off(
             stack.enter_context(admission.counted())
         chat.choose("self")
     assert Case.objects.count() == 1
+
+
+class Browser:
+    """A browser with JavaScript off against the real server: cookies, forms, no redirects."""
+
+    def __init__(self, url: str) -> None:
+        self.host, _, port = url.removeprefix("http://").partition(":")
+        self.port = int(port)
+        self.cookies: dict[str, str] = {}
+        self.page = ""
+
+    def request(
+        self, method: str, data: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str]]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        body = None
+        if data is not None:
+            body = urlencode(data)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request(method, "/chat/ru/", body=body, headers=headers)
+        response = conn.getresponse()
+        content = response.read().decode()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, value = header.split(";")[0].partition("=")
+            self.cookies[name] = value
+        if response.status != 302:
+            self.page = content
+        conn.close()
+        return response.status, {k.lower(): v for k, v in response.headers.items()}
+
+    def post(self, data: dict[str, str]) -> tuple[int, dict[str, str]]:
+        form = {"csrfmiddlewaretoken": _field(self.page, "csrfmiddlewaretoken"), **data}
+        if 'name="t"' in self.page:
+            form["t"] = _field(self.page, "t")
+        status, headers = self.request("POST", form)
+        if status == 302:
+            assert self.request("GET")[0] == 200
+        return status, headers
+
+
+def test_a_real_server_defers_a_burst_of_first_answers_and_takes_them_on_continue(
+    tmp_path: Path,
+) -> None:
+    env = {"SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT": "1", "SAFEPASSAGE_WEB_PROCESSES": "1"}
+    with running_platform(tmp_path, extra_env=env) as platform:
+        genuine = Browser(platform.url)
+        genuine.request("GET")
+        assert genuine.post({"choice": "self"})[0] == 302  # in progress before the burst
+        crowd = [Browser(platform.url) for _ in range(30)]
+        for visitor in crowd:
+            visitor.request("GET")
+        start = threading.Barrier(len(crowd) + 1)
+        answers: list[tuple[int, dict[str, str]]] = []
+
+        def answer(visitor: Browser) -> None:
+            start.wait()
+            answers.append(visitor.post({"choice": "relative"}))
+
+        threads = [threading.Thread(target=answer, args=(v,)) for v in crowd]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        steps = [genuine.post({"choice": choice})[0] for choice in ("front", "days")]
+        for thread in threads:
+            thread.join(timeout=120)
+        assert steps == [302, 302]  # his conversation was never deferred
+        statuses = sorted(status for status, _ in answers)
+        assert len(statuses) == 30 and set(statuses) <= {302, 503} and 503 in statuses, statuses
+        deferred = [v for v in crowd if f'name="{admission.KEPT_FIELD}"' in v.page]
+        assert len(deferred) == statuses.count(503)
+        headers = next(h for s, h in answers if s == 503)
+        assert headers["retry-after"] == str(admission.RETRY_AFTER_SECONDS)
+        assert "default-src 'none'" in headers["content-security-policy"]
+        assert t("ru", "chat.busy") in deferred[0].page and "sp" not in deferred[0].cookies
+        # The burst is over: "continue" takes each kept answer.
+        for visitor in deferred:
+            kept = _field(visitor.page, admission.KEPT_FIELD)
+            assert visitor.post({admission.KEPT_FIELD: kept})[0] == 302
+            assert t("ru", "apply.whereabouts.prompt.relative") in visitor.page

@@ -46,17 +46,33 @@ def in_flight() -> int:
     return _in_flight
 
 
-@contextmanager
-def counted() -> Iterator[None]:
-    """One web chat request in flight for as long as the block runs."""
+def enter() -> Callable[[], None]:
+    """One more web chat request in flight; the function returned ends it (once, however
+    often it is called)."""
     global _in_flight
     with _lock:
         _in_flight += 1
+    done = False
+
+    def leave() -> None:
+        global _in_flight
+        nonlocal done
+        with _lock:
+            if not done:
+                done = True
+                _in_flight -= 1
+
+    return leave
+
+
+@contextmanager
+def counted() -> Iterator[None]:
+    """One web chat request in flight for as long as the block runs."""
+    leave = enter()
     try:
         yield
     finally:
-        with _lock:
-            _in_flight -= 1
+        leave()
 
 
 def busy() -> bool:
@@ -69,10 +85,14 @@ def _is_chat(path: str) -> bool:
     return path.startswith("/chat/")
 
 
+def _counted_by_lane(request: HttpRequest) -> bool:
+    """Under ``safepassage serve`` the ASGI lane (webchat.lane) counts, from an earlier point."""
+    return bool(getattr(request, "scope", {}).get("safepassage.webchat_counted"))
+
+
 class InFlightMiddleware:
-    """Counts web chat requests in flight (:func:`counted`). First in ``MIDDLEWARE`` and able
-    to run on the event loop, so that under ASGI a request counts while it waits for its
-    thread, not only once it runs."""
+    """Counts web chat requests in flight (:func:`counted`) where webchat.lane does not (WSGI,
+    Django's test client). First in ``MIDDLEWARE`` and able to run on the event loop."""
 
     sync_capable = True
     async_capable = True
@@ -88,14 +108,14 @@ class InFlightMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         if self.is_async:
             return self._acall(request)
-        if not _is_chat(request.path):
+        if not _is_chat(request.path) or _counted_by_lane(request):
             return self.get_response(request)
         with counted():
             return self.get_response(request)
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not _is_chat(request.path):
+        if not _is_chat(request.path) or _counted_by_lane(request):
             return await response  # type: ignore[misc,no-any-return]
         with counted():
             return await response  # type: ignore[misc,no-any-return]

@@ -16,30 +16,26 @@ import binascii
 import json
 import uuid
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import render
-from django.template import loader
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_http_methods
 
-from safepassage import metrics
 from safepassage.analytics import counters
 from safepassage.campaigns import services as campaigns
 from safepassage.cases import services as cases
 from safepassage.cases.models import Channel
-from safepassage.channels.webchat import admission
+from safepassage.channels.webchat import admission, lane
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.conversations import actions, catalog, engine
 from safepassage.conversations.models import Conversation
 from safepassage.privacy import crypto, ratelimit
-from safepassage.web import assets, forms
+from safepassage.web import forms
 
 SESSION_CONVERSATION = "sp_conv"
 # New credentials until "I have written them down": ciphertext under the browser's key only.
@@ -243,24 +239,6 @@ def _show(request: HttpRequest, lang: str, conversation: Conversation) -> HttpRe
     return _page(request, lang, turn, credentials_pending=pending)
 
 
-_CSRF_MARK = "csrfmark7f3a"
-_KEPT_MARK = "keptmark7f3a"
-
-
-@lru_cache(maxsize=64)
-def _deferral_page(lang: str, chosen: str | None) -> str:
-    """The deferral page of one language and answer, with marks where the CSRF token and the
-    kept answer go: rendered once per process, so that a flood of deferrals costs little."""
-    context = {
-        "lang": lang,
-        "chosen": chosen,
-        "kept": _KEPT_MARK,
-        "csrf_token": _CSRF_MARK,
-        "chat_css": assets.stylesheet("chat"),
-    }
-    return loader.render_to_string("webchat/deferred.html", context)
-
-
 def _deferred(
     request: HttpRequest, lang: str, reply: engine.Reply, given: str | None
 ) -> HttpResponse:
@@ -268,17 +246,13 @@ def _deferred(
     session), and the page keeps the answer in its form so that "continue" sends it again.
     503 with Retry-After, as the outage page: the answer was not taken, and whatever sits in
     front (a proxy, monitoring) sees the service shed load; a browser, with or without
-    JavaScript, shows the page all the same."""
-    step = actions.first_prompt(lang).step
-    chosen = next((c.label for c in step.choices if c.value == reply.choice), None)
-    html = _deferral_page(lang, chosen)
-    html = html.replace(_CSRF_MARK, get_token(request), 1)
-    html = html.replace(_KEPT_MARK, escape(admission.keep(reply, given)), 1)
+    JavaScript, shows the page all the same. (Under ASGI most deferrals are answered before
+    Django, by webchat.lane; this one serves the rest, and WSGI.)"""
+    html = lane.deferral_html(lang, reply, given, get_token(request))
     response = HttpResponse(html, status=503)
     response["Retry-After"] = str(admission.RETRY_AFTER_SECONDS)
     # Counted, not logged: Django would log every 5xx as an error, hundreds a second in a flood.
     response._has_been_logged = True  # type: ignore[attr-defined]
-    metrics.WEBCHAT_DEFERRED.inc()
     return response
 
 
