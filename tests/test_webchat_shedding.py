@@ -199,6 +199,7 @@ class Browser:
         return status, headers
 
 
+@pytest.mark.slow  # starts `safepassage serve` (conftest.SLOW_MODULES)
 def test_a_real_server_defers_a_burst_of_first_answers_and_takes_them_on_continue(
     tmp_path: Path,
 ) -> None:
