@@ -1,12 +1,12 @@
 """Admission to the web chat under overload (issue 12, flood defence).
 
 Overload is read from one number per web process: how many web chat requests it is serving
-right now (:class:`InFlightMiddleware` counts them from the moment Django has the request,
-before it waits for a thread, until its response is ready). A process that keeps up serves a
-few at a time; when arrivals outrun it, requests queue and the count climbs, whatever their
-cause. That costs one lock and one integer per request: no database, no Redis, and nothing an
-attacker can raise from another process. Each web process judges its own load, which is the
-load its own requests wait behind.
+right now (counted by webchat.lane from the moment the request reaches the process until the
+last byte of its response is sent; by :class:`InFlightMiddleware` where there is no lane).
+A process that keeps up serves a few at a time; when arrivals outrun it, requests queue and
+the count climbs, whatever their cause. That costs one lock and one integer per request: no
+database, no Redis, and nothing an attacker can raise from another process. Each web process
+judges its own load, which is the load its own requests wait behind.
 
 While the count is above ``SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT`` the cheapest work is shed
 first: a first answer from a visitor with no conversation (creating a case is the most

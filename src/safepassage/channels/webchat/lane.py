@@ -147,14 +147,14 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _read(receive: Receive) -> bytes | None:
+    """The whole body (its Content-Length is at most MAX_BODY: _candidate), so that Django
+    can be handed all of it again (_replay)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
         chunks.append(message.get("body", b""))
-        if sum(map(len, chunks)) > MAX_BODY:
-            return b"".join(chunks)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
