@@ -3,13 +3,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
+from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.test import Client
 from django.utils.html import escape
 
 from safepassage.cases.models import Case
 from safepassage.conversations import catalog
+from safepassage.privacy import keyring
 from safepassage.privacy.keyring import Keyring
 from tests.browser_support import browser, platform  # noqa: F401 (fixtures of the browser tests)
 from tests.telegram_support import fake  # noqa: F401 (a fixture for the Telegram tests)
@@ -33,6 +36,27 @@ SLOW_MODULES = frozenset(
         "test_backup_restore",
     }
 )
+
+
+class QuickArgon2PasswordHasher(Argon2PasswordHasher):
+    """Argon2id still, at a test's cost: each staff login and key wrap otherwise spends a
+    quarter of a second of CPU, and the suite logs in hundreds of times (a third of a CI run).
+    A server a test starts keeps the production cost and rehashes on its first login."""
+
+    time_cost = 1
+    memory_cost = 8 * 1024
+    parallelism = 1
+
+
+@pytest.fixture(autouse=True)
+def _quick_key_derivation(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+    # Key wraps at one pass of the 64 MiB production memory cost: within the bounds the
+    # keyring accepts on unwrapping, so wraps made here open in servers the tests start.
+    monkeypatch.setattr(keyring, "ARGON2_TIME_COST", 1)
+    settings.PASSWORD_HASHERS = [
+        "tests.conftest.QuickArgon2PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
