@@ -60,9 +60,10 @@ class Config:
     web_processes: int = -1
     # The rate limiter's shared store (privacy.ratelimit); unset: the database.
     redis_url: str = field(default="", repr=False)
-    # PostgreSQL: connections per process kept in psycopg's pool (0: a connection per request,
-    # as before). A flood then waits for a connection instead of opening hundreds.
-    database_pool: int = 0
+    # PostgreSQL: the connections each process's requests share in psycopg's pool, on top of
+    # one per long-lived thread (settings._database; 0: no pool, a connection per request). A
+    # flood then waits for a connection (at most POOL_WAIT) instead of opening hundreds.
+    database_pool: int = 4
     # How often the scheduler enqueues the retention purge (0: never; then run
     # `safepassage purge` from cron or a timer).
     purge_every_seconds: float = 3600
@@ -198,7 +199,7 @@ def load(environ: dict[str, str] | None = None) -> Config:
         telegram_claim_batch=max(1, int(env.get("TELEGRAM_CLAIM_BATCH") or 20)),
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
-        database_pool=int(env.get("SAFEPASSAGE_DATABASE_POOL") or 0),
+        database_pool=max(0, int(env.get("SAFEPASSAGE_DATABASE_POOL") or 4)),
         purge_every_seconds=_seconds(env.get("SAFEPASSAGE_PURGE_EVERY_SECONDS"), 3600),
         public_urls=_public_urls(env.get("SAFEPASSAGE_PUBLIC_URLS")),
         hotline_numbers=_list(env.get("SAFEPASSAGE_HOTLINE_NUMBERS")),

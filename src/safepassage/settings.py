@@ -87,14 +87,36 @@ def _database(url: str) -> dict[str, Any]:
         db.setdefault("OPTIONS", {})
         db["OPTIONS"].setdefault("connect_timeout", 3)
         if CONFIG.database_pool > 0:
-            # A connection budget per process (psycopg-pool): requests borrow and return one;
-            # the long-lived threads (intake applier, senders, pollers) each keep theirs.
-            db["OPTIONS"]["pool"] = {
-                "min_size": 1,
-                "max_size": CONFIG.database_pool,
-                "timeout": 10,
-            }
+            db["OPTIONS"]["pool"] = _pool(CONFIG)
+            # The pool checks a connection before lending it (one empty round trip): after a
+            # restart its idle connections are dead, and a request should get a fresh one
+            # rather than fail with a dead one.
+            db["CONN_HEALTH_CHECKS"] = True
     return db
+
+
+# How long a request waits for a pooled connection: a flood queues for at most this long, and
+# while PostgreSQL is away (no connection to lend) every request answers 503 after it.
+POOL_WAIT = 2.0
+
+
+def _pool(cfg: _config.Config) -> dict[str, Any]:
+    """psycopg's pool, the connection budget of one process (docs/operations.md, "Connection
+    budget"). Requests borrow a connection and return it when they end; each long-lived thread
+    (the main one, the webhook appliers, each bot's sender and poller, the task worker and the
+    scheduler) keeps its own, so they get one each on top of the requests' share and never
+    wait behind a flood. The pool opens connections on demand, up to ``max_size``."""
+    threads = 1 + max(cfg.telegram_intake_threads, 1) + 2 * len(cfg.telegram_bots) + 2
+    return {
+        "min_size": 1,
+        "max_size": cfg.database_pool + threads,
+        "timeout": POOL_WAIT,
+        # Reconnecting after a failed attempt backs off (1 s, 2 s, …); give up after this long
+        # so that the next request that waits starts a fresh attempt: a database back after a
+        # long outage is used within seconds, not after a backoff of minutes.
+        "reconnect_timeout": POOL_WAIT,
+        "name": "safepassage",
+    }
 
 
 DATABASES = {"default": _database(CONFIG.database_url)}
