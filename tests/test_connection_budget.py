@@ -71,10 +71,8 @@ def test_a_burst_of_requests_stays_within_the_budget(tmp_path: Path) -> None:
         )
         work.start()
         most = _most_connections_during(name, work)
-        # Answered: those that found no connection within settings.POOL_WAIT (the machine
-        # is busy) were told to try again, as under a flood, never left hanging or failed.
-        assert len(answers) == REQUESTS * 5 and set(answers) <= {200, 503}
-        assert answers.count(200) >= REQUESTS
+        # Every one answered: they waited their turn for a connection (pgpool.FLOOD_WAIT).
+        assert answers.count(200) == REQUESTS * 5
         assert most <= BUDGET + LONG_LIVED
 
 

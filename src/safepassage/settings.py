@@ -87,17 +87,10 @@ def _database(url: str) -> dict[str, Any]:
         db.setdefault("OPTIONS", {})
         db["OPTIONS"].setdefault("connect_timeout", 3)
         if CONFIG.database_pool > 0:
+            # Django's backend with a pool that tells a flood from an outage (pgpool/base.py).
+            db["ENGINE"] = "safepassage.pgpool"
             db["OPTIONS"]["pool"] = _pool(CONFIG)
-            # The pool checks a connection before lending it (one empty round trip): after a
-            # restart its idle connections are dead, and a request should get a fresh one
-            # rather than fail with a dead one.
-            db["CONN_HEALTH_CHECKS"] = True
     return db
-
-
-# How long a request waits for a pooled connection: a flood queues for at most this long, and
-# while PostgreSQL is away (no connection to lend) every request answers 503 after it.
-POOL_WAIT = 2.0
 
 
 def _pool(cfg: _config.Config) -> dict[str, Any]:
@@ -105,16 +98,17 @@ def _pool(cfg: _config.Config) -> dict[str, Any]:
     budget"). Requests borrow a connection and return it when they end; each long-lived thread
     (the main one, the webhook appliers, each bot's sender and poller, the task worker and the
     scheduler) keeps its own, so they get one each on top of the requests' share and never
-    wait behind a flood. The pool opens connections on demand, up to ``max_size``."""
+    wait behind a flood. The pool opens connections on demand, up to ``max_size``; how long a
+    request waits for one is pgpool's choice (10 s behind a flood, 2 s for a database away)."""
     threads = 1 + max(cfg.telegram_intake_threads, 1) + 2 * len(cfg.telegram_bots) + 2
     return {
         "min_size": 1,
         "max_size": cfg.database_pool + threads,
-        "timeout": POOL_WAIT,
-        # Reconnecting after a failed attempt backs off (1 s, 2 s, …); give up after this long
-        # so that the next request that waits starts a fresh attempt: a database back after a
-        # long outage is used within seconds, not after a backoff of minutes.
-        "reconnect_timeout": POOL_WAIT,
+        # Reconnecting after a failed attempt backs off (1 s, 2 s, …); give up after 2 s so
+        # that the pool counts PostgreSQL as away (pgpool) and the next request that waits
+        # starts a fresh attempt: a database back after a long outage is used within seconds,
+        # not after a backoff of minutes.
+        "reconnect_timeout": 2.0,
         "name": "safepassage",
     }
 
