@@ -62,7 +62,7 @@ class Config:
     redis_url: str = field(default="", repr=False)
     # PostgreSQL: the connections each process's requests share in psycopg's pool, on top of
     # one per long-lived thread (settings._database; 0: no pool, a connection per request). A
-    # flood then waits for a connection (at most POOL_WAIT) instead of opening hundreds.
+    # flood then waits for a connection (safepassage.pgpool) instead of opening hundreds.
     database_pool: int = 4
     # How often the scheduler enqueues the retention purge (0: never; then run
     # `safepassage purge` from cron or a timer).

@@ -1,25 +1,24 @@
 """Django's PostgreSQL backend, whose pool waits long behind a flood and briefly for a database
 that is away (docs/operations.md, "Connection budget").
 
-A request that finds every connection of the process's budget lent out waits for one to come
-back (``FLOOD_WAIT``): under a flood one does within moments, and a longer queue only sheds
-what the machine could still have served. A request that finds the pool with room to grow, or
-PostgreSQL known to refuse connections, waits at most ``OUTAGE_WAIT``: a new connection takes
-milliseconds when PostgreSQL is up, so a longer wait means it is away, and the request answers
-503 (errors.is_outage) instead of hanging. Django's own backend gives the pool one wait for
-both (its ``timeout``), too short for the one or too long for the other.
+A request waits for a connection in turns of ``OUTAGE_WAIT`` (2 s), up to ``FLOOD_WAIT`` (10 s)
+in all: behind a flood a connection comes back within moments, and a shorter wait would only
+shed what the machine could still serve. After a turn without one, it gives up if PostgreSQL is
+known to be away (a connection failed its check before being lent, or the pool gave up a
+reconnection) and answers 503 (errors.is_outage) instead of hanging. The first connection made
+again clears that. Django's own backend gives the pool one wait for both (its ``timeout``):
+too short for the one or too long for the other.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base
 from psycopg import Connection
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 FLOOD_WAIT = 10.0
 OUTAGE_WAIT = 2.0
@@ -31,31 +30,28 @@ __all__ = ["FLOOD_WAIT", "OUTAGE_WAIT", "BudgetPool", "DatabaseWrapper"]
 
 
 class BudgetPool(ConnectionPool):
-    """psycopg's pool, choosing each request's wait as the module says."""
+    """psycopg's pool, cutting a request's wait short once PostgreSQL is known to be away."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.away_until = 0.0
-        self.lent = 0  # connections in a client's hands now
-        self._count = threading.Lock()
         super().__init__(*args, **kwargs)
 
     def getconn(self, timeout: float | None = None) -> Any:
-        if timeout is None:
-            timeout = FLOOD_WAIT if self._all_lent_out() else OUTAGE_WAIT
-        connection = super().getconn(timeout)
-        with self._count:
-            self.lent += 1
-        return connection
+        """Wait in turns of OUTAGE_WAIT, up to FLOOD_WAIT in all; after a turn without a
+        connection, give up if PostgreSQL is away (a connection failed its check, or the pool
+        gave up reconnecting, since the last connection was made)."""
+        if timeout is not None:
+            return super().getconn(timeout)
+        deadline = time.monotonic() + FLOOD_WAIT
+        while True:
+            try:
+                return super().getconn(min(OUTAGE_WAIT, max(deadline - time.monotonic(), 0.01)))
+            except PoolTimeout:
+                if self.away() or time.monotonic() >= deadline - 0.01:
+                    raise
 
-    def putconn(self, conn: Any) -> None:
-        with self._count:
-            self.lent -= 1
-        super().putconn(conn)
-
-    def _all_lent_out(self) -> bool:
-        """Every connection the budget allows is in a client's hands (dead ones that wait to be
-        replaced, as during an outage, are not)."""
-        return self.away_until <= time.monotonic() and self.lent >= self.max_size
+    def away(self) -> bool:
+        return self.away_until > time.monotonic()
 
     def mark_away(self) -> None:
         self.away_until = time.monotonic() + AWAY_FOR
@@ -85,11 +81,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 created.away_until = 0.0  # PostgreSQL answers again
                 configure(connection)
 
+            def checked(connection: Connection[Any]) -> None:
+                try:
+                    BudgetPool.check_connection(connection)
+                except Exception:
+                    created.mark_away()  # until a new connection is made: at once if it is up
+                    raise
+
             created = BudgetPool(
                 kwargs=kwargs,
                 open=False,
                 configure=made,
-                check=BudgetPool.check_connection,
+                check=checked,
                 reconnect_failed=_mark_away,
                 **(options if isinstance(options, dict) else {}),
             )
