@@ -6,6 +6,10 @@ Telegram's limits (30/s per bot, 1/s per chat) and answers 429 beyond them.
 
 Prints sustained messages per second and the number of 429 answers (target: >= 28.5 per bot,
 zero). With ``--bots N`` the chats are spread over N bots, each with its own sender thread.
+``--overtake`` queues the backlog as ordinary replies instead and, every 1.5 s while it drains,
+one urgent message to a new chat (as a reply to a case that is ready now would be): it prints
+how long those took from queued to sent, which depends on the claim's size
+(TELEGRAM_CLAIM_BATCH), since a claim in flight is sent before the next one is read.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--chats", type=int, default=500)
     parser.add_argument("--bots", type=int, default=1)
+    parser.add_argument("--overtake", action="store_true")
     args = parser.parse_args()
     tokens = [token(n) for n in range(args.bots)]
     slugs = ["main"] + [f"spare{n}" for n in range(1, args.bots)]
@@ -69,7 +74,27 @@ def main() -> int:
             ]
             for n in range(args.messages):
                 # As the credentials message is queued: never merged or capped.
-                outbox.do_send_text(chats[n % len(chats)], f"DEMO message {n}", urgent=True)
+                outbox.do_send_text(
+                    chats[n % len(chats)], f"DEMO message {n}", urgent=not args.overtake
+                )
+        waits: list[float] = []
+
+        def probe(stop: threading.Event) -> None:
+            """One urgent message at a time: queued, then watched until it is recorded sent."""
+            while not stop.wait(1.5):
+                chat = TelegramChat.objects.create(
+                    bot=slugs[0],
+                    pseudonym=f"probe{len(waits)}",
+                    chat_sealed=outbox.seal_chat_id(6_900_000_000 + len(waits)),
+                )
+                queued = time.monotonic()
+                row = outbox.do_send_text(chat, "DEMO urgent", urgent=True)
+                while not stop.is_set():
+                    if OutboxMessage.objects.filter(pk=row.pk, status="sent").exists():
+                        waits.append(time.monotonic() - queued)
+                        break
+                    time.sleep(0.02)
+            connections.close_all()
 
         def drain(slug: str) -> None:
             sender = Sender(slug)
@@ -78,12 +103,20 @@ def main() -> int:
             connections.close_all()
 
         threads = [threading.Thread(target=drain, args=(slug,)) for slug in slugs]
+        stop_probes = threading.Event()
+        prober = threading.Thread(target=probe, args=(stop_probes,))
         started = time.monotonic()
         for thread in threads:
             thread.start()
+        if args.overtake:
+            prober.start()
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - started
+        if args.overtake:
+            stop_probes.set()
+            prober.join()
+        waits.sort()
         per_bot = [stats(api_base, t) for t in tokens]
         sent = OutboxMessage.objects.filter(status="sent").count()
         ok = sum(f["calls"].get("sendMessage:200", 0) for f in per_bot)
@@ -101,6 +134,13 @@ def main() -> int:
         f" ({ok / elapsed / args.bots:.2f} per bot)"
     )
     print(f"429 answers         {figures['rate_limited']}")
+    if waits:
+        print(
+            f"urgent, queued→sent p50 {waits[len(waits) // 2]:.2f} s, max {waits[-1]:.2f} s"
+            f" ({len(waits)} during the drain)"
+        )
+    if args.overtake:
+        return 0
     return 0 if sent == args.messages and ok == args.messages else 1
 
 

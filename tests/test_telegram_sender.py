@@ -290,3 +290,28 @@ def test_a_result_held_past_a_lease_another_claim_took_over_is_dropped(
     assert sender.record_held() and not sender.unrecorded
     assert OutboxMessage.objects.get(pk=row.pk).status == "sending"
     sender.close()
+
+
+def test_a_sender_held_up_past_its_lease_leaves_the_row_to_the_one_that_took_it_over(
+    fake: FakeTelegram,
+) -> None:
+    """A sender held up until its claim's lease ran out (a long 429 pause, the shared window)
+    while another sender took the row over: the message goes out once."""
+    chat = TelegramChat.objects.create(
+        bot="main", pseudonym="DEMO-late", chat_sealed=outbox_module.seal_chat_id(5130000099)
+    )
+    outbox_module.do_send_text(chat, "DEMO once", urgent=True)
+    late, other = Sender("main"), Sender("main")
+    held_up = late.claim()
+    ran_out = timezone.now() - timedelta(seconds=1)
+    OutboxMessage.objects.update(lease_until=ran_out)
+    for row in held_up:
+        row.lease_until = ran_out
+    taken = other.claim()
+    assert [row.pk for row in taken] == [row.pk for row in held_up]
+    late.send_batch(held_up)
+    other.send_batch(taken)
+    late.close()
+    other.close()
+    assert [c.params.get("text") for c in fake.calls(TOKEN, "sendMessage")] == ["DEMO once"]
+    assert OutboxMessage.objects.get().status == "sent"

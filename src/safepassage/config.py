@@ -53,14 +53,17 @@ class Config:
     # Webhook updates are applied in batches on this many long-lived threads per process, each
     # with its own database connection (-1: one; 0: in the request's own thread).
     telegram_intake_threads: int = -1
+    # Outbox rows a bot's sender claims at a time (channels/telegram/claims.py, BATCH).
+    telegram_claim_batch: int = 20
     # Web server processes (-1: 1 on SQLite, which has one writer anyway; on PostgreSQL one per
     # CPU, at most 8).
     web_processes: int = -1
     # The rate limiter's shared store (privacy.ratelimit); unset: the database.
     redis_url: str = field(default="", repr=False)
-    # PostgreSQL: connections per process kept in psycopg's pool (0: a connection per request,
-    # as before). A flood then waits for a connection instead of opening hundreds.
-    database_pool: int = 0
+    # PostgreSQL: the connections each process's requests share in psycopg's pool, on top of
+    # one per long-lived thread (settings._database; 0: no pool, a connection per request). A
+    # flood then waits for a connection (safepassage.pgpool) instead of opening hundreds.
+    database_pool: int = 4
     # Web chat requests one web process may serve at once before it counts as overloaded and
     # defers anonymous first answers (channels/webchat/admission.py; 0: never defers).
     webchat_max_in_flight: int = 8
@@ -196,9 +199,10 @@ def load(environ: dict[str, str] | None = None) -> Config:
         telegram_erase_after_seconds=_erase_after(env),
         telegram_max_file_bytes=int(env.get("TELEGRAM_MAX_FILE_BYTES") or 10 * 1024 * 1024),
         telegram_intake_threads=int(env.get("TELEGRAM_INTAKE_THREADS") or -1),
+        telegram_claim_batch=max(1, int(env.get("TELEGRAM_CLAIM_BATCH") or 20)),
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
-        database_pool=int(env.get("SAFEPASSAGE_DATABASE_POOL") or 0),
+        database_pool=max(0, int(env.get("SAFEPASSAGE_DATABASE_POOL") or 4)),
         webchat_max_in_flight=_webchat_max_in_flight(env.get("SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT")),
         purge_every_seconds=_seconds(env.get("SAFEPASSAGE_PURGE_EVERY_SECONDS"), 3600),
         public_urls=_public_urls(env.get("SAFEPASSAGE_PUBLIC_URLS")),

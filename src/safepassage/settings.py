@@ -89,14 +89,30 @@ def _database(url: str) -> dict[str, Any]:
         db.setdefault("OPTIONS", {})
         db["OPTIONS"].setdefault("connect_timeout", 3)
         if CONFIG.database_pool > 0:
-            # A connection budget per process (psycopg-pool): requests borrow and return one;
-            # the long-lived threads (intake applier, senders, pollers) each keep theirs.
-            db["OPTIONS"]["pool"] = {
-                "min_size": 1,
-                "max_size": CONFIG.database_pool,
-                "timeout": 10,
-            }
+            # Django's backend with a pool that tells a flood from an outage (pgpool/base.py).
+            db["ENGINE"] = "safepassage.pgpool"
+            db["OPTIONS"]["pool"] = _pool(CONFIG)
     return db
+
+
+def _pool(cfg: _config.Config) -> dict[str, Any]:
+    """psycopg's pool, the connection budget of one process (docs/operations.md, "Connection
+    budget"). Requests borrow a connection and return it when they end; each long-lived thread
+    (the main one, the webhook appliers, each bot's sender and poller, the task worker and the
+    scheduler) keeps its own, so they get one each on top of the requests' share and never
+    wait behind a flood. The pool opens connections on demand, up to ``max_size``; how long a
+    request waits for one is pgpool's choice (10 s behind a flood, 2 s for a database away)."""
+    threads = 1 + max(cfg.telegram_intake_threads, 1) + 2 * len(cfg.telegram_bots) + 2
+    return {
+        "min_size": 1,
+        "max_size": cfg.database_pool + threads,
+        # Reconnecting after a failed attempt backs off (1 s, 2 s, …); give up after 2 s so
+        # that the pool counts PostgreSQL as away (pgpool) and the next request that waits
+        # starts a fresh attempt: a database back after a long outage is used within seconds,
+        # not after a backoff of minutes.
+        "reconnect_timeout": 2.0,
+        "name": "safepassage",
+    }
 
 
 DATABASES = {"default": _database(CONFIG.database_url)}

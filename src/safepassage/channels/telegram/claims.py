@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from safepassage import config
 from safepassage.channels.models import OutboxMessage, OutboxStatus, TelegramChat
 from safepassage.channels.telegram import outbox
 from safepassage.channels.telegram.record import PER_CHAT_LIMITED, UNSENT
@@ -25,15 +26,16 @@ from safepassage.channels.telegram.record import PER_CHAT_LIMITED, UNSENT
 # Only a sender that died needs it to run out: a live one never claims while it holds
 # results, and records them before anything else once the database answers.
 LEASE = timedelta(seconds=60)
-# Two seconds' worth per claim at 30/s. A smaller claim (20) lets a genuine reply overtake a
-# flood sooner, but with it a sender killed mid-send repeated up to 38 rows in
-# tests/test_telegram_outbox_faults.py, more than one claim, for a reason not yet found: the
-# claim stays at 60, whose bound (one claim) that test checks (docs/operations.md, "Faults").
-BATCH = 60
+# Rows claimed at a time (TELEGRAM_CLAIM_BATCH; 20: two thirds of a second at 30/s). A reply
+# that arrives during a flood waits for the batch in flight before a claim can take it, and a
+# sender killed mid-send repeats at most the rows of its one claim that it had already sent
+# (tests/test_telegram_outbox_faults.py; docs/operations.md, "Faults"): the smaller, the
+# sooner and the fewer. docs/performance.md, "Claim size": 20 halves that wait, same rate.
+BATCH = config.get().telegram_claim_batch
 PAGE = 240
 CLAIM_PAGES = 4
 HELD_REASON = "held: the chat has blocked the bot"
-HOUSEKEEPING_SHARE = BATCH // 10  # deletions a claim takes first, however busy the bot is
+HOUSEKEEPING_SHARE = max(1, BATCH // 10)  # deletions a claim takes first, however busy the bot is
 
 
 def plan_claims() -> None:

@@ -8,7 +8,9 @@
   new claim is made while any is unwritten: a database that is away for a moment delays the
   record, never repeats a call. A worker killed between a call and its record leaves a lease
   that expires, and the row is sent again: the only case in which a message can go out twice,
-  at most once per row of the one batch that was in flight (``BATCH`` rows, one per chat);
+  at most once per row of the one batch that was in flight (``BATCH`` rows, one per chat). A
+  call starts only while ``CALL_BUDGET`` of its lease is left, so a live sender held up (a long
+  429 pause) never races another sender that took over its expired rows;
 - a row behind an earlier unsent row of its chat is set aside (``behind``) when a claim reads
   it and queued again when the row ahead is done, so a chat that cannot go now (a row stuck
   under a lease, or waiting for its time) takes at most one place in a claim's pages;
@@ -68,6 +70,12 @@ warnings.filterwarnings("ignore", message="Please use 'Bot.", category=PTBUserWa
 BOT_RATE = 30.0  # spacing; the one-second window below keeps us under Telegram's limit
 MAX_BACKOFF = 300.0
 DEFERRED = object()
+LATE = object()
+# The longest one Bot API call can take (bots.client: pool 5 s + connect 5 s + write 10 s + read
+# 10 s). A call starts only while at least this much of its claim's lease is left, so its
+# answer is in before another sender may take the row over: a sender held up past its lease (a
+# long 429 pause, the shared window) puts the row back instead of racing that one.
+CALL_BUDGET = timedelta(seconds=30)
 DATABASE_AWAY = (OperationalError, InterfaceError)
 ORPHAN_SWEEP = 5.0  # seconds between looks for rows set aside behind a row that left
 __all__ = [
@@ -169,6 +177,8 @@ class Sender:
             token = await self._enter_shared()
             if self.paused_until > time.monotonic():
                 return DEFERRED  # a 429 arrived meanwhile: wait with the rest
+            if row.lease_until is not None and timezone.now() > row.lease_until - CALL_BUDGET:
+                return LATE
             return_type = Message if row.method == outbox.SEND else None
             return await self._client().do_api_request(
                 row.method, api_kwargs=payload, return_type=return_type
@@ -269,6 +279,8 @@ class Sender:
         """Write one result; True when the row is finished (its chat's next row may go)."""
         if result is DEFERRED:
             record.requeue(self.slug, row, 0.0, "rate limited by Telegram", count=False)
+        elif result is LATE:
+            record.requeue(self.slug, row, 0.0, "its claim ran out before the call", count=False)
         elif isinstance(result, RetryAfter):
             self.rate_limited += 1
             seconds = retry_seconds(result)
