@@ -4,11 +4,14 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import psycopg
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils.html import escape
 
 from safepassage.cases.models import Case
+from safepassage.channels.telegram import dbwindow
 from safepassage.conversations import catalog
 from safepassage.privacy.keyring import Keyring
 from tests.browser_support import browser, platform  # noqa: F401 (fixtures of the browser tests)
@@ -25,6 +28,7 @@ SLOW_MODULES = frozenset(
         "test_telegram_outbox_faults",
         "test_telegram_serve",
         "test_telegram_scale",
+        "test_telegram_dbwindow",
         "test_purge_in_serve",
         "test_task_roles",
         "test_throttle_store",
@@ -33,6 +37,24 @@ SLOW_MODULES = frozenset(
         "test_backup_restore",
     }
 )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_call_windows() -> Iterator[None]:
+    """The bots' call windows on PostgreSQL are written by connections of their own, outside
+    the test's transaction: a pause or a place left in flight must not reach the next test."""
+    opened = dbwindow.DatabaseWindow.connections_opened
+    yield
+    if dbwindow.DatabaseWindow.connections_opened != opened:
+        s = connection.settings_dict
+        with psycopg.connect(
+            dbname=s["NAME"],
+            user=s["USER"] or "postgres",
+            host=s["HOST"] or "127.0.0.1",
+            port=s["PORT"] or 5432,
+            autocommit=True,
+        ) as conn:
+            conn.execute("DELETE FROM channels_telegramcallslot")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -110,8 +110,10 @@ class Sender:
     # Results of calls made but not yet written: (claimed row, what the Bot API answered).
     unrecorded: list[tuple[OutboxMessage, Any]] = field(default_factory=list)
     record_failures: int = 0
-    # Every sender of this bot, on any machine, together (Redis; None: this sender alone).
-    shared: limiter.SharedWindow | None = None
+    # Every sender of this bot, on any machine, together (Redis or PostgreSQL; None: SQLite,
+    # this sender alone).
+    shared: limiter.Window | None = None
+    entering: asyncio.Lock | None = None  # one call of this sender asks the shared window at once
 
     def __post_init__(self) -> None:
         if self.shared is None and bots.is_known(self.slug):
@@ -129,6 +131,8 @@ class Sender:
             with contextlib.suppress(TelegramError):
                 self.loop.run_until_complete(self.bot.shutdown())
         self.loop.close()
+        if self.shared is not None:
+            self.shared.close()
 
     # -- claiming ---------------------------------------------------------------------------
     def due(self, now: datetime) -> QuerySet[OutboxMessage]:
@@ -182,11 +186,16 @@ class Sender:
         """Wait for a place in the bot's window shared with its other senders (limiter)."""
         if self.shared is None:
             return None
-        while True:
-            token, wait = self.shared.try_enter()
-            if token is not None or wait <= 0:
-                return token
-            await asyncio.sleep(wait)
+        # In turn (the lock is first come, first served: slot order): the calls waiting for a
+        # place ask one at a time, not each every POLL.
+        if self.entering is None:
+            self.entering = asyncio.Lock()
+        async with self.entering:
+            while True:
+                token, wait = self.shared.try_enter()
+                if token is not None or wait <= 0:
+                    return token
+                await asyncio.sleep(wait)
 
     def send_batch(self, rows: list[OutboxMessage]) -> None:
         """Send claimed rows (at most one per chat) concurrently at their slots, then record."""
