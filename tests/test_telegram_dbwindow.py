@@ -33,7 +33,7 @@ def postgres_or_skip() -> None:
         pytest.skip("the database's window is kept on PostgreSQL (SQLite has one sender)")
 
 
-def enter(window: dbwindow.DatabaseWindow) -> str:
+def enter(window: limiter.Window) -> str:
     while True:
         token, wait = window.try_enter()
         if token is not None:
@@ -42,17 +42,25 @@ def enter(window: dbwindow.DatabaseWindow) -> str:
         time.sleep(wait)
 
 
+def window(redis_away: bool) -> limiter.Window:
+    if redis_away:  # nothing listens on port 9: every sender falls back to the database
+        return limiter.SharedWindow("redis://127.0.0.1:9/0", BOT, dbwindow.DatabaseWindow(BOT))
+    return dbwindow.DatabaseWindow(BOT)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_senders_sharing_a_bot_keep_its_limit_together_in_the_database() -> None:
+@pytest.mark.parametrize("redis_away", [False, True], ids=["no-redis", "redis-away"])
+def test_senders_sharing_a_bot_keep_its_limit_together_in_the_database(redis_away: bool) -> None:
     """Three senders (threads here, each with its own connection: processes or machines alike)
     make 120 calls of 20 ms as fast as the window lets them: no second holds more than 30
-    calls, and together they still reach about 30 a second."""
+    calls, and together they still reach about 30 a second. The same while a configured Redis
+    does not answer."""
     postgres_or_skip()
-    windows = [dbwindow.DatabaseWindow(BOT) for _ in range(3)]
+    windows = [window(redis_away) for _ in range(3)]
     calls: list[tuple[float, float]] = []
     lock = threading.Lock()
 
-    def sender(window: dbwindow.DatabaseWindow) -> None:
+    def sender(window: limiter.Window) -> None:
         for _ in range(40):
             token = enter(window)
             started = time.monotonic()
