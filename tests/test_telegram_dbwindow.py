@@ -42,7 +42,7 @@ def enter(window: limiter.Window) -> str:
         time.sleep(wait)
 
 
-def window(redis_away: bool) -> limiter.Window:
+def make_window(redis_away: bool) -> limiter.Window:
     if redis_away:  # nothing listens on port 9: every sender falls back to the database
         return limiter.SharedWindow("redis://127.0.0.1:9/0", BOT, dbwindow.DatabaseWindow(BOT))
     return dbwindow.DatabaseWindow(BOT)
@@ -56,7 +56,7 @@ def test_senders_sharing_a_bot_keep_its_limit_together_in_the_database(redis_awa
     calls, and together they still reach about 30 a second. The same while a configured Redis
     does not answer."""
     postgres_or_skip()
-    windows = [window(redis_away) for _ in range(3)]
+    windows = [make_window(redis_away) for _ in range(3)]
     calls: list[tuple[float, float]] = []
     lock = threading.Lock()
 

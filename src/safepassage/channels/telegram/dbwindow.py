@@ -89,6 +89,9 @@ class DatabaseWindow:
         for django_only in ("cursor_factory", "context"):
             params.pop(django_only, None)
         params.setdefault("connect_timeout", 2)
+        # A database cut off mid-statement must not hold the sender (and its calls) for the
+        # minutes TCP would wait: unacknowledged data fails the statement after 2 s.
+        params.setdefault("tcp_user_timeout", 2000)
         self.params = params
         self.conn: Any = None
         self.down_until = 0.0
@@ -103,6 +106,7 @@ class DatabaseWindow:
             # Nothing here needs to outlive a crash (the table is UNLOGGED): a commit does not
             # wait for the disk, which would cost milliseconds per call.
             conn.execute("SET synchronous_commit TO off")
+            conn.execute("SET statement_timeout TO '1s'")
             conn.execute(_PLACES, {"bot": self.bot, "limit": LIMIT})
             self.conn = conn
             DatabaseWindow.connections_opened += 1
