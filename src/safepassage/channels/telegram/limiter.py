@@ -91,7 +91,7 @@ class Window(Protocol):
 
 
 class SharedWindow:
-    """One bot's gate in Redis. Use :meth:`enter` before a call and :meth:`leave` after it.
+    """One bot's gate in Redis. Use :meth:`try_enter` before a call and :meth:`leave` after it.
     ``fallback`` (PostgreSQL) is passed instead while Redis does not answer."""
 
     def __init__(
