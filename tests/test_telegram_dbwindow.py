@@ -22,7 +22,7 @@ from safepassage.channels.telegram import dbwindow, limiter
 from safepassage.testing.fake_telegram import FakeTelegram
 from tests.server import fresh_postgres_database
 from tests.telegram_support import SECRET, SPARE_TOKEN, TOKEN
-from tests.test_telegram_scale import UNSENT, backlog
+from tests.test_telegram_scale import REDIS, UNSENT, backlog, redis_or_skip
 from tests.test_telegram_serve import rows, wait_until
 
 BOT = "7000000019"
@@ -108,6 +108,26 @@ def test_a_429_pauses_every_sender_and_a_dead_senders_places_come_back(
     assert token is None and 2.0 < wait <= 3.0
     one.close()
     other.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_back_on_redis_keeps_to_the_database_while_others_may_still_be_there() -> None:
+    """Redis was away and answers again: one sender is back on it, another still on the
+    database's window (its retry is not due yet). The one back takes its places in both, so
+    the other cannot add 30 calls of its own to the same second."""
+    postgres_or_skip()
+    redis_or_skip()
+    back = limiter.SharedWindow(REDIS, BOT, dbwindow.DatabaseWindow(BOT))
+    back._failed(ConnectionError("Redis away"))
+    back.down_until = 0.0  # its retry is due: Redis answers
+    still_away = dbwindow.DatabaseWindow(BOT)
+    for _ in range(dbwindow.LIMIT):
+        token, _ = back.try_enter()
+        assert token is not None
+    token, wait = still_away.try_enter()
+    assert token is None and wait > 0  # the bot's 30 places are taken
+    back.close()
+    still_away.close()
 
 
 def test_without_redis_the_window_is_in_the_database_on_postgresql_and_none_on_sqlite() -> None:
