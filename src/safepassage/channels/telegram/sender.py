@@ -27,6 +27,7 @@ import contextlib
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -114,6 +115,9 @@ class Sender:
     # this sender alone).
     shared: limiter.Window | None = None
     entering: asyncio.Lock | None = None  # one call of this sender asks the shared window at once
+    # The shared window is asked on a thread of its own, in order: the event loop (the other
+    # calls' network traffic) never waits for it, and a call gives its place back after it.
+    asking: ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
         if self.shared is None and bots.is_known(self.slug):
@@ -131,6 +135,8 @@ class Sender:
             with contextlib.suppress(TelegramError):
                 self.loop.run_until_complete(self.bot.shutdown())
         self.loop.close()
+        if self.asking is not None:
+            self.asking.shutdown(wait=True)  # every place given back first
         if self.shared is not None:
             self.shared.close()
 
@@ -179,8 +185,16 @@ class Sender:
             )
         finally:
             done.set_result(time.monotonic())
-            if self.shared is not None:
-                self.shared.leave(token)
+            if self.shared is not None and token is not None:
+                # Not awaited: given back a moment late, the place is held longer (safe).
+                self._asking().submit(self.shared.leave, token)
+
+    def _asking(self) -> ThreadPoolExecutor:
+        if self.asking is None:
+            self.asking = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"window-{self.slug}"
+            )
+        return self.asking
 
     async def _enter_shared(self) -> str | None:
         """Wait for a place in the bot's window shared with its other senders (limiter)."""
@@ -192,7 +206,7 @@ class Sender:
             self.entering = asyncio.Lock()
         async with self.entering:
             while True:
-                token, wait = self.shared.try_enter()
+                token, wait = await self.loop.run_in_executor(self._asking(), self.shared.try_enter)
                 if token is not None or wait <= 0:
                     return token
                 await asyncio.sleep(wait)
@@ -283,8 +297,8 @@ class Sender:
             seconds = retry_seconds(result)
             self.paused_until = max(self.paused_until, time.monotonic() + seconds)
             self.next_slot = max(self.next_slot, self.paused_until)
-            if self.shared is not None:
-                self.shared.pause(seconds)
+            if self.shared is not None:  # on the window's thread, after the places given back
+                self._asking().submit(self.shared.pause, seconds)
             record.requeue(self.slug, row, seconds, "rate limited by Telegram", count=False)
         elif isinstance(result, Forbidden):
             record.blocked(row)
