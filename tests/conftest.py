@@ -5,12 +5,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import pytest
 from django.contrib.auth.hashers import Argon2PasswordHasher
+from django.db import connection
 from django.test import Client
 from django.utils.html import escape
 
 from safepassage.cases.models import Case
+from safepassage.channels.telegram import dbwindow
 from safepassage.conversations import catalog
 from safepassage.privacy import keyring
 from safepassage.privacy.keyring import Keyring
@@ -28,6 +31,7 @@ SLOW_MODULES = frozenset(
         "test_telegram_outbox_faults",
         "test_telegram_serve",
         "test_telegram_scale",
+        "test_telegram_dbwindow",
         "test_purge_in_serve",
         "test_task_roles",
         "test_throttle_store",
@@ -57,6 +61,24 @@ def _quick_key_derivation(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Non
         "tests.conftest.QuickArgon2PasswordHasher",
         *settings.PASSWORD_HASHERS,
     ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_call_windows() -> Iterator[None]:
+    """The bots' call windows on PostgreSQL are written by connections of their own, outside
+    the test's transaction: a pause or a place left in flight must not reach the next test."""
+    opened = dbwindow.DatabaseWindow.connections_opened
+    yield
+    if dbwindow.DatabaseWindow.connections_opened != opened:
+        s = connection.settings_dict
+        with psycopg.connect(
+            dbname=s["NAME"],
+            user=s["USER"] or "postgres",
+            host=s["HOST"] or "127.0.0.1",
+            port=s["PORT"] or 5432,
+            autocommit=True,
+        ) as conn:
+            conn.execute("DELETE FROM channels_telegramcallslot")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

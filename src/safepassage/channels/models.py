@@ -62,6 +62,28 @@ class TelegramChat(models.Model):
         return f"telegram chat {self.pk}"
 
 
+class TelegramCallSlot(models.Model):
+    """One of a bot's 30 places in its call window shared by every sender on PostgreSQL
+    without Redis (``channels/telegram/dbwindow.py``): a call holds a place from its start
+    until one second after it finished. Written by raw SQL only (the database's clock); the
+    rows hold times and a random token, nothing about any chat."""
+
+    bot = models.CharField(max_length=40)  # the bot's numeric id, as in the Redis gate
+    number = models.SmallIntegerField()
+    # In flight: the start plus the in-flight timeout; finished: the finishing time.
+    ends_at = models.DateTimeField()
+    token = models.CharField(max_length=32, default="", blank=True)
+    paused_until = models.DateTimeField()  # a 429 pauses every sender of the bot
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bot", "number"], name="unique_telegram_call_slot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"telegram call slot {self.bot}/{self.number}"
+
+
 class OutboxStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"

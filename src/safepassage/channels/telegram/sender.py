@@ -29,6 +29,7 @@ import contextlib
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -118,8 +119,13 @@ class Sender:
     # Results of calls made but not yet written: (claimed row, what the Bot API answered).
     unrecorded: list[tuple[OutboxMessage, Any]] = field(default_factory=list)
     record_failures: int = 0
-    # Every sender of this bot, on any machine, together (Redis; None: this sender alone).
-    shared: limiter.SharedWindow | None = None
+    # Every sender of this bot, on any machine, together (Redis or PostgreSQL; None: SQLite,
+    # this sender alone).
+    shared: limiter.Window | None = None
+    entering: asyncio.Lock | None = None  # one call of this sender asks the shared window at once
+    # The shared window is asked on a thread of its own, in order: the event loop (the other
+    # calls' network traffic) never waits for it, and a call gives its place back after it.
+    asking: ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
         if self.shared is None and bots.is_known(self.slug):
@@ -137,6 +143,10 @@ class Sender:
             with contextlib.suppress(TelegramError):
                 self.loop.run_until_complete(self.bot.shutdown())
         self.loop.close()
+        if self.asking is not None:
+            self.asking.shutdown(wait=True)  # every place given back first
+        if self.shared is not None:
+            self.shared.close()
 
     # -- claiming ---------------------------------------------------------------------------
     def due(self, now: datetime) -> QuerySet[OutboxMessage]:
@@ -185,18 +195,31 @@ class Sender:
             )
         finally:
             done.set_result(time.monotonic())
-            if self.shared is not None:
-                self.shared.leave(token)
+            if self.shared is not None and token is not None:
+                # Not awaited: given back a moment late, the place is held longer (safe).
+                self._asking().submit(self.shared.leave, token)
+
+    def _asking(self) -> ThreadPoolExecutor:
+        if self.asking is None:
+            self.asking = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"window-{self.slug}"
+            )
+        return self.asking
 
     async def _enter_shared(self) -> str | None:
         """Wait for a place in the bot's window shared with its other senders (limiter)."""
         if self.shared is None:
             return None
-        while True:
-            token, wait = self.shared.try_enter()
-            if token is not None or wait <= 0:
-                return token
-            await asyncio.sleep(wait)
+        # In turn (the lock is first come, first served: slot order): the calls waiting for a
+        # place ask one at a time, not each every POLL.
+        if self.entering is None:
+            self.entering = asyncio.Lock()
+        async with self.entering:
+            while True:
+                token, wait = await self.loop.run_in_executor(self._asking(), self.shared.try_enter)
+                if token is not None or wait <= 0:
+                    return token
+                await asyncio.sleep(wait)
 
     def send_batch(self, rows: list[OutboxMessage]) -> None:
         """Send claimed rows (at most one per chat) concurrently at their slots, then record."""
@@ -286,8 +309,8 @@ class Sender:
             seconds = retry_seconds(result)
             self.paused_until = max(self.paused_until, time.monotonic() + seconds)
             self.next_slot = max(self.next_slot, self.paused_until)
-            if self.shared is not None:
-                self.shared.pause(seconds)
+            if self.shared is not None:  # on the window's thread, after the places given back
+                self._asking().submit(self.shared.pause, seconds)
             record.requeue(self.slug, row, seconds, "rate limited by Telegram", count=False)
         elif isinstance(result, Forbidden):
             record.blocked(row)
