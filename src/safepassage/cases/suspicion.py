@@ -33,7 +33,7 @@ SIGNAL_REASONS: dict[str, Promise] = {
     "flooding": _("sent far more messages than a person writes"),
     "campaign_burst": _("one of many first contacts from one leaflet code within seconds"),
     "repeated_text": _("the same text came from many senders"),
-    "contradictory": _("changed who is applying or how urgent it is back and forth"),
+    "contradictory": _("answered who applies, where he is or how urgent it is back and forth"),
     "marked_sender": _("an earlier case of this sender was marked fake"),
 }
 # Contradictory answers: the triage answers that say who applies and how urgent it is. A

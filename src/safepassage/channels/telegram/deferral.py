@@ -13,9 +13,10 @@ its replay key, and acknowledged once that committed. Nothing is dropped:
   updates, they are applied first, in the same transaction;
 - :func:`drain` applies the oldest deferred updates in ``id`` order, in one transaction that
   also deletes them: the applier thread calls it when it has been idle for a moment (and at
-  least every ``DRAIN_AT_LEAST_EVERY`` seconds under a sustained flood), the Telegram sweep as
-  a backstop (polling, or a process that stopped with updates deferred). One drainer at a time
-  (a lease), so that two cannot apply one chat's updates out of order.
+  least every ``DRAIN_AT_LEAST_EVERY`` seconds under a sustained flood), the poller when an
+  answer held few updates, the Telegram sweep as a backstop for updates left more than
+  ``STALE`` (a process that stopped). One drainer at a time (a lease), so that two cannot
+  apply one chat's updates out of order.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ OVERLOAD_WAITING = 16
 DRAIN_CHUNK = 32  # deferred updates applied in one transaction
 DRAIN_IDLE_SECONDS = 0.05  # the applier drains after this long without a new update
 DRAIN_AT_LEAST_EVERY = 5.0  # ...and under a sustained flood at least this often
+# The sweep's backstop takes only what the appliers left this long (polling, a stopped process).
+STALE = timedelta(minutes=2)
 LEASE = "telegram-deferred-drain"
 LEASE_TTL = timedelta(seconds=60)
 PURPOSE = "telegram-update"
@@ -172,10 +175,14 @@ def _holder() -> str:
     return f"{_PROCESS}:{threading.get_ident()}"
 
 
-def drain(limit: int = DRAIN_CHUNK) -> int:
+def drain(limit: int = DRAIN_CHUNK, older_than: timedelta | None = None) -> int:
     """Apply up to ``limit`` deferred updates, oldest first, and delete them, in one
-    transaction. 0 when there are none or another drainer is at it."""
-    if not DeferredUpdate.objects.exists():
+    transaction. 0 when there are none (``older_than``: none deferred that long ago, as the
+    minute is stored) or another drainer is at it."""
+    waiting = DeferredUpdate.objects.all()
+    if older_than is not None:
+        waiting = waiting.filter(deferred_at__lt=timezone.now() - older_than)
+    if not waiting.exists():
         return 0
     holder = _holder()
     if not leases.acquire(LEASE, holder, LEASE_TTL):

@@ -46,7 +46,7 @@ def sweep(slug: str) -> dict[str, int]:
     # no applier thread to drain them when idle).
     applied = 0
     for _ in range(DEFERRED_ROUNDS):
-        done = deferral.drain()
+        done = deferral.drain(older_than=deferral.STALE)
         applied += done
         if done < deferral.DRAIN_CHUNK:
             break
