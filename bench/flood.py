@@ -162,11 +162,19 @@ def main() -> int:
     try:
         wait_port(port, "/healthz")
         with psycopg.connect(url, autocommit=True) as conn:
-            for n in range(CODES):
-                conn.execute(
-                    "INSERT INTO campaigns_campaign (code, name, active, created_at)"
-                    " VALUES (%s, %s, true, now())",
+            for n in range(CODES):  # every NOT NULL column: the model's defaults live in Python
+                row = conn.execute(
+                    "INSERT INTO campaigns_campaign (code, name, active, created_at, medium,"
+                    " languages, target_sector, status, notes, instructions)"
+                    " VALUES (%s, %s, true, now(), 'leaflet', 'ru', '', 'active', '', '{}')"
+                    " RETURNING id",
                     [f"leaflet{n}", f"DEMO leaflet {n}"],
+                ).fetchone()
+                assert row is not None
+                conn.execute(
+                    "INSERT INTO campaigns_campaigncode (campaign_id, code, label, created_at)"
+                    " VALUES (%s, %s, '', now())",
+                    [row[0], f"leaflet{n}"],
                 )
         hostile = subprocess.Popen(
             [
