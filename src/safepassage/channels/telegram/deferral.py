@@ -50,9 +50,6 @@ OVERLOAD_WAITING = 16
 DRAIN_CHUNK = 32  # deferred updates applied in one transaction
 DRAIN_IDLE_SECONDS = 0.05  # the applier drains after this long without a new update
 DRAIN_AT_LEAST_EVERY = 5.0  # ...and under a sustained flood at least this often
-# Between two chunks, even when idle: applying a flood's backlog at full speed took the CPU
-# from new applicants arriving after the flood (docs/performance.md, "Intake shedding").
-DRAIN_PAUSE = 0.1
 # The sweep's backstop takes only what the appliers left this long (polling, a stopped process).
 STALE = timedelta(minutes=2)
 LEASE = "telegram-deferred-drain"
@@ -236,8 +233,7 @@ def _drain_one_by_one(limit: int) -> int:
 
 class Drainer:
     """When an applier thread drains: after ``DRAIN_IDLE_SECONDS`` without updates while this
-    process may have deferred some (a chunk per ``DRAIN_PAUSE`` at most), and at least every
-    ``DRAIN_AT_LEAST_EVERY`` seconds."""
+    process may have deferred some, and at least every ``DRAIN_AT_LEAST_EVERY`` seconds."""
 
     def __init__(self) -> None:
         self.last = time.monotonic()
@@ -245,14 +241,12 @@ class Drainer:
     def due(self, idle: bool) -> bool:
         if not maybe_waiting.is_set():
             return False
-        since = time.monotonic() - self.last
-        return (idle and since > DRAIN_PAUSE) or since > DRAIN_AT_LEAST_EVERY
+        return idle or time.monotonic() - self.last > DRAIN_AT_LEAST_EVERY
 
     def run(self) -> None:
+        self.last = time.monotonic()
         try:
             if drain() == 0 and not DeferredUpdate.objects.exists():
                 maybe_waiting.clear()
         except Exception as exc:  # the applier thread must go on
             log.error("telegram.deferred_drain_failed", error=type(exc).__name__)
-        finally:
-            self.last = time.monotonic()  # the pause counts from the chunk's end
