@@ -34,8 +34,9 @@ from tests.console_browser import (  # noqa: E402
     log_in_and_enrol_totp,
     log_in_with_totp,
 )
+from tests.redis_support import CONSOLE, redis_url  # noqa: E402
 
-REDIS_URL = "redis://127.0.0.1:6379/4"
+REDIS_URL = redis_url(CONSOLE)
 
 
 @contextmanager

@@ -27,10 +27,11 @@ from safepassage.console import views_queue
 from safepassage.console.models import CasePresence, Role
 from safepassage.privacy.models import AuditEvent, StaffKey
 from tests.conftest import ChatDriver, make_staff, staff_login
+from tests.redis_support import CONSOLE, redis_url
 
 pytestmark = pytest.mark.django_db
 
-REDIS_URL = "redis://127.0.0.1:6379/4"  # this work's own Redis database
+REDIS_URL = redis_url(CONSOLE)
 PHONE = "DEMO-PHONE +380 00 000 0000"
 
 

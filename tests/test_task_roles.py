@@ -20,8 +20,9 @@ from django_tasks import TaskResultStatus
 
 from safepassage import tasks
 from safepassage.jobs.models import QueuedTask, ScheduledRun, TaskStatus
+from tests.redis_support import TASKS, redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/6"  # this project's tests' Redis database
+REDIS_URL = redis_url(TASKS)
 
 
 def database_url_of_this_test() -> str:

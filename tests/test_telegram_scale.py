@@ -25,11 +25,12 @@ from django.db import connection
 
 from safepassage.channels.telegram import limiter
 from safepassage.testing.fake_telegram import FakeTelegram
+from tests.redis_support import TELEGRAM, redis_url
 from tests.server import free_port, fresh_postgres_database, wait_healthy
 from tests.telegram_support import SECRET, SPARE_TOKEN, TOKEN
 from tests.test_telegram_serve import rows, wait_until
 
-REDIS = os.environ.get("SAFEPASSAGE_TEST_REDIS", "redis://127.0.0.1:6379/7")
+REDIS = os.environ.get("SAFEPASSAGE_TEST_REDIS") or redis_url(TELEGRAM)
 
 
 def redis_or_skip() -> redis.Redis:

@@ -18,8 +18,9 @@ from django.test import Client
 
 from safepassage.privacy import ratelimit
 from safepassage.privacy.models import RateCounter
+from tests.redis_support import THROTTLE, redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = redis_url(THROTTLE)
 CLOSED_PORT_URL = "redis://127.0.0.1:9/0"  # discard: nothing listens there on this machine
 
 _OTHER_PROCESS = """

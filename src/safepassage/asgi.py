@@ -31,6 +31,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "safepassage.settings")
 django_application = get_asgi_application()
 
 from safepassage.channels.telegram import asgi_lane  # noqa: E402 (needs Django set up)
+from safepassage.channels.webchat import lane  # noqa: E402
 
-# Telegram's webhook is answered before Django's request stack (see asgi_lane).
-application = asgi_lane.wrap(django_application)
+# Telegram's webhook is answered before Django's request stack (see asgi_lane); so is a web
+# chat first answer deferred under overload (webchat.lane, which also counts the chat's load).
+application = lane.wrap(asgi_lane.wrap(django_application))

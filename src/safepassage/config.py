@@ -61,6 +61,9 @@ class Config:
     # PostgreSQL: connections per process kept in psycopg's pool (0: a connection per request,
     # as before). A flood then waits for a connection instead of opening hundreds.
     database_pool: int = 0
+    # Web chat requests one web process may serve at once before it counts as overloaded and
+    # defers anonymous first answers (channels/webchat/admission.py; 0: never defers).
+    webchat_max_in_flight: int = 8
     # How often the scheduler enqueues the retention purge (0: never; then run
     # `safepassage purge` from cron or a timer).
     purge_every_seconds: float = 3600
@@ -196,6 +199,7 @@ def load(environ: dict[str, str] | None = None) -> Config:
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
         database_pool=int(env.get("SAFEPASSAGE_DATABASE_POOL") or 0),
+        webchat_max_in_flight=_webchat_max_in_flight(env.get("SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT")),
         purge_every_seconds=_seconds(env.get("SAFEPASSAGE_PURGE_EVERY_SECONDS"), 3600),
         public_urls=_public_urls(env.get("SAFEPASSAGE_PUBLIC_URLS")),
         hotline_numbers=_list(env.get("SAFEPASSAGE_HOTLINE_NUMBERS")),
@@ -209,6 +213,20 @@ def load(environ: dict[str, str] | None = None) -> Config:
         log_format=_log_format(env),
         time_zone=_time_zone(env.get("SAFEPASSAGE_TIME_ZONE")),
     )
+
+
+def _webchat_max_in_flight(value: str | None) -> int:
+    if value is None or not value.strip():
+        return 8
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        raise SystemExit(
+            "SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT must be a whole number, 0 (off) or more"
+        )
+    return limit
 
 
 def _list(value: str | None) -> tuple[str, ...]:

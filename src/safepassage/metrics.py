@@ -31,6 +31,10 @@ UPDATES_REFUSED = Counter(
     "Webhook requests or updates refused (4xx, or a wrong shape remembered but not applied)",
     ["bot", "reason"],
 )
+WEBCHAT_DEFERRED = Counter(
+    "safepassage_webchat_first_answers_deferred",
+    "Anonymous first answers in the web chat deferred by an overloaded process (503, kept)",
+)
 FIRST_REPLY_SECONDS = Histogram(
     "safepassage_first_human_reply_seconds",
     "From an application's submission (to the minute) to its first staff reply",

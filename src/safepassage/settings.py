@@ -35,6 +35,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: counts web chat requests in flight, waiting ones included (webchat.admission).
+    "safepassage.channels.webchat.admission.InFlightMiddleware",
     "safepassage.web.middleware.SecurityHeadersMiddleware",
     "safepassage.web.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -180,6 +182,8 @@ CREDENTIALS_SLOWDOWN_AFTER = 60  # wrong pairs from everybody in a minute
 CREDENTIALS_SLOWDOWN_BASE_SECONDS = 0.05
 CREDENTIALS_SLOWDOWN_CAP_SECONDS = 2.0
 SAFEPASSAGE_REDIS_URL = CONFIG.redis_url  # privacy.ratelimit's shared store; unset: the database
+# Beyond this many web chat requests in flight in one process, new cases wait (0: never).
+SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT = CONFIG.webchat_max_in_flight
 # Background tasks (django-tasks; safepassage.jobs, safepassage.tasks): in the database by
 # default, no other server; in Redis through RQ when SAFEPASSAGE_TASK_BACKEND=redis.
 if CONFIG.task_backend == "redis":

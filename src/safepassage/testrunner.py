@@ -32,11 +32,17 @@ def main(argv: list[str]) -> int:
     """SQLite and PostgreSQL run at the same time (most of a run's time is spent waiting for
     servers, browsers and clocks, not on the CPU); each one's output is printed whole, in turn."""
     base = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    runs: dict[str, dict[str, str]] = {"SQLite": {}}
+    # Each run gets its own four Redis databases (tests/redis_support.py), from the base given
+    # (CI's extra pass starts at 8).
+    redis_base = int(os.environ.get("SAFEPASSAGE_TEST_REDIS_DB_BASE") or 0)
+    runs: dict[str, dict[str, str]] = {
+        "SQLite": {"SAFEPASSAGE_TEST_REDIS_DB_BASE": str(redis_base)}
+    }
     pg = os.environ.get("SAFEPASSAGE_TEST_POSTGRES")
     if pg:
         runs["PostgreSQL"] = {
-            "DATABASE_URL": pg.rstrip("/") + "/" + f"safepassage_{secrets.token_hex(4)}"
+            "DATABASE_URL": pg.rstrip("/") + "/" + f"safepassage_{secrets.token_hex(4)}",
+            "SAFEPASSAGE_TEST_REDIS_DB_BASE": str(redis_base + 4),
         }
     results: dict[str, int] = {}
     with contextlib.ExitStack() as stack:

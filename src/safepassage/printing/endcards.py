@@ -44,7 +44,7 @@ def render(
             "lang": language,
             "line": engine.keep_words(texts["endcard.line"], language),
             "fingerprint_label": engine.keep_words(texts["leaflet.fingerprint"], language),
-            "fingerprint": leaflets._fingerprint(draft),
+            "fingerprint": leaflets.printed_fingerprint(draft),
             "numbers": list(cfg.hotline_numbers),
             "bots": [f"@{name}" for _slug, name in cfg.telegram_usernames],
             # A third of the short side: a phone filming a screen reads it from a sofa.

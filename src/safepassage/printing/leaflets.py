@@ -135,7 +135,9 @@ def _sheet(code: CampaignCode, language: str, texts_: Texts, number: int) -> dic
     }
 
 
-def _fingerprint(draft: bool) -> str:
+def printed_fingerprint(draft: bool) -> str:
+    """The official-channels key's fingerprint a leaflet or end card prints, so that a reader
+    can check the channels it names against the signed list; a draft may go without a key."""
     key = config.get().official_public_key
     if key:
         return official.fingerprint(key)
@@ -164,7 +166,7 @@ def render(
         raise PrintError("no codes to print")
     campaign = codes[0].campaign
     texts_ = texts(language, campaign.instructions or {}, draft=options.draft)
-    fingerprint = _fingerprint(options.draft)
+    fingerprint = printed_fingerprint(options.draft)
     fields = {f"text.{k}": v for k, v in texts_.text.items()}
     fields.update({f"instructions.{language}[{i}]": s for i, s in enumerate(texts_.steps)})
     fields.update({f"phrases.{p.uk}": p.reading + p.meaning + p.uk for p in texts_.phrases})

@@ -142,6 +142,13 @@ def form_token(conversation_id: str, turn: int) -> str:
     return hmac.new(key, f"{conversation_id}:{turn}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def form_signature(purpose: str, value: str) -> str:
+    """A keyed hash of ``value`` that a form carries back unchanged (the web chat's deferred
+    first answer): the turn tokens' key, with ``purpose`` apart from any turn token's text."""
+    key = _keys(_master())["form-token-v1"]
+    return hmac.new(key, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def new_browser_key() -> bytes:
     """A random key that only the applicant's browser keeps (a cookie ending with it)."""
     return os.urandom(KEY_BYTES)

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -29,8 +30,9 @@ from safepassage.analytics import counters
 from safepassage.campaigns import services as campaigns
 from safepassage.cases import services as cases
 from safepassage.cases.models import Channel
+from safepassage.channels.webchat import admission, lane
 from safepassage.config import APPLICANT_LANGUAGES
-from safepassage.conversations import actions, catalog
+from safepassage.conversations import actions, catalog, engine
 from safepassage.conversations.models import Conversation
 from safepassage.privacy import crypto, ratelimit
 from safepassage.web import forms
@@ -201,7 +203,11 @@ def _page(
 
 def _campaign_code(data: QueryDict) -> str | None:
     """The code of an active campaign named in ``data``; anything else is dropped."""
-    campaign = campaigns.find_active(data.get(CAMPAIGN_FIELD))
+    return _live_code(data.get(CAMPAIGN_FIELD))
+
+
+def _live_code(given: str | None) -> str | None:
+    campaign = campaigns.find_active(given)
     return campaign.code if campaign is not None else None
 
 
@@ -231,6 +237,23 @@ def _show(request: HttpRequest, lang: str, conversation: Conversation) -> HttpRe
         turn.reask = flash.get("reask")
         turn.notice = flash.get("notice")
     return _page(request, lang, turn, credentials_pending=pending)
+
+
+def _deferred(
+    request: HttpRequest, lang: str, reply: engine.Reply, given: str | None
+) -> HttpResponse:
+    """A first answer while this process is overloaded: nothing is written (no case, no
+    session), and the page keeps the answer in its form so that "continue" sends it again.
+    503 with Retry-After, as the outage page: the answer was not taken, and whatever sits in
+    front (a proxy, monitoring) sees the service shed load; a browser, with or without
+    JavaScript, shows the page all the same. (Under ASGI most deferrals are answered before
+    Django, by webchat.lane; this one serves the rest, and WSGI.)"""
+    html = lane.deferral_html(lang, reply, given, get_token(request))
+    response = HttpResponse(html, status=503)
+    response["Retry-After"] = str(admission.RETRY_AFTER_SECONDS)
+    # Counted, not logged: Django would log every 5xx as an error, hundreds a second in a flood.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 def _flash(request: HttpRequest, *, reask: str | None = None, notice: str | None = None) -> None:
@@ -263,14 +286,19 @@ def chat(request: HttpRequest, lang: str) -> HttpResponse:
     if conversation is None:
         if reply.action != "answer":
             return _redirect(request, "webchat:chat", lang)
-        code = _campaign_code(request.POST)
+        given = request.POST.get(CAMPAIGN_FIELD)
+        deferred = admission.kept(request.POST.get(admission.KEPT_FIELD))
+        if deferred is not None:  # "continue" on the page that kept a deferred answer
+            reply, given = deferred.reply, deferred.campaign
         reask = actions.check_first_reply(lang, reply)
         if reask:
             # Nothing is stored for a first answer that does not fit (there is no session to
             # carry a re-ask either): the question again, 400, and a reload repeats nothing.
             turn = actions.Turn(None, actions.first_prompt(lang), lang, reask)
-            return _page(request, lang, turn, status=400, campaign=code)
-        campaign = campaigns.find_active(code)
+            return _page(request, lang, turn, status=400, campaign=_live_code(given))
+        if admission.busy():  # shed first: a new case waits; nothing is written
+            return _deferred(request, lang, reply, given)
+        campaign = campaigns.find_active(given)
         conversation = actions.do_begin(Channel.WEBCHAT, lang, campaign)
         request.session.cycle_key()  # a session planted before the application is useless
         request.session[SESSION_CONVERSATION] = str(conversation.pk)

@@ -1,0 +1,159 @@
+"""Admission to the web chat under overload (issue 12, flood defence).
+
+Overload is read from one number per web process: how many web chat requests it is serving
+right now (counted by webchat.lane from the moment the request reaches the process until the
+last byte of its response is sent; by :class:`InFlightMiddleware` where there is no lane).
+A process that keeps up serves a few at a time; when arrivals outrun it, requests queue and
+the count climbs, whatever their cause. That costs one lock and one integer per request: no
+database, no Redis, and nothing an attacker can raise from another process. Each web process
+judges its own load, which is the load its own requests wait behind.
+
+While the count is above ``SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT`` the cheapest work is shed
+first: a first answer from a visitor with no conversation (creating a case is the most
+expensive page of the chat, and nobody is waiting on it yet) is *deferred*: answered with a
+page that writes nothing and carries the answer back in its form (:func:`keep`), signed like
+the turn tokens, so that pressing "continue" a moment later sends it again. Nothing a person
+wrote is dropped, and a visitor with a conversation in progress is never deferred.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from safepassage.conversations.engine import Reply
+from safepassage.privacy import crypto
+
+_lock = threading.Lock()
+_in_flight = 0
+_PURPOSE = "webchat-deferred-v1"
+KEPT_FIELD = "k"  # the deferral page's hidden field: the kept answer and its signature
+RETRY_AFTER_SECONDS = 5
+
+
+def in_flight() -> int:
+    """Web chat requests this process is serving now (the one asking included)."""
+    return _in_flight
+
+
+def enter() -> Callable[[], None]:
+    """One more web chat request in flight; the function returned ends it (once, however
+    often it is called)."""
+    global _in_flight
+    with _lock:
+        _in_flight += 1
+    done = False
+
+    def leave() -> None:
+        global _in_flight
+        nonlocal done
+        with _lock:
+            if not done:
+                done = True
+                _in_flight -= 1
+
+    return leave
+
+
+@contextmanager
+def counted() -> Iterator[None]:
+    """One web chat request in flight for as long as the block runs."""
+    leave = enter()
+    try:
+        yield
+    finally:
+        leave()
+
+
+def busy() -> bool:
+    """Whether this process is over its limit (0: never), so that new cases wait."""
+    limit: int = getattr(settings, "SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT", 0)
+    return limit > 0 and _in_flight > limit
+
+
+def _is_chat(path: str) -> bool:
+    return path.startswith("/chat/")
+
+
+def _counted_by_lane(request: HttpRequest) -> bool:
+    """Under ``safepassage serve`` the ASGI lane (webchat.lane) counts, from an earlier point."""
+    return bool(getattr(request, "scope", {}).get("safepassage.webchat_counted"))
+
+
+class InFlightMiddleware:
+    """Counts web chat requests in flight (:func:`counted`) where webchat.lane does not (WSGI,
+    Django's test client). First in ``MIDDLEWARE`` and able to run on the event loop."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
+    ) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if self.is_async:
+            return self._acall(request)
+        if not _is_chat(request.path) or _counted_by_lane(request):
+            return self.get_response(request)
+        with counted():
+            return self.get_response(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not _is_chat(request.path) or _counted_by_lane(request):
+            return await response  # type: ignore[misc,no-any-return]
+        with counted():
+            return await response  # type: ignore[misc,no-any-return]
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A deferred first answer, as its form carries it back."""
+
+    reply: Reply
+    campaign: str | None
+
+
+def keep(reply: Reply, campaign: str | None) -> str:
+    """The hidden field's value for a deferred first answer: the answer and the campaign code
+    as they were posted (the code is checked when the answer is taken), then a signature."""
+    data = {"ch": reply.choice, "tx": reply.text, "m": list(reply.multi), "c": campaign}
+    payload = base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+    return f"{payload}.{crypto.form_signature(_PURPOSE, payload)}"
+
+
+def kept(value: str | None) -> Kept | None:
+    """The answer in a deferral page's field, or None when it is missing or not ours."""
+    if not value or "." not in value:
+        return None
+    payload, _, signature = value.rpartition(".")
+    expected = crypto.form_signature(_PURPOSE, payload)
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(payload))
+        choice, text, multi, code = data["ch"], data["tx"], data["m"], data["c"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        return None
+    reply = Reply(
+        action="answer",
+        choice=choice if isinstance(choice, str) else None,
+        text=text if isinstance(text, str) else None,
+        multi=tuple(v for v in multi if isinstance(v, str)) if isinstance(multi, list) else (),
+    )
+    return Kept(reply, code if isinstance(code, str) else None)
