@@ -54,6 +54,12 @@ STEPS = [
 ]
 
 
+def _deferred(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM channels_deferredupdate").fetchone()
+    return int(row[0]) if row else 0
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, int(len(ordered) * share + 0.5) - 1))]
@@ -162,11 +168,19 @@ def main() -> int:
     try:
         wait_port(port, "/healthz")
         with psycopg.connect(url, autocommit=True) as conn:
-            for n in range(CODES):
-                conn.execute(
-                    "INSERT INTO campaigns_campaign (code, name, active, created_at)"
-                    " VALUES (%s, %s, true, now())",
+            for n in range(CODES):  # every NOT NULL column: the model's defaults live in Python
+                row = conn.execute(
+                    "INSERT INTO campaigns_campaign (code, name, active, created_at, medium,"
+                    " languages, target_sector, status, notes, instructions)"
+                    " VALUES (%s, %s, true, now(), 'leaflet', 'ru', '', 'active', '', '{}')"
+                    " RETURNING id",
                     [f"leaflet{n}", f"DEMO leaflet {n}"],
+                ).fetchone()
+                assert row is not None
+                conn.execute(
+                    "INSERT INTO campaigns_campaigncode (campaign_id, code, label, created_at)"
+                    " VALUES (%s, %s, '', now())",
+                    [row[0], f"leaflet{n}"],
                 )
         hostile = subprocess.Popen(
             [
@@ -198,6 +212,7 @@ def main() -> int:
         out, _ = hostile.communicate(timeout=args.seconds + 600)
         flood = json.loads(out)
         flood_ended = time.monotonic()
+        deferred_at_end = _deferred(url)
         for thread in threads:
             thread.join(timeout=300)
         # After the flood: new applicants, while the hostile backlog is still queued.
@@ -213,6 +228,11 @@ def main() -> int:
             thread.start()
         for thread in after_threads:
             thread.join(timeout=300)
+        # Intake shedding: the parked senders' deferred updates are applied once intake is idle.
+        drained_by = time.monotonic() + 120
+        while (deferred_left := _deferred(url)) and time.monotonic() < drained_by:
+            time.sleep(0.5)
+        drained_after = time.monotonic() - flood_ended
         with psycopg.connect(url) as conn:
             committed = conn.execute("SELECT count(*) FROM channels_telegramupdate").fetchone()
             parked = conn.execute(
@@ -273,6 +293,10 @@ def main() -> int:
             f"after the flood (+{after_started:.1f} s)  {len(later)} first answers:"
             f" p50 {statistics.median(later):.2f} s  max {max(later):.2f} s"
         )
+    print(
+        f"deferred updates             {deferred_at_end} waiting as the flood ended;"
+        f" {deferred_left} left {drained_after:.1f} s after it"
+    )
     print(f"429 answers                  {bot.rate_limited}")
     return 0
 

@@ -139,6 +139,12 @@ class Case(models.Model):
     # automatic replies; an operator's mark overrides it. Nothing is deleted on suspicion.
     fake_score = models.SmallIntegerField(default=0)
     fake_mark = models.CharField(max_length=8, choices=FakeMark.choices, blank=True, default="")
+    # Which signals raised the score (names from cases.suspicion.SIGNAL_POINTS, each once):
+    # the queue and the case page show them as reasons. Never personal data.
+    fake_signals = models.JSONField(default=list, blank=True)
+    # Per triage field, the values the applicant gave it in turn (distinct, at most a few):
+    # an answer set back to one it had left is a "contradictory" signal (cases.suspicion).
+    answer_history = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [

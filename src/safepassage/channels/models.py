@@ -25,6 +25,27 @@ class TelegramUpdate(models.Model):
         return f"telegram update {self.bot}/{self.update_id}"
 
 
+class DeferredUpdate(models.Model):
+    """An update of a parked (flooding) sender taken while intake was overloaded: acknowledged
+    once this row committed (with its ``TelegramUpdate`` replay key), applied later in ``id``
+    order per chat and deleted in the transaction that applies it (channels.telegram.deferral).
+    The update is ciphertext under the channel-address key, bound to its bot and update id,
+    as the outbox's payloads are; never plaintext at rest."""
+
+    id = models.BigAutoField(primary_key=True)  # the order updates are applied in
+    bot = models.CharField(max_length=40)  # the bot's slug (the webhook's), not its id
+    pseudonym = models.CharField(max_length=64)  # the sender's, as TelegramChat.pseudonym
+    update_id = models.BigIntegerField()
+    update_sealed = models.BinaryField()
+    deferred_at = CoarseDateTimeField(auto_now_add=True, precision="minute")
+
+    class Meta:
+        indexes = [models.Index(fields=["bot", "pseudonym", "id"], name="deferred_chat")]
+
+    def __str__(self) -> str:
+        return f"deferred update {self.bot}/{self.update_id}"
+
+
 class TelegramChat(models.Model):
     """One private chat with one of our bots. The chat id is ciphertext (privacy.crypto's
     channel-address key); the pseudonym is the keyed hash used by cases.ChannelIdentity."""

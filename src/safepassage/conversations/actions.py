@@ -14,6 +14,7 @@ from django.db import transaction
 from safepassage import fastsave
 from safepassage.campaigns.models import CampaignCode
 from safepassage.cases import services as cases
+from safepassage.cases import suspicion
 from safepassage.cases.models import Case, ChannelIdentity, Direction
 from safepassage.conversations import engine, flows
 from safepassage.conversations.models import Conversation
@@ -219,7 +220,10 @@ def do_reply(
             case.language = outcome.language
             case.save(update_fields=["language", "updated_at"])
         if outcome.changed:
-            cases.do_save_answers(case, *_split(flow, outcome.answers))
+            before = dict(case.triage or {})
+            triage_answers, sealed_answers = _split(flow, outcome.answers)
+            suspicion.note_answers(case, before, triage_answers)
+            cases.do_save_answers(case, triage_answers, sealed_answers)
         if outcome.message is not None:
             cases.do_add_message(
                 case, Direction.INBOUND, outcome.message, channel, browser_key=browser_key

@@ -29,7 +29,7 @@ from telegram import Update
 
 from safepassage import config, fastsave, metrics
 from safepassage.channels.models import TelegramUpdate
-from safepassage.channels.telegram import bots, dialogue, intake, outbox, shape
+from safepassage.channels.telegram import bots, deferral, dialogue, intake, outbox, shape
 
 log = structlog.get_logger(__name__)
 MAX_BATCH = 64
@@ -53,13 +53,15 @@ class _Rollback(Exception):
     """Raised inside the batch transaction to undo it (the cause is chained)."""
 
 
-def apply_all(items: list[Pending]) -> None:
-    """Apply ``items`` in one transaction and settle each one's future: True when applied,
-    False when it was a redelivery; the database's exception when nothing could be stored."""
+def apply_all(items: list[Pending], behind: int = 0) -> None:
+    """Apply ``items`` in one transaction and settle each one's future: True when applied (or
+    deferred: deferral.py), False when it was a redelivery; the database's exception when
+    nothing could be stored. ``behind``: updates queued after these (intake's load)."""
     if not items:
         return
+    busy = len(items) + behind >= deferral.OVERLOAD_WAITING
     try:
-        results = _in_one_transaction(items)
+        results = _in_one_transaction(items, busy)
     except _Rollback as exc:
         log.warning("telegram.batch_retried", error=type(exc.__cause__).__name__)
         results = None
@@ -96,7 +98,7 @@ def counted(slug: str, applied: bool) -> bool:
     return applied
 
 
-def _in_one_transaction(items: list[Pending]) -> list[bool]:
+def _in_one_transaction(items: list[Pending], busy: bool) -> list[bool]:
     keys = [(bots.bot_id(item.slug), item.update.update_id) for item in items]
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -108,6 +110,8 @@ def _in_one_transaction(items: list[Pending]) -> list[bool]:
             for i, new in zip(items, fresh, strict=True)
             if new and shape.acceptable(i.slug, i.update)
         ]
+        # Under overload a parked sender's updates are stored to be applied later.
+        todo = deferral.split(todo, busy)
         try:
             with outbox.deferred(), dialogue.batch(todo), fastsave.deferred():
                 for slug, update in todo:
@@ -202,6 +206,7 @@ class Applier:
             threading.Thread(target=self._run, name=f"tg-intake-{n}", daemon=True)
             for n in range(threads)
         ]
+        self._drainer = deferral.Drainer()
         for thread in self._threads:
             thread.start()
 
@@ -221,7 +226,7 @@ class Applier:
         try:
             while (batch := self._next_batch()) is not None:
                 try:
-                    apply_all(batch)
+                    apply_all(batch, self._queue.qsize())
                 except Exception as exc:  # never leave a waiter hanging
                     log.error("telegram.batch_failed", error=type(exc).__name__)
                     connection.close()
@@ -231,7 +236,15 @@ class Applier:
             connection.close()
 
     def _next_batch(self) -> list[Pending] | None:
-        first = self._queue.get()
+        while True:
+            if self._drainer.due(idle=False):
+                self._drainer.run()  # under a sustained flood, deferred updates still move
+            try:
+                first = self._queue.get(timeout=deferral.DRAIN_IDLE_SECONDS)
+                break
+            except queue.Empty:
+                if self._drainer.due(idle=True):
+                    self._drainer.run()  # idle: apply what was deferred
         if first is None:
             return None
         batch = [first]

@@ -15,7 +15,7 @@ from telegram import Update
 
 from safepassage import metrics
 from safepassage.channels.models import TelegramUpdate
-from safepassage.channels.telegram import bots, dialogue, shape
+from safepassage.channels.telegram import bots, deferral, dialogue, shape
 
 log = structlog.get_logger(__name__)
 
@@ -51,7 +51,9 @@ def do_apply(slug: str, update: Update) -> bool:
             except IntegrityError:
                 return False
             if shape.acceptable(slug, update):
-                dialogue.handle(slug, update)
+                # Alone, intake is not overloaded; but a chat with deferred updates waits.
+                for each_slug, each in deferral.split([(slug, update)], busy=False):
+                    dialogue.handle(each_slug, each)
         return True
     except (IntegrityError, DataError) as exc:
         # Data the database refuses will be refused again on every redelivery: like a bug below,

@@ -23,7 +23,7 @@ from telegram.warnings import PTBUserWarning
 
 from safepassage import config
 from safepassage.analytics import service
-from safepassage.channels.telegram import batch, bots, intake
+from safepassage.channels.telegram import batch, bots, deferral, intake
 from safepassage.channels.telegram.sender import DATABASE_AWAY, Sender, retry_seconds
 from safepassage.conversations import catalog
 from safepassage.jobs import leases
@@ -58,6 +58,7 @@ def poll(slug: str, stop: threading.Event, timeout: int = 25) -> None:
     bot = bots.client(slug, read_timeout=timeout + 10)
     offset: int | None = None
     started = False
+    drainer = deferral.Drainer()
     try:
         while not stop.is_set():
             if not _hold(slug, holder, ttl):
@@ -90,6 +91,9 @@ def poll(slug: str, stop: threading.Event, timeout: int = 25) -> None:
             committed, failure = _apply(slug, _readable(slug, updates))
             if committed is not None:
                 offset = committed
+            quiet = len(updates) < deferral.OVERLOAD_WAITING
+            if failure is None and drainer.due(idle=quiet):
+                drainer.run()  # intake keeps up: apply what was deferred (deferral.py)
             if failure is not None:  # the database is away, or a bug: retry from the offset
                 log.error("telegram.poll_apply_failed", bot=slug, error=type(failure).__name__)
                 close_old_connections()

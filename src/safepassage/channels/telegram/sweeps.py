@@ -16,7 +16,7 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from safepassage.channels.models import OutboxMessage, OutboxStatus, TelegramChat, TelegramUpdate
-from safepassage.channels.telegram import attachments, bots, outbox
+from safepassage.channels.telegram import attachments, bots, deferral, outbox
 from safepassage.channels.telegram.record import WAITING
 from safepassage.jobs import leases
 
@@ -24,6 +24,7 @@ REPLAY_MEMORY = timedelta(hours=48)
 ATTACHMENT_LEASE = timedelta(minutes=5)
 ERASE_BATCH = 500  # outbox.do_erase_due's
 ERASE_ROUNDS = 20
+DEFERRED_ROUNDS = 10  # deferral.DRAIN_CHUNK each
 
 
 def sweep(slug: str) -> dict[str, int]:
@@ -41,13 +42,21 @@ def sweep(slug: str) -> dict[str, int]:
     TelegramUpdate.objects.filter(
         bot=bots.bot_id(slug), received_at__lt=timezone.now() - REPLAY_MEMORY
     ).delete()
+    # A backstop: updates deferred by a process that stopped, or by polling (its batches have
+    # no applier thread to drain them when idle).
+    applied = 0
+    for _ in range(DEFERRED_ROUNDS):
+        done = deferral.drain(older_than=deferral.STALE)
+        applied += done
+        if done < deferral.DRAIN_CHUNK:
+            break
     forgotten = 0
     for chat in TelegramChat.objects.filter(bot=slug, forget=True):
         # Forgotten once its last message left and our messages in it were deleted.
         if not chat.outbox.filter(status__in=WAITING).exists() and not chat.traces.exists():
             chat.delete()
             forgotten += 1
-    return {"erasures_queued": erased, "chats_forgotten": forgotten}
+    return {"erasures_queued": erased, "chats_forgotten": forgotten, "deferred_applied": applied}
 
 
 def fetch_attachments(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import template
 from django.conf import settings
 
+from safepassage.cases import suspicion
+from safepassage.cases.models import Case
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.console import presenters
 
@@ -30,3 +32,9 @@ def applicant_language(code: str) -> str:
 @register.filter
 def console_language(code: str) -> str:
     return str(dict(settings.LANGUAGES).get(code, code))
+
+
+@register.filter
+def fake_reasons(case: Case) -> str:
+    """Why a case is suspected, in the staff member's language ("" when no signal was seen)."""
+    return "; ".join(str(reason) for reason in suspicion.reasons(case))
