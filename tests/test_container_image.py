@@ -108,7 +108,7 @@ def test_serve_in_the_image_answers_on_the_host(image: dict[str, Any], volume: s
     assert config["Entrypoint"] == ["safepassage"]
     # The image's health check asks /healthz on the default port; here the server listens on
     # 127.0.0.1 and a free port of the host, so the same check is given that port.
-    health = config["Healthcheck"]["Test"]
+    health = (image.get("Healthcheck") or config["Healthcheck"])["Test"]  # podman, docker
     assert health[0] == "CMD" and "http://127.0.0.1:8000/healthz" in health[-1]
     port = _free_port()
     health_cmd = json.dumps(
