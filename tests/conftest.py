@@ -38,6 +38,7 @@ SLOW_MODULES = frozenset(
         "test_crypto_properties",
         "test_faults",
         "test_backup_restore",
+        "test_container_image",
     }
 )
 
