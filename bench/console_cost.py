@@ -65,7 +65,7 @@ def shape(sql: str) -> str:
     return re.sub(r"'[^']*'|\b\d+\b", "?", sql)[:160]
 
 
-OPTIONS: dict[str, Any] = {"profile": "", "slow": False}
+OPTIONS: dict[str, Any] = {"profile": "", "slow": False, "sort": "cumulative"}
 
 
 def measure(label: str, requests: int, call: Any) -> None:
@@ -107,7 +107,7 @@ def measure(label: str, requests: int, call: Any) -> None:
     if profiler:
         for name, n in by_kind.most_common(12):
             print(f"    {n / requests:6.1f} x {name}")
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+        pstats.Stats(profiler).sort_stats(OPTIONS["sort"]).print_stats(35)
 
 
 def main() -> int:
@@ -116,8 +116,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--profile", default="", help="a page label (part of it) to profile")
     parser.add_argument("--slow", action="store_true", help="each page's 3 costliest statements")
+    parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative, tottime")
     args = parser.parse_args()
-    OPTIONS.update(profile=args.profile, slow=args.slow)
+    OPTIONS.update(profile=args.profile, slow=args.slow, sort=args.sort)
     console_load.setup(args.database)
     from django.conf import settings
 

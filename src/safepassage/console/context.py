@@ -21,9 +21,9 @@ def console_nav(request: HttpRequest) -> dict[str, object]:
     # password chosen: before that, the only page they can reach is the one in front of them.
     if not isinstance(user, User):
         return {"nav": {}, **zone}
-    if not getattr(request, guard.CHECKED, False):  # not a page behind staff_view
-        if auth.session_state(request, user) != "ok" or first_login.must_choose(user):
-            return {"nav": {}, **zone}
+    checked = getattr(request, guard.CHECKED, False)  # staff_view checked it all already
+    if not checked and (auth.session_state(request, user) != "ok" or first_login.must_choose(user)):
+        return {"nav": {}, **zone}
     return {
         **zone,
         "nav": {
