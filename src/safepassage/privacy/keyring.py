@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
@@ -45,7 +46,8 @@ class Keyring:
     opened_cases: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
     case_publics: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
     unopened_cases: set[str] = field(default_factory=set, compare=False, repr=False)
-    _publics: dict[int, bytes] = field(default_factory=dict, compare=False, repr=False)
+    case_loaded: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _loaded: dict[int, tuple[Any, bytes]] = field(default_factory=dict, compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.private_keys)
@@ -54,9 +56,10 @@ class Keyring:
         private = self.private_keys.get(key_id)
         if private is None:
             raise DecryptionError("this keyring does not hold that program key")
-        if key_id not in self._publics:
-            self._publics[key_id] = sealing.public_of(private)
-        return sealing.open_sealed(private, blob, context, self._publics[key_id])
+        if key_id not in self._loaded:
+            self._loaded[key_id] = sealing.loaded(private)
+        key, public = self._loaded[key_id]
+        return sealing.open_sealed(key, blob, context, public)
 
 
 def _kek(password: str, salt: bytes, time_cost: int, memory_kib: int, parallelism: int) -> bytes:

@@ -126,9 +126,10 @@ def open_for_staff(
     if inner[:1] == PENDING:
         return Opened(inner[1:].decode("utf-8"), pending=True)
     try:
-        private = _case_private_key(holder.id, ring, field)
-        public = ring.case_publics.get(str(holder.id))
-        text = sealing.open_sealed(private, inner[1:], _context(holder.id, field), public)
+        _case_private_key(holder.id, ring, field)
+        key = ring.case_loaded[str(holder.id)]
+        public = ring.case_publics[str(holder.id)]
+        text = sealing.open_sealed(key, inner[1:], _context(holder.id, field), public)
     except DecryptionError as exc:
         raise Locked(field) from exc
     return Opened(text.decode("utf-8"), pending=False)
@@ -158,10 +159,12 @@ def _remember(case_id: str, key: CaseKey | None, ring: keyring.Keyring) -> None:
     except DecryptionError:
         ring.unopened_cases.add(case_id)
         return
-    if sealing.public_of(private) != public:
+    loaded, derived = sealing.loaded(private)
+    if derived != public:
         ring.unopened_cases.add(case_id)  # the case's public key was swapped: refuse, not guess
         return
     ring.opened_cases[case_id] = private
+    ring.case_loaded[case_id] = loaded
     ring.case_publics[case_id] = public
 
 
