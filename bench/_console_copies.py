@@ -33,7 +33,9 @@ def _seal_batch(
     cases, keys, bodies = [], [], []
     publics: dict[str, tuple[Any, bytes]] = {}
     for n, case_id in enumerate(case_ids):
-        holder = SimpleNamespace(id=uuid.UUID(case_id), wrapped_key=fields.new_case_key(case_id))
+        holder = SimpleNamespace(
+            id=uuid.UUID(case_id), wrapped_key=fields.new_case_key(uuid.UUID(case_id))
+        )
         private, public = sealing.generate_keypair()
         sealed_private = sealing.seal(program_public, private, f"case-key:{case_id}".encode())
         answers = fields.seal_json(
@@ -105,11 +107,11 @@ def reseal_copies() -> int:
                     )
                     raw.execute("CREATE TEMP TABLE reseal_m (id bigint, b bytea) ON COMMIT DROP")
                     with raw.cursor().copy("COPY reseal_c FROM STDIN") as copy:
-                        for row in cases:
-                            copy.write_row(row)
+                        for case_row in cases:
+                            copy.write_row(case_row)
                     with raw.cursor().copy("COPY reseal_m FROM STDIN") as copy:
-                        for row in bodies:
-                            copy.write_row(row)
+                        for body_row in bodies:
+                            copy.write_row(body_row)
                     # Only names from the models' own metadata go into these statements.
                     raw.execute(
                         f"UPDATE {cases_t} c SET wrapped_key = r.wk, sealed_answers = r.sa"  # noqa: S608
@@ -123,8 +125,8 @@ def reseal_copies() -> int:
                         f"COPY {keys_t} (case_id, public_key, sealed_private_key, program_key_id)"
                         " FROM STDIN"
                     ) as copy:
-                        for case_id, public, sealed_private in keys:
-                            copy.write_row((case_id, public, sealed_private, program.pk))
+                        for key_case, public, sealed_private in keys:
+                            copy.write_row((key_case, public, sealed_private, program.pk))
             done += len(cases)
             print(
                 f"  sealed {done} of {len(todo)} copies ({time.monotonic() - started:.0f} s)",

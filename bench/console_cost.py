@@ -37,7 +37,8 @@ def login(username: str, totp_key: bytes) -> Any:
     from django_otp.oath import TOTP
 
     client = Client(HTTP_HOST="127.0.0.1")
-    password = console_load.console.BENCH_PASSWORD
+    from console import BENCH_PASSWORD as password
+
     response = client.post("/console/login/", {"username": username, "password": password})
     assert response.status_code == 302, response.status_code
     code = f"{TOTP(totp_key).token():06d}"
@@ -75,9 +76,12 @@ def measure(label: str, requests: int, call: Any) -> None:
 
     for _ in range(3):
         call()  # warm caches
-    cpu, wall, counts, sql_ms = [], [], [], []
+    cpu: list[float] = []
+    wall: list[float] = []
+    counts: list[int] = []
+    sql_ms: list[float] = []
     by_kind: collections.Counter[str] = collections.Counter()
-    by_shape: collections.Counter[str] = collections.Counter()
+    by_shape: dict[str, float] = collections.defaultdict(float)
     profiler = cProfile.Profile() if profile and profile in label else None
     for _ in range(requests):
         with CaptureQueriesContext(connection) as captured:
@@ -102,7 +106,7 @@ def measure(label: str, requests: int, call: Any) -> None:
         f"  wall p50 {statistics.median(wall):6.1f} p95 {p95:6.1f}"
     )
     if slow:
-        for text, ms in by_shape.most_common(3):
+        for text, ms in sorted(by_shape.items(), key=lambda item: -item[1])[:3]:
             print(f"    {ms:7.1f} ms/request  {text}")
     if profiler:
         for name, n in by_kind.most_common(12):
