@@ -14,7 +14,11 @@ Then `safepassage serve` runs on that database (its default web processes) and 2
 (two of them supervisors) log in over HTTP with password and TOTP, each in its own thread with
 its own session, and work for --seconds: the queue open and its rows polled every 10 s, as
 console.js does; in between, with a pause of --think seconds on average, the queue page, a
-filtered queue, a case opened from the queue, a reply to it (one time in three) or "take next".
+filtered queue, a case opened from the queue, a reply to it (one time in three) or "take next"
+(followed to the case it took). While a case page is open its live updates flow as console.js
+asks them: the live endpoint every 2 s (``writing=1`` while a reply is being typed), and the
+conversation whenever the newest message changed. Cases already past their deadline are marked
+as raised first (the escalation task's backlog in a running deployment).
 Prints p50/p95/max per page. Target: p95 under 150 ms.
 """
 
@@ -41,6 +45,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "src"))
 
+import _console_copies  # noqa: E402
 import console  # noqa: E402  (bench/console.py: the seeding of real, sealed cases)
 
 TOTAL_CASES = 100_000
@@ -81,6 +86,7 @@ def seed() -> None:
     have = Case.objects.count()
     if have >= TOTAL_CASES:
         print(f"reusing {have} cases, {Message.objects.count()} messages", flush=True)
+        _console_copies.reseal_copies()  # a database seeded before copies were sealed
         return
     started = time.monotonic()
     console.CASES = REAL_CASES
@@ -119,12 +125,29 @@ def seed() -> None:
         for statement in statements:
             cursor.execute(statement)
         cursor.execute("DROP TABLE copies")
-        cursor.execute("VACUUM ANALYZE")
     print(
         f"  copied to {Case.objects.count()} cases, {Message.objects.count()} messages"
-        f" ({time.monotonic() - started:.0f} s in all)",
+        f" ({time.monotonic() - started:.0f} s)",
         flush=True,
     )
+    _console_copies.reseal_copies()
+    print(f"  seeded in {time.monotonic() - started:.0f} s in all", flush=True)
+
+
+def catch_up_escalation() -> None:
+    """Mark every case already past its deadline as raised to supervisors, as the escalation
+    task (every minute) has done in a running deployment: otherwise `serve` spends the run
+    raising the seeded backlog, 500 cases a minute, beside the operators' requests."""
+    from django.db.models import F
+    from django.utils import timezone
+
+    from safepassage.cases import escalation
+    from safepassage.cases.models import Case
+
+    raised = Case.objects.filter(escalation.overdue(timezone.now())).update(
+        escalated_due_at=F("reply_due_at")
+    )
+    print(f"  {raised} overdue cases marked as raised (the escalation task's backlog)")
 
 
 def make_operators(count: int) -> list[tuple[str, bytes]]:
@@ -155,6 +178,10 @@ def make_operators(count: int) -> list[tuple[str, bytes]]:
 
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CASE_LINK = re.compile(r'href="(/console/cases/[0-9a-f-]{36}/)"')
+LIVE = "case live (2 s poll)"
+CASE_PATH = re.compile(r"/console/cases/[0-9a-f-]{36}/")
+CASE_LAST = re.compile(r'data-last="(\d*)"')
+LIVE_LAST = re.compile(r'"last": ?(\d+)')
 
 
 class Operator(threading.Thread):
@@ -182,6 +209,12 @@ class Operator(threading.Thread):
         self.originals = originals
         self.original_set = set(originals)
         self.next_poll = 0.0
+        # The case page open in the browser (console.js asks its live endpoint every 2 s and
+        # fetches the conversation when the newest message changed), or None.
+        self.case_url: str | None = None
+        self.case_last = ""
+        self.next_live = 0.0
+        self.writing = False
 
     def request(self, page: str, method: str, url: str, data: dict[str, str] | None = None) -> str:
         import httpx
@@ -195,12 +228,17 @@ class Operator(threading.Thread):
             response = self.http.request(method, url, data=data)
         elapsed = (time.perf_counter() - started) * 1000
         ok = response.status_code == (302 if method == "POST" else 200)
-        if page in {"case page", "reply (POST)"} and response.status_code == 404:
+        if page in {"case page", "reply (POST)", LIVE, "conversation"} and (
+            response.status_code == 404
+        ):
             page, ok = "not theirs (404)", True  # another operator took the case meanwhile
+            self.case_url = None  # console.js stops asking too
         with self.lock:
             self.timings[page].append(elapsed)
             if not ok:
                 self.errors.append(f"{page} {response.status_code}")
+        if response.status_code == 302:
+            return str(response.headers.get("location", ""))
         return response.text
 
     def login(self) -> None:
@@ -227,6 +265,22 @@ class Operator(threading.Thread):
         if time.monotonic() >= self.next_poll:  # console.js refreshes the rows every 10 s
             self.request("queue rows (poll)", "GET", "/console/queue/rows/")
             self.next_poll = time.monotonic() + 10
+        if self.case_url and time.monotonic() >= self.next_live:  # an open case: every 2 s
+            self.next_live = time.monotonic() + 2
+            writing = "1" if self.writing else "0"
+            body = self.request(LIVE, "GET", f"{self.case_url}live/?writing={writing}")
+            found = LIVE_LAST.search(body)
+            if found and found.group(1) != self.case_last:
+                self.request("conversation", "GET", f"{self.case_url}conversation/")
+                self.case_last = found.group(1)
+
+    def open_case(self, url: str) -> str:
+        """The case page, as the browser shows it; its live updates flow from now on."""
+        page = self.request("case page", "GET", url)
+        found = CASE_LAST.search(page)
+        self.case_url, self.case_last = url, found.group(1) if found else ""
+        self.next_live = time.monotonic() + 2
+        return page
 
     def pause(self) -> None:
         end = time.monotonic() + self.rng.expovariate(1 / self.think)
@@ -241,14 +295,17 @@ class Operator(threading.Thread):
             with self.lock:
                 self.errors.append(f"{self.username}: {type(exc).__name__}: {exc}")
 
+    def queue(self, page: str, url: str) -> str:
+        self.case_url = None  # the browser left the case page for the queue
+        return self.request(page, "GET", url)
+
     def work(self) -> None:
-        page = self.request("queue", "GET", "/console/queue/")
+        page = self.queue("queue", "/console/queue/")
         while time.monotonic() < self.until:
             roll = self.rng.random()
             if roll < 0.15:
-                page = self.request(
+                page = self.queue(
                     "filtered queue",
-                    "GET",
                     self.rng.choice(
                         [
                             "/console/queue/?language=ko&overdue=1",
@@ -260,15 +317,18 @@ class Operator(threading.Thread):
             elif roll < 0.25:
                 token = TOKEN.search(page)
                 if token:
-                    self.request(
+                    taken = self.request(
                         "take next (POST)",
                         "POST",
                         "/console/queue/next/",
                         {"csrfmiddlewaretoken": token.group(1)},
                     )
-                page = self.request("queue", "GET", "/console/queue/")
+                    if CASE_PATH.fullmatch(taken):  # the browser follows to the case taken
+                        self.open_case(taken)
+                        self.pause()
+                page = self.queue("queue", "/console/queue/")
             else:
-                page = self.request("queue", "GET", "/console/queue/")
+                page = self.queue("queue", "/console/queue/")
                 # A case from the queue whose sealed messages open (an original, not a copy),
                 # else an original from the whole set, as a search by reference finds one.
                 links = [u for u in CASE_LINK.findall(page) if u.split("/")[3] in self.original_set]
@@ -277,16 +337,20 @@ class Operator(threading.Thread):
                     if links
                     else f"/console/cases/{self.rng.choice(self.originals)}/"
                 )
-                case_page = self.request("case page", "GET", url)
+                case_page = self.open_case(url)
                 token = TOKEN.search(case_page)
                 if token and self.rng.random() < 1 / 3:
+                    self.writing = True
                     self.pause()
-                    self.request(
+                    self.writing = False
+                    back = self.request(
                         "reply (POST)",
                         "POST",
                         url + "reply/",
                         {"csrfmiddlewaretoken": token.group(1), "text": "DEMO reply"},
                     )
+                    if back.startswith(url):  # the browser follows to the case page
+                        self.open_case(url)
             self.pause()
 
 
@@ -331,6 +395,7 @@ def main() -> int:
     setup(args.database)
     seed()
     operators = make_operators(args.operators)
+    catch_up_escalation()
     from safepassage.cases.models import Case
     from safepassage.privacy.models import CaseKey
 
@@ -383,6 +448,8 @@ def main() -> int:
         "queue rows (poll)",
         "filtered queue",
         "case page",
+        LIVE,
+        "conversation",
         "reply (POST)",
         "take next (POST)",
         "not theirs (404)",

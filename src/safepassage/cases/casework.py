@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Count, F, Max, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -637,6 +637,8 @@ def do_previews(reader: User, ring: Keyring, cases: list[Case]) -> dict[uuid.UUI
         )
     )
     out: dict[uuid.UUID, str] = {}
+    staff_fields.open_case_keys(newest, ring)  # one query for every row's key pair
+    first_seen: dict[uuid.UUID, int] = {}
     for message in Message.objects.filter(pk__in=newest.values()):
         case = by_id[message.case_id]
         opened = sealed.open_message_for_staff(case, message, ring)
@@ -645,16 +647,34 @@ def do_previews(reader: User, ring: Keyring, cases: list[Case]) -> dict[uuid.UUI
         line = " ".join(opened.text.split())
         out[case.pk] = line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1] + "…"
         if seen.get(case.pk, 0) < message.pk:
-            _mark_previewed(case, reader, message.pk)
-            audit.record(reader, "case.preview", case.pk, f"message {message.pk}")
+            first_seen[case.pk] = message.pk
+    if first_seen:
+        with transaction.atomic():  # the marks and their audit records: a few statements
+            _mark_previewed(reader, first_seen, set(seen))
+            audit.record_many(
+                reader,
+                "case.preview",
+                [(case_id, f"message {mid}") for case_id, mid in first_seen.items()],
+            )
     return out
 
 
-def _mark_previewed(case: Case, reader: User, message_id: int) -> None:
-    marks = ReadMark.objects.filter(case=case, user=reader)
-    if not marks.update(previewed_message_id=Greatest(F("previewed_message_id"), message_id)):
-        try:
-            with transaction.atomic():
-                ReadMark.objects.create(case=case, user=reader, previewed_message_id=message_id)
-        except IntegrityError:
-            marks.update(previewed_message_id=Greatest(F("previewed_message_id"), message_id))
+def _mark_previewed(reader: User, shown: dict[uuid.UUID, int], marked: set[uuid.UUID]) -> None:
+    """Note, per case, the newest message ``reader`` was shown a preview of (``marked``: the
+    cases where they already have a mark). Marks only move forward."""
+    update = {case_id: mid for case_id, mid in shown.items() if case_id in marked}
+    if update:
+        newest = models.Case(
+            *[models.When(case_id=case_id, then=Value(mid)) for case_id, mid in update.items()],
+            default=F("previewed_message_id"),
+            output_field=models.BigIntegerField(),
+        )
+        ReadMark.objects.filter(user=reader, case_id__in=update).update(
+            previewed_message_id=Greatest(F("previewed_message_id"), newest)
+        )
+    new = [case_id for case_id in shown if case_id not in marked]
+    if new:
+        ReadMark.objects.bulk_create(
+            [ReadMark(case_id=c, user=reader, previewed_message_id=shown[c]) for c in new],
+            ignore_conflicts=True,  # made meanwhile by another tab: it showed the same
+        )

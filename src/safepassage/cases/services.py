@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Max
 from django.utils import timezone
 
 from safepassage import fastsave, metrics
@@ -320,12 +320,11 @@ def newest_message_id(case: Case) -> int:
     """The id of the newest message of the case and the cases merged into it (0: none): one
     small query, which an open case page asks every few seconds to learn whether anything
     arrived."""
-    newest = (
-        Message.objects.filter(Q(case=case) | Q(case__merged_into=case))
-        .order_by("-id")
-        .values_list("id", flat=True)
-        .first()
-    )
+    # Two small index look-ups. One query joining the cases (case = it OR merged into it) let
+    # PostgreSQL walk the whole message table backwards from the newest id: seconds at a
+    # million messages for an older case.
+    holders = [case.pk, *Case.objects.filter(merged_into=case).values_list("pk", flat=True)]
+    newest = Message.objects.filter(case_id__in=holders).aggregate(newest=Max("id"))["newest"]
     return int(newest or 0)
 
 

@@ -130,21 +130,46 @@ def keep_this_session(request: HttpRequest, user: User) -> None:
     request.session[SESSION_STAMP] = stamp_of(user)
 
 
-def session_state(request: HttpRequest, user: User) -> str:
-    """'ok', 'expired' (idle or stamp changed: log out) or 'needs_factor'."""
+def loaded_profile(user: User) -> StaffProfile | None:
+    """The member's profile as this request loaded it (Django keeps it on the user object, so
+    every check of one request shares one query), or None for an account without one."""
+    try:
+        return user.staff_profile
+    except StaffProfile.DoesNotExist:
+        return None
+
+
+def session_state(request: HttpRequest, user: User, *, loaded: bool = False) -> str:
+    """'ok', 'expired' (idle or stamp changed: log out) or 'needs_factor'.
+
+    ``loaded``: compare with the stamp of the profile this request already loaded (the door
+    of every console page, console.guard) instead of reading it again."""
     session = request.session
     seen = session.get(SESSION_SEEN)
     if seen is not None and time.time() - float(seen) > settings.CONSOLE_IDLE_SECONDS:
         return "expired"
     if session.get(SESSION_MFA) is None:
         return "needs_factor"
-    if session.get(SESSION_STAMP) != stamp_of(user):
+    if loaded:
+        profile = loaded_profile(user)
+        stamp = profile.security_stamp if profile is not None else ""
+    else:
+        stamp = stamp_of(user)
+    if session.get(SESSION_STAMP) != stamp:
         return "expired"
     return "ok"
 
 
+# Activity is noted at most this often: a page view in between writes no session row. A
+# session may so end up to this much sooner than CONSOLE_IDLE_SECONDS after the last page.
+TOUCH_EVERY_SECONDS = 30
+
+
 def touch(request: HttpRequest) -> None:
-    request.session[SESSION_SEEN] = int(time.time())
+    now = int(time.time())
+    seen = request.session.get(SESSION_SEEN)
+    if seen is None or now - float(seen) >= TOUCH_EVERY_SECONDS:
+        request.session[SESSION_SEEN] = now
 
 
 # TOTP -------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest
 from django.utils import timezone
 
-from safepassage.console import access, auth, first_login
+from safepassage.console import access, auth, first_login, guard
 
 
 def console_nav(request: HttpRequest) -> dict[str, object]:
@@ -19,9 +19,10 @@ def console_nav(request: HttpRequest) -> dict[str, object]:
         return {"nav": {}, **zone}
     # The menu appears once a second factor is passed in this session and the member's own
     # password chosen: before that, the only page they can reach is the one in front of them.
-    if not isinstance(user, User) or auth.session_state(request, user) != "ok":
+    if not isinstance(user, User):
         return {"nav": {}, **zone}
-    if first_login.must_choose(user):
+    checked = getattr(request, guard.CHECKED, False)  # staff_view checked it all already
+    if not checked and (auth.session_state(request, user) != "ok" or first_login.must_choose(user)):
         return {"nav": {}, **zone}
     return {
         **zone,

@@ -18,6 +18,10 @@ from safepassage.console import access, auth, first_login
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
+# Set on a request that passed staff_view's checks: a fresh session with its second factor and
+# the member's own password (console.context then shows the menu without checking again).
+CHECKED = "_safepassage_staff_checked"
+
 
 def activate_language(user: User) -> None:
     profile = getattr(user, "staff_profile", None)
@@ -47,17 +51,21 @@ def staff_view(capability: str, *, background: bool = False) -> Callable[[View],
             user = request.user
             if not isinstance(user, User) or not user.is_authenticated:
                 return HttpResponseRedirect(reverse("console:login"))
-            state = auth.session_state(request, user)
+            # One read of the profile serves every check (console.middleware loaded it).
+            state = auth.session_state(request, user, loaded=True)
             if state == "expired":
                 logout(request)
                 return HttpResponseRedirect(reverse("console:login") + "?expired=1")
             if state == "needs_factor":
                 return HttpResponseRedirect(reverse("console:verify"))
             activate_language(user)
-            if first_login.must_choose(user):  # a one-time password opens only that page
+            profile = auth.loaded_profile(user)
+            if profile is not None and profile.must_choose_password:
+                # A one-time password opens only the page that replaces it.
                 return HttpResponseRedirect(reverse("console:choose_password"))
             if not access.can(user, capability):
                 return forbidden(request)
+            setattr(request, CHECKED, True)  # console.context need not ask again
             if not background:
                 auth.touch(request)
             return view(request, *args, **kwargs)

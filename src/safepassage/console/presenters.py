@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy
 
 from safepassage.cases import escalation, sealed, triage
 from safepassage.cases.delivery import DeliveryState
-from safepassage.cases.models import Callback, Case, Channel
+from safepassage.cases.models import Callback, Case, Channel, Status
 from safepassage.cases.services import TranscriptEntry
 from safepassage.config import APPLICANT_LANGUAGES
 from safepassage.conversations import catalog, flows
@@ -53,6 +53,12 @@ class Row:
     unread: int = 0  # the applicant's messages since this staff member last opened the case
     preview: str = ""  # one line of the newest, for a reader whose keyring opens it
     escalated: bool = False  # past its deadline and raised to supervisors (cases.escalation)
+    # Worked out once per row here, not looked up cell by cell in the template: the queue's
+    # hundred rows are rendered again at every refresh of every operator's queue.
+    status_label: str = ""
+    channel_name: str = ""
+    assignee: str = "—"
+    last_applicant_at: str = ""
 
 
 def time_left(due_at: datetime | None, now: datetime | None = None) -> tuple[str, bool]:
@@ -149,7 +155,24 @@ def row(case: Case, now: datetime | None = None) -> Row:
         overdue,
         needs_reader=APPLICANT_LANGUAGES.get(case.needs_reader, case.needs_reader),
         escalated=escalation.is_escalated(case),
+        status_label=str(STATUS_LABELS.get(case.status, case.status)),
+        channel_name=str(CHANNEL_LABELS.get(case.channel, case.channel)),
+        assignee=_assignee(case),
+        last_applicant_at=(
+            timezone.localtime(case.last_applicant_at).strftime("%Y-%m-%d %H:%M")
+            if case.last_applicant_at
+            else ""
+        ),
     )
+
+
+def _assignee(case: Case) -> str:
+    holder = case.assigned_to if case.assigned_to_id else None
+    return holder.get_username() if holder is not None else "—"
+
+
+STATUS_LABELS = dict(Status.choices)
+CHANNEL_LABELS = dict(Channel.choices)
 
 
 def short_id(case: Case) -> str:

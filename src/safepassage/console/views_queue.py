@@ -46,7 +46,8 @@ def _filters(request: HttpRequest) -> queue.Filters:
     )
 
 
-def _queue_context(request: HttpRequest) -> dict[str, object]:
+def _rows_context(request: HttpRequest) -> dict[str, object]:
+    """The rows alone: what the self-refresh every 10 s needs (console.js)."""
     if not isinstance(request.user, User):  # staff_view lets only staff through
         raise PermissionDenied
     filters = _filters(request)
@@ -59,6 +60,14 @@ def _queue_context(request: HttpRequest) -> dict[str, object]:
         "rows": _marked_rows(request, cases, now),
         "more": len(found) > QUEUE_LIMIT,
         "filters": filters,
+        "now": now,
+    }
+
+
+def _queue_context(request: HttpRequest) -> dict[str, object]:
+    """The rows with the page around them: filters, their choices, search."""
+    return {
+        **_rows_context(request),
         "query": request.GET.urlencode(),
         "statuses": [(s, label) for s, label in Status.choices if s != Status.DRAFT],
         "languages": list(APPLICANT_LANGUAGES.items()),
@@ -66,7 +75,6 @@ def _queue_context(request: HttpRequest) -> dict[str, object]:
         "sectors": access.sector_choices(),
         "limit": QUEUE_LIMIT,
         "supervisor": access.is_supervisor(request.user),
-        "now": now,
     }
 
 
@@ -104,7 +112,7 @@ def _inbox(request: HttpRequest, find_form: forms_desk.FindForm, status: int = 2
 @staff_view("queue", background=True)
 def inbox_rows(request: HttpRequest) -> HttpResponse:
     """The table body alone, for console.js to swap in without a reload."""
-    return render(request, "console/inbox_rows.html", _queue_context(request))
+    return render(request, "console/inbox_rows.html", _rows_context(request))
 
 
 @require_POST

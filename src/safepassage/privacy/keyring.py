@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
@@ -39,8 +40,14 @@ class Keyring:
     private_keys: dict[int, bytes] = field(default_factory=dict)
     # The member's own private key (privacy.member_keys): opens what was sealed to them.
     member_private: bytes | None = None
-    # Case private keys opened during this request, so a page of many fields opens each once.
+    # Case private keys opened during this request, so a page of many fields opens each once,
+    # with their public halves (checked against the case's when opened) and the cases whose
+    # key this keyring does not open (asked once, not once per field).
     opened_cases: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+    case_publics: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+    unopened_cases: set[str] = field(default_factory=set, compare=False, repr=False)
+    case_loaded: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _loaded: dict[int, tuple[Any, bytes]] = field(default_factory=dict, compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.private_keys)
@@ -49,7 +56,10 @@ class Keyring:
         private = self.private_keys.get(key_id)
         if private is None:
             raise DecryptionError("this keyring does not hold that program key")
-        return sealing.open_sealed(private, blob, context)
+        if key_id not in self._loaded:
+            self._loaded[key_id] = sealing.loaded(private)
+        key, public = self._loaded[key_id]
+        return sealing.open_sealed(key, blob, context, public)
 
 
 def _kek(password: str, salt: bytes, time_cost: int, memory_kib: int, parallelism: int) -> bytes:

@@ -56,15 +56,36 @@ def seal(recipient_public: bytes, plaintext: bytes, context: bytes) -> bytes:
     return FORMAT_SEALED + ephemeral_public + nonce + body
 
 
-def open_sealed(recipient_private: bytes, blob: bytes, context: bytes) -> bytes:
+def loaded(private: bytes) -> tuple[X25519PrivateKey, bytes]:
+    """A private key ready for many :func:`open_sealed` calls, and its public half: loading
+    one costs as much as opening a value with it, so a page opening many values with one key
+    loads it once."""
+    key = X25519PrivateKey.from_private_bytes(private)
+    return key, key.public_key().public_bytes(_RAW, serialization.PublicFormat.Raw)
+
+
+def open_sealed(
+    recipient_private: bytes | X25519PrivateKey,
+    blob: bytes,
+    context: bytes,
+    recipient_public: bytes | None = None,
+) -> bytes:
+    """``recipient_public``, when the caller knows it (:func:`loaded`), spares deriving it from
+    the private key; a wrong one only makes the value fail to open."""
     blob = bytes(blob)
     if len(blob) < 1 + 32 + 12 + 16 or blob[:1] != FORMAT_SEALED:
         raise DecryptionError("not a sealed value")
     ephemeral_public, nonce, body = blob[1:33], blob[33:45], blob[45:]
     try:
-        private = X25519PrivateKey.from_private_bytes(recipient_private)
+        if isinstance(recipient_private, X25519PrivateKey):
+            private = recipient_private
+        else:
+            private = X25519PrivateKey.from_private_bytes(recipient_private)
         shared = private.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
-        key = _key(shared, ephemeral_public, public_of(recipient_private))
+        public = recipient_public or private.public_key().public_bytes(
+            _RAW, serialization.PublicFormat.Raw
+        )
+        key = _key(shared, ephemeral_public, public)
         return AESGCM(key).decrypt(nonce, body, context)
     except (InvalidTag, ValueError) as exc:
         raise DecryptionError("sealed value does not open with this key") from exc

@@ -1,0 +1,98 @@
+"""What the console's busiest pages cost the server, in SQL statements (bench/console_load.py).
+
+Twenty operators each refresh the queue's rows every 10 s and, on an open case page, ask its
+live endpoint every 2 s: a statement per row, or a profile read twice over, multiplies into
+the latency every operator feels. These bounds fail when a page starts asking per row again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from safepassage.cases import services as cases
+from safepassage.cases import triage
+from safepassage.cases.models import Case, Channel, Direction
+from safepassage.console.models import Role
+from safepassage.privacy import audit
+from safepassage.privacy.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _waiting_cases(count: int) -> list[Case]:
+    """Submitted cases, each with an applicant message sealed to its own key pair (unread)."""
+    made = []
+    for n in range(count):
+        case = cases.do_create_case(Channel.WEBCHAT, "ru", None)
+        case.triage = {"readiness": "days", "company": "alone"}
+        case.urgency = triage.urgency(case.triage, False)
+        case.save()
+        cases.do_submit(case)
+        case.refresh_from_db()
+        cases.do_add_message(case, Direction.INBOUND, f"DEMO-PREVIEW row {n}", Channel.WEBCHAT)
+        made.append(case)
+    return made
+
+
+def _statements(client: Client, url: str) -> tuple[list[str], str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, response.status_code
+    return [q["sql"] for q in captured.captured_queries], response.content.decode()
+
+
+def test_the_queue_asks_the_same_few_statements_for_3_rows_as_for_12(
+    staff: Callable[..., Client],
+) -> None:
+    operator = staff(Role.OPERATOR)
+    _waiting_cases(3)
+    # First sight: each preview is audited once, all of them in one write to the audit chain.
+    first_few, _ = _statements(operator, "/console/queue/")
+    few, html = _statements(operator, "/console/queue/rows/")
+    assert html.count("DEMO-PREVIEW row") == 3  # every row's sealed preview really opened
+    _waiting_cases(9)
+    first_many, _ = _statements(operator, "/console/queue/")
+    many, html = _statements(operator, "/console/queue/rows/")
+    assert html.count("DEMO-PREVIEW row") == 12
+    assert len(many) == len(few), "a statement per row crept into the queue"
+    assert len(first_many) == len(first_few), "a statement per new preview crept in"
+    assert len(many) <= 10, many
+    page, _ = _statements(operator, "/console/queue/")
+    assert len(page) <= 12, page
+    assert AuditEvent.objects.filter(action="case.preview").count() == 12  # once per preview
+    assert audit.verify().ok  # the chain written at once is a chain
+
+
+def test_a_console_page_reads_the_staff_profile_once_and_writes_no_session(
+    staff: Callable[..., Client],
+) -> None:
+    """Login, second factor, idle time, one-time password and role are all checked from one
+    read of the profile; a page seen within seconds of the last one writes no session row."""
+    operator = staff(Role.OPERATOR)
+    operator.get("/console/queue/")
+    statements, _ = _statements(operator, "/console/queue/")
+    own = '"console_staffprofile"."user_id" = '  # the member's own (not the sectors' liaisons)
+    profile_reads = [s for s in statements if 'FROM "console_staffprofile"' in s and own in s]
+    assert len(profile_reads) == 1, profile_reads
+    assert not [s for s in statements if s.startswith('UPDATE "django_session"')]
+
+
+def test_an_open_case_pages_live_poll_is_a_few_index_lookups(
+    staff: Callable[..., Client],
+) -> None:
+    """The 2 s poll learns the newest message of the case and of any case merged into it
+    without joining the cases (a join let PostgreSQL walk every message backwards)."""
+    operator = staff(Role.OPERATOR)
+    case, other = _waiting_cases(2)
+    Case.objects.filter(pk=other.pk).update(merged_into=case)
+    operator.get(f"/console/cases/{case.pk}/")
+    newest = cases.do_add_message(other, Direction.INBOUND, "DEMO later", Channel.WEBCHAT)
+    statements, body = _statements(operator, f"/console/cases/{case.pk}/live/")
+    assert f'"last": {newest.pk}' in body
+    assert len(statements) <= 8, statements
+    assert not [s for s in statements if "cases_message" in s and "JOIN" in s], statements
