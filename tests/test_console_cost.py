@@ -96,3 +96,22 @@ def test_an_open_case_pages_live_poll_is_a_few_index_lookups(
     assert f'"last": {newest.pk}' in body
     assert len(statements) <= 8, statements
     assert not [s for s in statements if "cases_message" in s and "JOIN" in s], statements
+
+
+def test_a_damaged_message_row_locks_that_message_and_no_page(
+    staff: Callable[..., Client],
+) -> None:
+    """A message whose stored ciphertext was damaged (or planted) shows as locked on its case
+    page and gives no preview in the queue; every other row and page still opens."""
+    from safepassage.cases.models import Message
+
+    operator = staff(Role.OPERATOR)
+    damaged, _intact = _waiting_cases(2)
+    message = Message.objects.get(case=damaged, direction=Direction.INBOUND)
+    body = bytearray(message.body_sealed)
+    body[-1] ^= 0x01
+    Message.objects.filter(pk=message.pk).update(body_sealed=bytes(body))
+    _, html = _statements(operator, "/console/queue/")
+    assert "DEMO-PREVIEW row 1" in html and "DEMO-PREVIEW row 0" not in html
+    page = operator.get(f"/console/cases/{damaged.pk}/")
+    assert page.status_code == 200, page.status_code

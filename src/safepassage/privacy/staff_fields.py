@@ -122,7 +122,13 @@ def open_for_server(holder: fields.KeyHolder, field: str, blob: bytes | memoryvi
 def open_for_staff(
     holder: fields.KeyHolder, field: str, blob: bytes | memoryview, ring: keyring.Keyring
 ) -> Opened:
-    inner = fields.open_bytes(holder, field, blob)
+    # A row that does not open (damaged, or planted by someone with database access) is
+    # Locked, as a field sealed to a key the reader lacks: one bad row must not turn the
+    # queue or the case page into an error for every member of staff.
+    try:
+        inner = fields.open_bytes(holder, field, blob)
+    except DecryptionError as exc:
+        raise Locked(field) from exc
     if inner[:1] == PENDING:
         return Opened(inner[1:].decode("utf-8"), pending=True)
     try:
