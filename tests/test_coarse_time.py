@@ -57,6 +57,7 @@ COARSE: dict[str, dict[str, Precision]] = {
     "channels_outboxmessage": {"created_at": "minute", "sent_at": "minute"},
     "channels_chattrace": {"erase_due": "minute"},
     "channels_attachment": {"received_at": "minute"},
+    "channels_deferredupdate": {"deferred_at": "minute"},
 }
 
 
