@@ -54,7 +54,7 @@ class Config:
     # with its own database connection (-1: one; 0: in the request's own thread).
     telegram_intake_threads: int = -1
     # Outbox rows a bot's sender claims at a time (channels/telegram/claims.py, BATCH).
-    telegram_claim_batch: int = 20
+    telegram_claim_batch: int = 10
     # Web server processes (-1: 1 on SQLite, which has one writer anyway; on PostgreSQL one per
     # CPU, at most 8).
     web_processes: int = -1
@@ -199,7 +199,7 @@ def load(environ: dict[str, str] | None = None) -> Config:
         telegram_erase_after_seconds=_erase_after(env),
         telegram_max_file_bytes=int(env.get("TELEGRAM_MAX_FILE_BYTES") or 10 * 1024 * 1024),
         telegram_intake_threads=int(env.get("TELEGRAM_INTAKE_THREADS") or -1),
-        telegram_claim_batch=max(1, int(env.get("TELEGRAM_CLAIM_BATCH") or 20)),
+        telegram_claim_batch=max(1, int(env.get("TELEGRAM_CLAIM_BATCH") or 10)),
         web_processes=int(env.get("SAFEPASSAGE_WEB_PROCESSES") or -1),
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
         database_pool=max(0, int(env.get("SAFEPASSAGE_DATABASE_POOL") or 4)),
