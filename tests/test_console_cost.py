@@ -115,3 +115,15 @@ def test_a_damaged_message_row_locks_that_message_and_no_page(
     assert "DEMO-PREVIEW row 1" in html and "DEMO-PREVIEW row 0" not in html
     page = operator.get(f"/console/cases/{damaged.pk}/")
     assert page.status_code == 200, page.status_code
+
+
+def test_only_the_top_of_the_queue_is_previewed(staff: Callable[..., Client]) -> None:
+    """Previews open personal data at every refresh: the 25 unread rows at the top get one,
+    the rows below show that they are unread and nothing of what was written."""
+    from safepassage.console.views_queue import PREVIEWED_ROWS
+
+    operator = staff(Role.OPERATOR)
+    _waiting_cases(PREVIEWED_ROWS + 3)
+    _, html = _statements(operator, "/console/queue/")
+    assert html.count("DEMO-PREVIEW row") == PREVIEWED_ROWS
+    assert AuditEvent.objects.filter(action="case.preview").count() == PREVIEWED_ROWS

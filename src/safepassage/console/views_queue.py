@@ -23,6 +23,10 @@ from safepassage.console.guard import home_for, staff_view
 from safepassage.privacy.session import keyring_of
 
 QUEUE_LIMIT = 100
+# Unread rows shown with a preview of the newest message: the top of the queue, where the
+# next case is chosen. Each preview opens personal data (audited) and costs two key exchanges
+# at every 10 s refresh of every member's queue; the rows below show their unread count.
+PREVIEWED_ROWS = 25
 SCRIPT = Path(__file__).resolve().parent / "static" / "console.js"
 
 
@@ -84,7 +88,7 @@ def _marked_rows(request: HttpRequest, cases: list[Case], now: datetime) -> list
     if not isinstance(request.user, User):  # staff_view lets only staff through
         raise PermissionDenied
     unread = casework.unread_counts(request.user, [c.pk for c in cases])
-    waiting = [c for c in cases if unread.get(c.pk)]
+    waiting = [c for c in cases if unread.get(c.pk)][:PREVIEWED_ROWS]
     previews = casework.do_previews(request.user, keyring_of(request), waiting)
     return [
         dataclasses.replace(
