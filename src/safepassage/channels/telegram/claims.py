@@ -30,7 +30,7 @@ LEASE = timedelta(seconds=60)
 # that arrives during a flood waits for the batch in flight before a claim can take it, and a
 # sender killed mid-send repeats at most the rows of its one claim that it had already sent
 # (tests/test_telegram_outbox_faults.py; docs/operations.md, "Faults"): the smaller, the
-# sooner and the fewer. docs/performance.md, "Claim size": 10 rows keep 30/s per bot and
+# sooner and the fewer. docs/performance.md, "Scale-out and floods": 10 rows keep 30/s per bot and
 # bring a flood's genuine p50 from 1.26 s (20 rows) to 0.75 s on an idle machine.
 BATCH = config.get().telegram_claim_batch
 PAGE = 240
