@@ -29,6 +29,12 @@ class Locked(Exception):
     """The value is sealed and this reader holds no key that opens it."""
 
 
+class Damaged(Locked, DecryptionError):
+    """The stored value's outer layer does not authenticate (damaged, planted, moved from
+    another field or case, or its case's data key erased): nobody reads it. Pages treat it as
+    Locked; it is a DecryptionError all the same."""
+
+
 @dataclass(frozen=True)
 class Opened:
     text: str
@@ -128,7 +134,7 @@ def open_for_staff(
     try:
         inner = fields.open_bytes(holder, field, blob)
     except DecryptionError as exc:
-        raise Locked(field) from exc
+        raise Damaged(field) from exc
     if inner[:1] == PENDING:
         return Opened(inner[1:].decode("utf-8"), pending=True)
     try:
