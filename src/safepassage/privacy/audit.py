@@ -40,24 +40,7 @@ def record(
     detail: str = "",
 ) -> AuditEvent:
     """Append one record. ``detail`` must never hold personal data."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
-        last = AuditEvent.objects.order_by("-id").only("hash").first()
-        prev = last.hash if last else GENESIS
-        actor_id = actor.pk if actor is not None and actor.is_authenticated else None
-        event = AuditEvent(
-            at=timezone.now(),
-            actor_id=actor_id,
-            action=action,
-            case_id=case_id,
-            detail=detail,
-            prev_hash=prev,
-        )
-        event.hash = _digest(prev, event)
-        event.save()
-        return event
+    return _append(actor, action, [(case_id, detail)])[0]
 
 
 def record_many(
@@ -68,8 +51,16 @@ def record_many(
     """Append one record per (case id, detail) at once: one lock and one insert for them all
     (the queue's previews: a hundred rows seen for the first time are one write, not a hundred
     turns of the chain's lock). ``detail`` must never hold personal data."""
-    if not entries:
-        return
+    if entries:
+        _append(actor, action, entries)
+
+
+def _append(
+    actor: AbstractBaseUser | AnonymousUser | None,
+    action: str,
+    entries: list[tuple[uuid.UUID | None, str]],
+) -> list[AuditEvent]:
+    """The records chained after the newest one, under the chain's lock, in one insert."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -86,7 +77,7 @@ def record_many(
             event.prev_hash = prev
             event.hash = prev = _digest(prev, event)
             events.append(event)
-        AuditEvent.objects.bulk_create(events)  # in chain order: ids follow it
+        return AuditEvent.objects.bulk_create(events)  # in chain order: ids follow it
 
 
 @dataclass(frozen=True)
