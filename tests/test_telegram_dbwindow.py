@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from safepassage.channels.telegram import dbwindow, limiter
 from safepassage.testing.fake_telegram import FakeTelegram
 from tests.server import fresh_postgres_database
 from tests.telegram_support import SECRET, SPARE_TOKEN, TOKEN
-from tests.test_telegram_scale import REDIS, UNSENT, backlog, redis_or_skip
+from tests.test_telegram_scale import REDIS, UNSENT, backlog, calls_through, redis_or_skip
 from tests.test_telegram_serve import rows, wait_until
 
 BOT = "7000000019"
@@ -31,15 +30,6 @@ BOT = "7000000019"
 def postgres_or_skip() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("the database's window is kept on PostgreSQL (SQLite has one sender)")
-
-
-def enter(window: limiter.Window) -> str | None:
-    """As the sender waits for a place; None: no shared window answered (its own decides)."""
-    while True:
-        token, wait = window.try_enter()
-        if token is not None or wait <= 0:
-            return token
-        time.sleep(wait)
 
 
 def make_window(redis_away: bool) -> limiter.Window:
@@ -57,31 +47,11 @@ def test_senders_sharing_a_bot_keep_its_limit_together_in_the_database(redis_awa
     does not answer."""
     postgres_or_skip()
     windows = [make_window(redis_away) for _ in range(3)]
-    calls: list[tuple[float, float]] = []
-    lock = threading.Lock()
-
-    def sender(window: limiter.Window) -> None:
-        for _ in range(40):
-            token = enter(window)
-            started = time.monotonic()
-            time.sleep(0.02)  # the call
-            finished = time.monotonic()
-            window.leave(token)
-            with lock:
-                calls.append((started, finished))
-
-    threads = [threading.Thread(target=sender, args=(w,)) for w in windows]
-    begun = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - begun
+    starts, elapsed = calls_through(windows)
     for window in windows:
         window.close()
-    starts = sorted(start for start, _ in calls)
     busiest = max(sum(1 for s in starts if t <= s < t + 1.0) for t in starts)
-    assert len(calls) == 120
+    assert len(starts) == 120
     assert busiest <= dbwindow.LIMIT
     assert 3.0 <= elapsed < 6.0  # 120 calls at 30/s: about four seconds, not one
 
