@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -61,3 +64,38 @@ def stats(base_url: str, token: str) -> dict[str, Any]:
 
 def data_dir() -> str:
     return tempfile.mkdtemp(prefix="sp-bench-")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, path: str = "", seconds: float = 60) -> None:
+    """Until the port takes connections, or ``path`` answers 2xx/3xx."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if path:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2):
+                    return
+            else:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"port {port} did not open")
+
+
+def start_serve(env: dict[str, str], data: str, port: int) -> subprocess.Popen[bytes]:
+    """`safepassage serve` on 127.0.0.1:``port`` with ``env``, working in ``data`` and
+    writing its output to ``data``/serve.log."""
+    with (Path(data) / "serve.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "safepassage.cli", "serve", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=data,
+        )

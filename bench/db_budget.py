@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,15 +29,9 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _setup import POSTGRES, database
+from _setup import POSTGRES, database, free_port, start_serve, wait_port
 
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def answer(base: str) -> tuple[int, float]:
@@ -86,26 +78,9 @@ def main() -> int:
             SAFEPASSAGE_WEB_PROCESSES="1",
             SAFEPASSAGE_DATABASE_POOL=str(args.pool),
         )
-        with (Path(tmp) / "serve.log").open("w") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "safepassage.cli", "serve", "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=tmp,
-            )
+        server = start_serve(env, tmp, port)
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    with urllib.request.urlopen(base + "/readyz", timeout=2) as response:  # noqa: S310
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError("serve did not become ready")
-                time.sleep(0.3)
+            wait_port(port, "/readyz", 120)
             running, seen = threading.Event(), [0]
             running.set()
             sampler = threading.Thread(

@@ -35,8 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from _setup import POSTGRES  # noqa: E402
-from intake import free_port, wait_port  # noqa: E402
+from _setup import POSTGRES, free_port, start_serve, wait_port  # noqa: E402
 
 from safepassage.testing.fake_telegram import FakeTelegram  # noqa: E402
 
@@ -157,14 +156,7 @@ def main() -> int:
     )
     if args.redis:
         env["SAFEPASSAGE_REDIS_URL"] = args.redis
-    log = open(Path(data) / "serve.log", "w")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "safepassage.cli", "serve", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=data,
-    )
+    server = start_serve(env, data, port)
     try:
         wait_port(port, "/healthz")
         with psycopg.connect(url, autocommit=True) as conn:
@@ -251,7 +243,6 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        log.close()
         fake.stop()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -17,13 +17,11 @@ import argparse
 import json
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -32,32 +30,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from _setup import database, fake_bot_api, stats  # noqa: E402
+from _setup import database, fake_bot_api, free_port, start_serve, stats, wait_port  # noqa: E402
 
 TOKEN = "7000000001:AAE-bench-token-0123456789abcdefgh"
 SECRET = "bench-webhook-secret-0123456789"
 UPDATES_PER_USER = 5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, path: str = "", seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if path:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2):
-                    return
-            else:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"port {port} did not open")
 
 
 def sent_messages(api_base: str) -> int:
@@ -101,14 +78,7 @@ def ours(
             env["DATABASE_URL"] = url
         if processes:
             env["SAFEPASSAGE_WEB_PROCESSES"] = str(processes)
-        log = open(Path(data) / "serve.log", "w")  # noqa: SIM115
-        server = subprocess.Popen(
-            [sys.executable, "-m", "safepassage.cli", "serve", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=data,
-        )
+        server = start_serve(env, data, port)
         try:
             wait_port(port, "/readyz", 600)  # migrations on a loaded machine take a while
             target = f"http://127.0.0.1:{port}/tg/main/webhook"
@@ -124,7 +94,6 @@ def ours(
         finally:
             server.terminate()
             server.wait(timeout=20)
-            log.close()
         found = re.search(r"(\d+) web process", (Path(data) / "serve.log").read_text())
         result["processes"] = float(found.group(1)) if found else 0.0
     return result

@@ -38,8 +38,7 @@ import psycopg
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _setup import database  # noqa: E402
-from intake import free_port, wait_port  # noqa: E402
+from _setup import database, free_port, start_serve, wait_port  # noqa: E402
 
 # A visitor in progress goes forward three answers and back three, again and again.
 CYCLE = [
@@ -142,14 +141,7 @@ def serve(url: str, limit: int, pool: int) -> tuple[subprocess.Popen[bytes], int
         SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT=str(limit),
         SAFEPASSAGE_DATABASE_POOL=str(pool),
     )
-    log = open(Path(data) / "serve.log", "wb")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "safepassage.cli", "serve", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=data,
-    )
+    server = start_serve(env, data, port)
     wait_port(port, "/healthz", seconds=120)
     return server, port, data
 
