@@ -59,6 +59,23 @@ def fresh_postgres_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def refusing_connections(url: str) -> Iterator[None]:
+    """The database of ``url`` refuses new connections and its open ones are cut (a database
+    that went away, as the platform sees it), until the block ends."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_admin_dsn(), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        )
+    try:
+        yield
+    finally:
+        with psycopg.connect(postgres_admin_dsn(), autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
 def wait_healthy(url: str, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

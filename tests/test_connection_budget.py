@@ -19,7 +19,12 @@ import psycopg
 import pytest
 from django.db import connection
 
-from tests.server import fresh_postgres_database, postgres_admin_dsn, running_platform
+from tests.server import (
+    fresh_postgres_database,
+    postgres_admin_dsn,
+    refusing_connections,
+    running_platform,
+)
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the budget is PostgreSQL's (psycopg's pool)"
@@ -82,21 +87,12 @@ def test_while_postgres_refuses_connections_requests_answer_503_within_seconds(
     env = {"SAFEPASSAGE_DATABASE_POOL": str(BUDGET), "SAFEPASSAGE_WEB_PROCESSES": "1"}
     with fresh_postgres_database() as url, running_platform(tmp_path, url, env) as platform:
         assert _burst(platform.url + "/readyz", 1).count(200) == REQUESTS  # the pool is warm
-        name = url.rsplit("/", 1)[1]
-        with psycopg.connect(postgres_admin_dsn(), autocommit=True) as admin:
-            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-            )
-        try:
+        with refusing_connections(url):
             started = time.monotonic()
             answers = _burst(platform.url + "/readyz", 1)
             took = time.monotonic() - started
             assert answers == [503] * REQUESTS
             assert took < 5, f"{REQUESTS} requests waited {took:.1f} s for their 503"
-        finally:
-            with psycopg.connect(postgres_admin_dsn(), autocommit=True) as admin:
-                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         started = time.monotonic()
         while _status(platform.url + "/readyz") != 200:
             assert time.monotonic() - started < 10, "the server did not carry on by itself"

@@ -13,12 +13,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.db import connection
 
 from tests.conftest import t
-from tests.server import fresh_postgres_database, postgres_admin_dsn, running_platform
+from tests.server import fresh_postgres_database, refusing_connections, running_platform
 
 
 def _get(url: str, opener: urllib.request.OpenerDirector | None = None) -> tuple[int, str]:
@@ -47,13 +46,7 @@ def test_database_outage_gives_503_and_a_calm_page(tmp_path: Path) -> None:
         pytest.skip("the real outage is staged on PostgreSQL; the SQLite run has no server to stop")
     with fresh_postgres_database() as url, running_platform(tmp_path, url) as platform:
         assert _get(platform.url + "/readyz")[0] == 200
-        name = url.rsplit("/", 1)[1]
-        with psycopg.connect(postgres_admin_dsn(), autocommit=True) as admin:
-            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
-            )
-        try:
+        with refusing_connections(url):
             status, _ = _get(platform.url + "/readyz")
             assert status == 503
             assert _get(platform.url + "/healthz")[0] == 200  # alive: not restarted for it
@@ -66,8 +59,5 @@ def test_database_outage_gives_503_and_a_calm_page(tmp_path: Path) -> None:
             assert status == 503
             assert t("ru", "chat.unavailable") in body
             assert "Traceback" not in body
-        finally:
-            with psycopg.connect(postgres_admin_dsn(), autocommit=True) as admin:
-                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         assert _get(platform.url + "/readyz")[0] == 200
         assert _get(platform.url + "/chat/ru/")[0] == 200
