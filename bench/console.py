@@ -22,6 +22,7 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = 100_000
@@ -59,8 +60,28 @@ def _setup(database: str) -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
-def _seed() -> None:
+def sealed_demo_answers(holder: Any, public: bytes, name: str) -> bytes:
+    """The answers map as a confirmed case keeps it: the DEMO name and unit sealed to the
+    case's own key pair, the map under the case's data key."""
     import base64
+
+    from safepassage.cases import sealed
+    from safepassage.privacy import fields, staff_fields
+
+    answers = {"name": name, "unit": "DEMO-UNIT"}
+    return fields.seal_json(
+        holder,
+        sealed.ANSWERS_MAP,
+        {
+            field: base64.b64encode(
+                staff_fields.seal_with_public_key(holder, f"answer:{field}", value, public)
+            ).decode()
+            for field, value in answers.items()
+        },
+    )
+
+
+def _seed() -> None:
 
     from django.contrib.auth.models import User
     from django.db import transaction
@@ -115,16 +136,7 @@ def _seed() -> None:
             # the case's own key pair, which only a staff keyring opens.
             case_key, public = staff_fields.new_case_key(case_id, program)
             case_keys.append(case_key)
-            case.sealed_answers = fields.seal_json(
-                case,
-                sealed.ANSWERS_MAP,
-                {
-                    name: base64.b64encode(
-                        staff_fields.seal_with_public_key(case, f"answer:{name}", value, public)
-                    ).decode()
-                    for name, value in (("name", f"DEMO-NAME {i}"), ("unit", "DEMO-UNIT"))
-                },
-            )
+            case.sealed_answers = sealed_demo_answers(case, public, f"DEMO-NAME {i}")
             services.refresh_reply_due(case, waiting=True)
             cases.append(case)
             for m in range(MESSAGES_PER_CASE):
