@@ -40,13 +40,13 @@ class Keyring:
     private_keys: dict[int, bytes] = field(default_factory=dict)
     # The member's own private key (privacy.member_keys): opens what was sealed to them.
     member_private: bytes | None = None
-    # Case private keys opened during this request, so a page of many fields opens each once,
-    # with their public halves (checked against the case's when opened) and the cases whose
-    # key this keyring does not open (asked once, not once per field).
-    opened_cases: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
-    case_publics: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+    # Case key pairs opened during this request (the loaded private key and its public half,
+    # checked against the case's when opened), so a page of many fields opens each once, and
+    # the cases whose key this keyring does not open (asked once, not once per field).
+    opened_cases: dict[str, tuple[Any, bytes]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
     unopened_cases: set[str] = field(default_factory=set, compare=False, repr=False)
-    case_loaded: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     _loaded: dict[int, tuple[Any, bytes]] = field(default_factory=dict, compare=False, repr=False)
 
     def __bool__(self) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 
@@ -138,9 +139,7 @@ def open_for_staff(
     if inner[:1] == PENDING:
         return Opened(inner[1:].decode("utf-8"), pending=True)
     try:
-        _case_private_key(holder.id, ring, field)
-        key = ring.case_loaded[str(holder.id)]
-        public = ring.case_publics[str(holder.id)]
+        key, public = _opened_case_key(holder.id, ring, field)
         text = sealing.open_sealed(key, inner[1:], _context(holder.id, field), public)
     except DecryptionError as exc:
         raise Locked(field) from exc
@@ -175,19 +174,18 @@ def _remember(case_id: str, key: CaseKey | None, ring: keyring.Keyring) -> None:
     if derived != public:
         ring.unopened_cases.add(case_id)  # the case's public key was swapped: refuse, not guess
         return
-    ring.opened_cases[case_id] = private
-    ring.case_loaded[case_id] = loaded
-    ring.case_publics[case_id] = public
+    ring.opened_cases[case_id] = (loaded, public)
 
 
-def _case_private_key(case_id: uuid.UUID, ring: keyring.Keyring, field: str) -> bytes:
+def _opened_case_key(case_id: uuid.UUID, ring: keyring.Keyring, field: str) -> tuple[Any, bytes]:
+    """The case's loaded private key and its public half, opened once per request."""
     key_id = str(case_id)
     if key_id not in ring.opened_cases and key_id not in ring.unopened_cases:
         _remember(key_id, CaseKey.objects.filter(case_id=case_id).first(), ring)
-    private = ring.opened_cases.get(key_id)
-    if private is None:
+    opened = ring.opened_cases.get(key_id)
+    if opened is None:
         raise Locked(field)
-    return private
+    return opened
 
 
 def seal_pending(holder: fields.KeyHolder, field: str, blob: bytes | memoryview) -> bytes:
