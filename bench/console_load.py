@@ -12,8 +12,8 @@ to its original's id, so it would not open); the queue and its filters read all 
 
 Then `safepassage serve` runs on that database (its default web processes) and 20 operators
 (two of them supervisors) log in over HTTP with password and TOTP, each in its own thread with
-its own session, and work for --seconds: the queue open and its rows polled every 10 s, as
-console.js does; in between, with a pause of --think seconds on average, the queue page, a
+its own session, start within the first --stagger seconds (2 by default) and work for
+--seconds: the queue open and its rows polled every 10 s, as console.js does; in between, with a pause of --think seconds on average, the queue page, a
 filtered queue, a case opened from the queue, a reply to it (one time in three) or "take next"
 (followed to the case it took). While a case page is open its live updates flow as console.js
 asks them: the live endpoint every 2 s (``writing=1`` while a reply is being typed), and the
@@ -209,6 +209,7 @@ class Operator(threading.Thread):
         self.originals = originals
         self.original_set = set(originals)
         self.next_poll = 0.0
+        self.start_delay = 0.0
         # The case page open in the browser (console.js asks its live endpoint every 2 s and
         # fetches the conversation when the newest message changed), or None.
         self.case_url: str | None = None
@@ -300,7 +301,12 @@ class Operator(threading.Thread):
         return self.request(page, "GET", url)
 
     def work(self) -> None:
+        # A shift's members do not open their queues in the same millisecond: each starts
+        # within the first --stagger seconds, and console.js first refreshes the rows 10 s
+        # after the queue page loaded.
+        time.sleep(self.start_delay)
         page = self.queue("queue", "/console/queue/")
+        self.next_poll = time.monotonic() + 10
         while time.monotonic() < self.until:
             roll = self.rng.random()
             if roll < 0.15:
@@ -390,6 +396,9 @@ def main() -> int:
     parser.add_argument("--operators", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=90)
     parser.add_argument("--think", type=float, default=2.0, help="mean pause between actions")
+    parser.add_argument(
+        "--stagger", type=float, default=2.0, help="operators start within this many seconds"
+    )
     parser.add_argument("--web-processes", type=int, default=0, help="0: serve's default")
     args = parser.parse_args()
     setup(args.database)
@@ -426,8 +435,10 @@ def main() -> int:
         for thread in threads:
             thread.login()
         started = time.monotonic()
+        stagger = random.Random(1)
         for thread in threads:
             thread.until = started + args.seconds
+            thread.start_delay = stagger.uniform(0, args.stagger)
             thread.start()
         for thread in threads:
             thread.join()
