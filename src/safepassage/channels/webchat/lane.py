@@ -3,12 +3,15 @@ first answer of an overloaded process before Django's request stack (admission.p
 
 Django's ASGI handler starts a thread for each request and runs every middleware on it; in a
 flood of first answers that alone costs several times what the deferral page needs. So, while
-the process is over its limit, a POST to ``/chat/<lang>/`` from a browser with no session
-cookie (no conversation: nothing to keep flowing) is answered here, on the event loop: the
-same page and headers as the view's deferral (views._deferred), no thread, no database. The
-page echoes the form's own CSRF token, which Django checks when "continue" is pressed: a post
-whose token is wrong gets a page whose "continue" is refused, and nothing is written either
-way. Anything else, or anything this lane is unsure of, goes to Django as it came.
+first answers may wait (over the limit, or under pressure: admission.rationing), a POST to
+``/chat/<lang>/`` from a browser with no session cookie (no conversation: nothing to keep
+flowing) is decided here: admitted (admission.admit_new_case, spent here and marked in the
+scope so that the view does not spend another) and handed to Django, or deferred on the event
+loop: the same page and headers as the view's deferral (views._deferred), no thread, no
+database. The page echoes the form's own CSRF token, which Django checks when "continue" is
+pressed: a post whose token is wrong gets a page whose "continue" is refused, and nothing is
+written either way. Anything else, or anything this lane is unsure of, goes to Django as it
+came.
 """
 
 from __future__ import annotations
