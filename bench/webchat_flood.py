@@ -5,7 +5,7 @@ conversation in progress stepping through the flow meanwhile, a think time apart
 
     .venv/bin/python bench/webchat_flood.py [--seconds 40] [--times 5] [--genuine 20]
                                             [--limit 8] [--new-cases 4[,0...]] [--compare]
-                                            [--offered RATE]
+                                            [--offered RATE] [--pool 4]
 
 1. Capacity: a server with shedding off (SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT=0) takes
    anonymous first answers as fast as it can over 16 connections: first answers/s.
@@ -19,7 +19,9 @@ conversation in progress stepping through the flow meanwhile, a think time apart
    --offered RATE skips step 1 and floods at RATE first answers/s (runs compared at one rate).
 
 Prints genuine page p50/p95 (every request a genuine visitor's browser makes: the answer's
-POST and the page after its redirect), anonymous first answers deferred vs taken, errors.
+POST and the page after its redirect), anonymous first answers deferred vs taken, errors,
+and the CPU the web processes used during the flood (from /proc: steadier than latencies
+when other work shares the cores).
 """
 
 from __future__ import annotations
@@ -305,7 +307,9 @@ def main() -> int:
         "--new-cases", default="4", help="SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND (a,b,...)"
     )
     parser.add_argument("--offered", type=float, default=0, help="flood rate (skips capacity)")
-    parser.add_argument("--pool", type=int, default=0, help="SAFEPASSAGE_DATABASE_POOL")
+    parser.add_argument(  # 4: serve's own default (0 opened a connection per request)
+        "--pool", type=int, default=4, help="SAFEPASSAGE_DATABASE_POOL"
+    )
     parser.add_argument("--compare", action="store_true", help="the flood again, no shedding")
     args = parser.parse_args()
 
