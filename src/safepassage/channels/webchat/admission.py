@@ -16,13 +16,14 @@ the turn tokens, so that pressing "continue" a moment later sends it again. Noth
 wrote is dropped, and a visitor with a conversation in progress is never deferred.
 
 The limit alone does not bound what new cases cost: first answers taken one after another, each
-under the limit, still fill a core (about 12 ms of CPU each) and genuine pages wait behind them.
-So while the process is *under pressure* (more than :data:`PRESSURE_IN_FLIGHT` requests in
-flight, or was so in the last :data:`PRESSURE_HOLD_SECONDS`), new cases are also rationed: a
-token bucket of ``SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND`` per process (holding
-:data:`BURST_SECONDS` of them) admits that many first answers a second and defers the rest the
-same way. A process that is not under pressure takes every first answer, whatever the bucket
-holds; the bucket refills with time alone, so a flood cannot empty it for longer than it lasts.
+under the limit, still fill a core (a case, its keys, a conversation: milliseconds of CPU each)
+and genuine pages wait behind them. So while the process is *under pressure* (more than
+:data:`PRESSURE_IN_FLIGHT` requests in flight, or was so in the last
+:data:`PRESSURE_HOLD_SECONDS`), new cases are also rationed: a token bucket of
+``SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND`` per process (holding :data:`BURST_SECONDS` of
+them) admits that many first answers a second and defers the rest the same way. A process
+that is not under pressure takes every first answer, whatever the bucket holds; the bucket
+refills with time alone, so a flood cannot empty it for longer than it lasts.
 """
 
 from __future__ import annotations
