@@ -4,7 +4,8 @@ generator in another process (bench/_webchat_load.py), and GENUINE visitors with
 conversation in progress stepping through the flow meanwhile, a think time apart.
 
     .venv/bin/python bench/webchat_flood.py [--seconds 40] [--times 5] [--genuine 20]
-                                            [--limit 8] [--compare]
+                                            [--limit 8] [--new-cases 4[,0...]] [--compare]
+                                            [--offered RATE] [--pool 4]
 
 1. Capacity: a server with shedding off (SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT=0) takes
    anonymous first answers as fast as it can over 16 connections: first answers/s.
@@ -12,10 +13,15 @@ conversation in progress stepping through the flow meanwhile, a think time apart
    question, step alone for a few seconds (the quiet figures), then anonymous visitors arrive
    at --times the capacity for --seconds while the genuine ones keep stepping. Meanwhile a
    few more visitors answer for the first time, are deferred, and press "continue" after the
-   flood. --compare runs the flood once more with shedding off.
+   flood. --new-cases sets SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND (the ration of new
+   cases per process under pressure); several values, comma-separated, run the flood once
+   for each. --compare runs the flood once more with shedding off.
+   --offered RATE skips step 1 and floods at RATE first answers/s (runs compared at one rate).
 
 Prints genuine page p50/p95 (every request a genuine visitor's browser makes: the answer's
-POST and the page after its redirect), anonymous first answers deferred vs taken, errors.
+POST and the page after its redirect), anonymous first answers deferred vs taken, errors,
+and the CPU the web processes used during the flood (from /proc: steadier than latencies
+when other work shares the cores).
 """
 
 from __future__ import annotations
@@ -122,6 +128,30 @@ class Visitor:
         return status
 
 
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) of ``root`` and every process under it, from /proc."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    total = 0.0
+    for pid, seconds in times.items():
+        up = pid
+        while up not in (root, 0, 1) and up in parents:
+            up = parents[up]
+        if up == root:
+            total += seconds
+    return total
+
+
 def genuine_run(visitor: Visitor, stop: threading.Event, think: float) -> None:
     step = 0
     while not stop.is_set():
@@ -130,7 +160,9 @@ def genuine_run(visitor: Visitor, stop: threading.Event, think: float) -> None:
         stop.wait(think)
 
 
-def serve(url: str, limit: int, pool: int) -> tuple[subprocess.Popen[bytes], int, str]:
+def serve(
+    url: str, limit: int, pool: int, new_cases: float = 0
+) -> tuple[subprocess.Popen[bytes], int, str]:
     port = free_port()
     data = tempfile.mkdtemp(prefix="sp-webflood-")
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
@@ -139,6 +171,7 @@ def serve(url: str, limit: int, pool: int) -> tuple[subprocess.Popen[bytes], int
         DATABASE_URL=url,
         SAFEPASSAGE_LOG_LEVEL="WARNING",
         SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT=str(limit),
+        SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND=str(new_cases),
         SAFEPASSAGE_DATABASE_POOL=str(pool),
     )
     server = start_serve(env, data, port)
@@ -172,8 +205,10 @@ def capacity(url: str, seconds: float, pool: int) -> dict[str, float]:
     return result
 
 
-def flood(url: str, args: argparse.Namespace, limit: int, rate: float) -> dict[str, object]:
-    server, port, _ = serve(url, limit, args.pool)
+def flood(
+    url: str, args: argparse.Namespace, limit: int, new_cases: float, rate: float
+) -> dict[str, object]:
+    server, port, _ = serve(url, limit, args.pool, new_cases)
     try:
         people = [Visitor(port) for _ in range(args.genuine)]
         for person in people:  # before the flood: each has a conversation in progress
@@ -190,6 +225,7 @@ def flood(url: str, args: argparse.Namespace, limit: int, rate: float) -> dict[s
         quiet = [lat for p in people for lat in p.latencies]
         for person in people:
             person.latencies = []
+        cpu_before, flood_began = tree_cpu(server.pid), time.perf_counter()
         load = anonymous(port, rate, args.connections, args.seconds)
         # New visitors who answer for the first time during the flood, then press continue.
         late = [Visitor(port) for _ in range(5)]
@@ -200,6 +236,7 @@ def flood(url: str, args: argparse.Namespace, limit: int, rate: float) -> dict[s
             visitor.open()
             statuses.append(visitor.post({"choice": "relative"}))
         out, _ = load.communicate(timeout=args.seconds + 300)
+        server_cpu = (tree_cpu(server.pid) - cpu_before) / (time.perf_counter() - flood_began)
         stop.set()
         for thread in threads:
             thread.join(timeout=120)
@@ -223,6 +260,7 @@ def flood(url: str, args: argparse.Namespace, limit: int, rate: float) -> dict[s
         "late_taken": statuses.count(302),
         "late_continued": continued,
         "cases": row[0] if row else 0,
+        "server_cpu": server_cpu,
     }
 
 
@@ -252,6 +290,7 @@ def report(title: str, figures: dict[str, object], rate: float) -> None:
         f" taken {figures['late_taken']}; continued after it {figures['late_continued']}"
     )
     print(f"cases in the database           {figures['cases']}")
+    print(f"web processes' CPU in the flood {figures['server_cpu']:.2f} cores")
 
 
 def main() -> int:
@@ -264,24 +303,40 @@ def main() -> int:
     parser.add_argument("--quiet", type=float, default=8, help="seconds before the flood")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--limit", type=int, default=8, help="SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT")
-    parser.add_argument("--pool", type=int, default=0, help="SAFEPASSAGE_DATABASE_POOL")
+    parser.add_argument(
+        "--new-cases", default="4", help="SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND (a,b,...)"
+    )
+    parser.add_argument("--offered", type=float, default=0, help="flood rate (skips capacity)")
+    parser.add_argument(  # 4: serve's own default (0 opened a connection per request)
+        "--pool", type=int, default=4, help="SAFEPASSAGE_DATABASE_POOL"
+    )
     parser.add_argument("--compare", action="store_true", help="the flood again, no shedding")
     args = parser.parse_args()
 
     with database("postgres") as url:
         assert url is not None
-        cap = capacity(url, args.capacity_seconds, args.pool)
-        rate = cap["taken_per_second"] * args.times
-        print(
-            f"capacity: {cap['taken_per_second']:.0f} anonymous first answers/s taken"
-            f" ({cap['taken']} in {cap['seconds']:.0f} s, 16 connections, shedding off;"
-            f" p50 {cap['p50_ms']:.0f} ms, errors {cap['errors']})"
-        )
-        runs = [(f"shedding on (limit {args.limit} in flight per process)", args.limit)]
+        rate = args.offered
+        if not rate:
+            cap = capacity(url, args.capacity_seconds, args.pool)
+            rate = cap["taken_per_second"] * args.times
+            print(
+                f"capacity: {cap['taken_per_second']:.0f} anonymous first answers/s taken"
+                f" ({cap['taken']} in {cap['seconds']:.0f} s, 16 connections, shedding off;"
+                f" p50 {cap['p50_ms']:.0f} ms, errors {cap['errors']})"
+            )
+        runs = [
+            (
+                f"shedding on (limit {args.limit} in flight, {new_cases:g} new cases/s"
+                " under pressure, per process)",
+                args.limit,
+                new_cases,
+            )
+            for new_cases in (float(v) for v in args.new_cases.split(","))
+        ]
         if args.compare:
-            runs.append(("shedding off (limit 0)", 0))
-        for title, limit in runs:
-            report(title, flood(url, args, limit, rate), rate)
+            runs.append(("shedding off (limit 0, no ration)", 0, 0.0))
+        for title, limit, new_cases in runs:
+            report(title, flood(url, args, limit, new_cases, rate), rate)
     return 0
 
 

@@ -210,6 +210,15 @@ def flood_counters() -> None:
     flood.reset()
 
 
+@pytest.fixture(autouse=True)
+def calm_webchat() -> None:
+    """Each test starts in a calm process: no pressure remembered, a full bucket of new cases
+    (channels/webchat/admission.py keeps them in this process)."""
+    from safepassage.channels.webchat import admission
+
+    admission.reset()
+
+
 @pytest.fixture
 def ring(program_key: None) -> Keyring:
     from django.contrib.auth.models import User

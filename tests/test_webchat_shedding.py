@@ -4,7 +4,8 @@ conversation in progress is answered as always.
 
 Overload here is what a web process counts in production: web chat requests in flight
 (channels/webchat/admission.py). The tests hold some open with the same counter the
-middleware uses, as concurrent requests would, and set the limit low.
+middleware uses, as concurrent requests would, and set the limit low. Under pressure (a few
+requests in flight) new cases are also rationed by a bucket of so many a second.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import http.client
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -138,6 +140,100 @@ def test_below_the_limit_a_first_answer_is_taken_at_once(chat: ChatDriver) -> No
     assert Case.objects.count() == 1
 
 
+class Clock:
+    """admission's clock, moved on by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(admission, "_clock", fake)
+    return fake
+
+
+def _first_answer(choice: str = "self") -> int:
+    """A new visitor's first answer: 302 taken (a case), 503 deferred."""
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/chat/ru/").content.decode()
+    token = _field(page, "csrfmiddlewaretoken")
+    return client.post("/chat/ru/", {"csrfmiddlewaretoken": token, "choice": choice}).status_code
+
+
+@contextmanager
+def pressure(others: int = admission.PRESSURE_IN_FLIGHT) -> Iterator[None]:
+    """Under pressure (``others`` requests in flight beside the one sent), never over the
+    in-flight limit, new cases rationed to one a second: a bucket of two."""
+    with (
+        override_settings(
+            SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT=100, SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND=1
+        ),
+        ExitStack() as stack,
+    ):
+        for _ in range(others):
+            stack.enter_context(admission.counted())
+        yield
+
+
+def test_under_pressure_new_cases_beyond_the_ration_wait_and_the_bucket_refills(
+    chat: ChatDriver, clock: Clock
+) -> None:
+    chat.open()
+    chat.choose("self")  # before the burst: his conversation exists
+    with pressure():
+        burst = [_first_answer() for _ in range(5)]
+        page = chat.choose("front")  # in progress: answered, whatever the bucket holds
+        assert t(chat.lang, "apply.readiness.prompt") in page
+        assert burst == [302, 302, 503, 503, 503]  # the bucket held two seconds' worth
+        clock.now += 1.0  # a second later: one more
+        assert [_first_answer(), _first_answer()] == [302, 503]
+        clock.now += 10.0  # the bucket holds two at most, however long it waited
+        assert [_first_answer() for _ in range(3)] == [302, 302, 503]
+    assert Case.objects.count() == 1 + 2 + 1 + 2
+    assert t(chat.lang, "chat.busy") not in "".join(chat.history)
+
+
+def test_without_pressure_every_first_answer_is_taken_whatever_the_bucket_holds(
+    clock: Clock,
+) -> None:
+    with pressure(others=admission.PRESSURE_IN_FLIGHT - 1):  # this one makes it the threshold
+        assert [_first_answer() for _ in range(5)] == [302] * 5
+    assert Case.objects.count() == 5
+
+
+def test_pressure_is_remembered_for_a_moment_after_it_eased(clock: Clock) -> None:
+    with pressure():
+        assert [_first_answer(), _first_answer()] == [302, 302]
+    with pressure(others=0):  # calm now, but it was pressed a moment ago: still rationed
+        assert _first_answer() == 503
+        clock.now += admission.PRESSURE_HOLD_SECONDS  # calm for long enough: taken, all
+        assert [_first_answer() for _ in range(4)] == [302] * 4
+
+
+def test_the_ration_is_configured_by_environment_and_zero_turns_it_off(
+    tmp_path: Path, clock: Clock
+) -> None:
+    base = {"SAFEPASSAGE_DATA_DIR": str(tmp_path)}
+    assert config.load(base).webchat_new_cases_per_second == 4
+    variable = "SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND"
+    assert config.load({**base, variable: "0.5"}).webchat_new_cases_per_second == 0.5
+    for wrong in ("-1", "many", "nan", "inf"):
+        with pytest.raises(SystemExit):
+            config.load({**base, variable: wrong})
+    with pressure(), override_settings(SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND=0):
+        assert [_first_answer() for _ in range(4)] == [302] * 4
+    with (  # the in-flight limit at 0 turns shedding off, the ration with it
+        pressure(),
+        override_settings(SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT=0),
+    ):
+        assert [_first_answer() for _ in range(4)] == [302] * 4
+
+
 def test_the_limit_is_configured_by_environment_and_zero_turns_shedding_off(
     chat: ChatDriver, tmp_path: object
 ) -> None:
@@ -203,7 +299,11 @@ class Browser:
 def test_a_real_server_defers_a_burst_of_first_answers_and_takes_them_on_continue(
     tmp_path: Path,
 ) -> None:
-    env = {"SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT": "1", "SAFEPASSAGE_WEB_PROCESSES": "1"}
+    env = {
+        "SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT": "1",
+        "SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND": "0",  # the limit alone here
+        "SAFEPASSAGE_WEB_PROCESSES": "1",
+    }
     with running_platform(tmp_path, extra_env=env) as platform:
         genuine = Browser(platform.url)
         genuine.request("GET")
@@ -235,6 +335,51 @@ def test_a_real_server_defers_a_burst_of_first_answers_and_takes_them_on_continu
         assert "default-src 'none'" in headers["content-security-policy"]
         assert t("ru", "chat.busy") in deferred[0].page and "sp" not in deferred[0].cookies
         # The burst is over: "continue" takes each kept answer.
+        for visitor in deferred:
+            kept = _field(visitor.page, admission.KEPT_FIELD)
+            assert visitor.post({admission.KEPT_FIELD: kept})[0] == 302
+            assert t("ru", "apply.whereabouts.prompt.relative") in visitor.page
+
+
+@pytest.mark.slow  # starts `safepassage serve` (conftest.SLOW_MODULES)
+def test_a_real_server_rations_new_cases_under_pressure_below_its_limit(tmp_path: Path) -> None:
+    env = {
+        "SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT": "1000",  # never over: the ration alone defers
+        "SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND": "1",  # a bucket of two
+        "SAFEPASSAGE_WEB_PROCESSES": "1",
+    }
+    with running_platform(tmp_path, extra_env=env) as platform:
+        genuine = Browser(platform.url)
+        genuine.request("GET")
+        assert genuine.post({"choice": "self"})[0] == 302  # in progress before the burst
+        crowd = [Browser(platform.url) for _ in range(30)]
+        for visitor in crowd:
+            visitor.request("GET")
+        start = threading.Barrier(len(crowd) + 1)
+        answers: list[int] = []
+
+        def answer(visitor: Browser) -> None:
+            start.wait()
+            answers.append(visitor.post({"choice": "relative"})[0])
+
+        threads = [threading.Thread(target=answer, args=(v,)) for v in crowd]
+        for thread in threads:
+            thread.start()
+        began = time.monotonic()
+        start.wait()
+        steps = [genuine.post({"choice": choice})[0] for choice in ("front", "days")]
+        for thread in threads:
+            thread.join(timeout=120)
+        took = time.monotonic() - began
+        assert steps == [302, 302]  # his conversation was never deferred
+        assert len(answers) == 30 and set(answers) <= {302, 503}, answers
+        # The two the bucket held (each spent once, by the lane, not again by the view), and
+        # what refilled it while the burst lasted.
+        assert 2 <= answers.count(302) <= 2 + took + 1, (answers.count(302), took)
+        deferred = [v for v in crowd if f'name="{admission.KEPT_FIELD}"' in v.page]
+        assert len(deferred) == answers.count(503) > 0
+        # Calm again (no request for a moment): "continue" takes every kept answer.
+        time.sleep(admission.PRESSURE_HOLD_SECONDS)
         for visitor in deferred:
             kept = _field(visitor.page, admission.KEPT_FIELD)
             assert visitor.post({admission.KEPT_FIELD: kept})[0] == 302

@@ -67,6 +67,9 @@ class Config:
     # Web chat requests one web process may serve at once before it counts as overloaded and
     # defers anonymous first answers (channels/webchat/admission.py; 0: never defers).
     webchat_max_in_flight: int = 8
+    # New cases a web process takes from anonymous first answers per second while it is under
+    # pressure; the rest are deferred like those over the limit (admission.py; 0: no ration).
+    webchat_new_cases_per_second: float = 4.0
     # How often the scheduler enqueues the retention purge (0: never; then run
     # `safepassage purge` from cron or a timer).
     purge_every_seconds: float = 3600
@@ -204,6 +207,9 @@ def load(environ: dict[str, str] | None = None) -> Config:
         redis_url=(env.get("SAFEPASSAGE_REDIS_URL") or "").strip(),
         database_pool=max(0, int(env.get("SAFEPASSAGE_DATABASE_POOL") or 4)),
         webchat_max_in_flight=_webchat_max_in_flight(env.get("SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT")),
+        webchat_new_cases_per_second=_webchat_new_cases_per_second(
+            env.get("SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND")
+        ),
         purge_every_seconds=_seconds(env.get("SAFEPASSAGE_PURGE_EVERY_SECONDS"), 3600),
         public_urls=_public_urls(env.get("SAFEPASSAGE_PUBLIC_URLS")),
         hotline_numbers=_list(env.get("SAFEPASSAGE_HOTLINE_NUMBERS")),
@@ -231,6 +237,20 @@ def _webchat_max_in_flight(value: str | None) -> int:
             "SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT must be a whole number, 0 (off) or more"
         )
     return limit
+
+
+def _webchat_new_cases_per_second(value: str | None) -> float:
+    if value is None or not value.strip():
+        return 4.0
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if not 0 <= rate < float("inf"):  # also refuses nan
+        raise SystemExit(
+            "SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND must be a number, 0 (no ration) or more"
+        )
+    return rate
 
 
 def _list(value: str | None) -> tuple[str, ...]:

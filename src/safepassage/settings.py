@@ -200,6 +200,8 @@ CREDENTIALS_SLOWDOWN_CAP_SECONDS = 2.0
 SAFEPASSAGE_REDIS_URL = CONFIG.redis_url  # privacy.ratelimit's shared store; unset: the database
 # Beyond this many web chat requests in flight in one process, new cases wait (0: never).
 SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT = CONFIG.webchat_max_in_flight
+# While a web process is under pressure, it takes this many new cases a second (0: no ration).
+SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND = CONFIG.webchat_new_cases_per_second
 # Background tasks (django-tasks; safepassage.jobs, safepassage.tasks): in the database by
 # default, no other server; in Redis through RQ when SAFEPASSAGE_TASK_BACKEND=redis.
 if CONFIG.task_backend == "redis":

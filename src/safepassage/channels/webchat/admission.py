@@ -14,6 +14,16 @@ expensive page of the chat, and nobody is waiting on it yet) is *deferred*: answ
 page that writes nothing and carries the answer back in its form (:func:`keep`), signed like
 the turn tokens, so that pressing "continue" a moment later sends it again. Nothing a person
 wrote is dropped, and a visitor with a conversation in progress is never deferred.
+
+The limit alone does not bound what new cases cost: first answers taken one after another, each
+under the limit, still fill a core (a case, its keys, a conversation: milliseconds of CPU each)
+and genuine pages wait behind them. So while the process is *under pressure* (more than
+:data:`PRESSURE_IN_FLIGHT` requests in flight, or was so in the last
+:data:`PRESSURE_HOLD_SECONDS`), new cases are also rationed: a token bucket of
+``SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND`` per process (holding :data:`BURST_SECONDS` of
+them) admits that many first answers a second and defers the rest the same way. A process
+that is not under pressure takes every first answer, whatever the bucket holds; the bucket
+refills with time alone, so a flood cannot empty it for longer than it lasts.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import binascii
 import hmac
 import json
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +47,16 @@ from safepassage.privacy import crypto
 
 _lock = threading.Lock()
 _in_flight = 0
+# More web chat requests in flight than this: the process is under pressure (a process that
+# keeps up with genuine visitors serves one or two at a time), and stays so for a moment, so
+# that the gaps of a flood do not let first answers through unrationed.
+PRESSURE_IN_FLIGHT = 2
+PRESSURE_HOLD_SECONDS = 2.0
+BURST_SECONDS = 2.0  # the bucket holds this many seconds' worth of new cases
+_clock = time.monotonic  # a function, so that tests can move time on
+_pressed_at = float("-inf")  # _clock() when it last was under pressure
+_tokens: float | None = None  # None: full
+_refilled_at = 0.0
 _PURPOSE = "webchat-deferred-v1"
 KEPT_FIELD = "k"  # the deferral page's hidden field: the kept answer and its signature
 RETRY_AFTER_SECONDS = 5
@@ -49,9 +70,12 @@ def in_flight() -> int:
 def enter() -> Callable[[], None]:
     """One more web chat request in flight; the function returned ends it (once, however
     often it is called)."""
-    global _in_flight
+    global _in_flight, _pressed_at
     with _lock:
         _in_flight += 1
+        pressed = _in_flight > PRESSURE_IN_FLIGHT
+    if pressed:
+        _pressed_at = _clock()
     done = False
 
     def leave() -> None:
@@ -81,6 +105,52 @@ def busy() -> bool:
     return limit > 0 and _in_flight > limit
 
 
+def _rate() -> float:
+    """New cases a second under pressure; 0: no ration (also when the limit turns shedding
+    off)."""
+    if not getattr(settings, "SAFEPASSAGE_WEBCHAT_MAX_IN_FLIGHT", 0):
+        return 0.0
+    rate: float = getattr(settings, "SAFEPASSAGE_WEBCHAT_NEW_CASES_PER_SECOND", 0.0)
+    return rate
+
+
+def rationing() -> bool:
+    """Whether a first answer may have to wait now (over the limit, or new cases rationed
+    under pressure): when not, it is taken without asking :func:`admit_new_case`."""
+    if busy():
+        return True
+    return _rate() > 0 and _clock() - _pressed_at < PRESSURE_HOLD_SECONDS
+
+
+def admit_new_case() -> bool:
+    """Whether a first answer may create its case now; False: defer it. Under pressure it
+    spends one of the bucket's new cases (none left: False)."""
+    global _tokens, _refilled_at
+    if busy():
+        return False
+    rate = _rate()
+    now = _clock()
+    if rate <= 0 or now - _pressed_at >= PRESSURE_HOLD_SECONDS:
+        return True
+    burst = max(1.0, rate * BURST_SECONDS)
+    with _lock:
+        held = burst if _tokens is None else min(burst, _tokens + (now - _refilled_at) * rate)
+        _refilled_at = now
+        if held < 1:
+            _tokens = held
+            return False
+        _tokens = held - 1
+        return True
+
+
+def reset() -> None:
+    """No pressure remembered and a full bucket (tests: each starts from a calm process)."""
+    global _pressed_at, _tokens
+    with _lock:
+        _pressed_at = float("-inf")
+        _tokens = None
+
+
 def _is_chat(path: str) -> bool:
     return path.startswith("/chat/")
 
@@ -88,6 +158,12 @@ def _is_chat(path: str) -> bool:
 def _counted_by_lane(request: HttpRequest) -> bool:
     """Under ``safepassage serve`` the ASGI lane (webchat.lane) counts, from an earlier point."""
     return bool(getattr(request, "scope", {}).get("safepassage.webchat_counted"))
+
+
+def admitted_by_lane(request: HttpRequest) -> bool:
+    """Whether webchat.lane already admitted this first answer (:func:`admit_new_case`), so
+    that the view does not spend a second new case on it."""
+    return bool(getattr(request, "scope", {}).get("safepassage.webchat_admitted"))
 
 
 class InFlightMiddleware:

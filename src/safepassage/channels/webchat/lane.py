@@ -3,12 +3,15 @@ first answer of an overloaded process before Django's request stack (admission.p
 
 Django's ASGI handler starts a thread for each request and runs every middleware on it; in a
 flood of first answers that alone costs several times what the deferral page needs. So, while
-the process is over its limit, a POST to ``/chat/<lang>/`` from a browser with no session
-cookie (no conversation: nothing to keep flowing) is answered here, on the event loop: the
-same page and headers as the view's deferral (views._deferred), no thread, no database. The
-page echoes the form's own CSRF token, which Django checks when "continue" is pressed: a post
-whose token is wrong gets a page whose "continue" is refused, and nothing is written either
-way. Anything else, or anything this lane is unsure of, goes to Django as it came.
+first answers may wait (over the limit, or under pressure: admission.rationing), a POST to
+``/chat/<lang>/`` from a browser with no session cookie (no conversation: nothing to keep
+flowing) is decided here: admitted (admission.admit_new_case, spent here and marked in the
+scope so that the view does not spend another) and handed to Django, or deferred on the event
+loop: the same page and headers as the view's deferral (views._deferred), no thread, no
+database. The page echoes the form's own CSRF token, which Django checks when "continue" is
+pressed: a post whose token is wrong gets a page whose "continue" is refused, and nothing is
+written either way. Anything else, or anything this lane is unsure of, goes to Django as it
+came.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PATH = re.compile(r"/chat/([a-z]{2,3})/")
 COUNTED = "safepassage.webchat_counted"  # in the scope: the middleware does not count again
+ADMITTED = "safepassage.webchat_admitted"  # in the scope: the view does not ask again
 MAX_BODY = 16 * 1024  # a first answer's form; anything longer goes to Django
 CSRF_FIELD = "csrfmiddlewaretoken"
 _CSRF_MARK = "csrfmark7f3a"
@@ -100,7 +104,7 @@ def _cookies(scope: Scope) -> SimpleCookie:
 
 def _candidate(scope: Scope) -> str | None:
     """The language, when this request may be an anonymous first answer to defer now."""
-    if scope["type"] != "http" or scope["method"] != "POST" or not admission.busy():
+    if scope["type"] != "http" or scope["method"] != "POST" or not admission.rationing():
         return None
     match = PATH.fullmatch(scope["path"])
     if match is None or not catalog.is_language(match.group(1)):
@@ -119,8 +123,9 @@ def _candidate(scope: Scope) -> str | None:
     return match.group(1)
 
 
-def _deferrable(lang: str, body: bytes) -> str | None:
-    """The page, when ``body`` is a first answer that fits; None: Django decides."""
+def _first_answer(lang: str, body: bytes) -> tuple[Reply, str | None, str] | None:
+    """The answer, campaign code and CSRF token when ``body`` is a first answer that fits;
+    None: Django decides."""
     post = QueryDict(body, encoding="utf-8")
     token = post.get(CSRF_FIELD)
     if not token or post.get("nav"):
@@ -131,7 +136,7 @@ def _deferrable(lang: str, body: bytes) -> str | None:
         reply, given = kept.reply, kept.campaign
     if actions.check_first_reply(lang, reply):
         return None
-    return deferral_html(lang, reply, given, token)
+    return reply, given, token
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -187,10 +192,14 @@ def wrap(app: ASGIApp) -> ASGIApp:
         body = await _read(receive)
         if body is None:
             return  # the visitor went away
-        html = _deferrable(lang, body) if len(body) <= MAX_BODY else None
-        if html is None:
+        answer = _first_answer(lang, body) if len(body) <= MAX_BODY else None
+        if answer is None:
             await app(scope, _replay(body, receive), send)
             return
+        if admission.admit_new_case():
+            await app({**scope, ADMITTED: True}, _replay(body, receive), send)
+            return
+        html = deferral_html(lang, *answer)
         start = {"type": "http.response.start", "status": 503, "headers": _headers()}
         await send(start)
         await send({"type": "http.response.body", "body": html.encode()})

@@ -296,7 +296,8 @@ def chat(request: HttpRequest, lang: str) -> HttpResponse:
             # carry a re-ask either): the question again, 400, and a reload repeats nothing.
             turn = actions.Turn(None, actions.first_prompt(lang), lang, reask)
             return _page(request, lang, turn, status=400, campaign=_live_code(given))
-        if admission.busy():  # shed first: a new case waits; nothing is written
+        # Shed first: a new case waits; nothing is written (the lane may have admitted it).
+        if not admission.admitted_by_lane(request) and not admission.admit_new_case():
             return _deferred(request, lang, reply, given)
         campaign = campaigns.find_active(given)
         conversation = actions.do_begin(Channel.WEBCHAT, lang, campaign)
