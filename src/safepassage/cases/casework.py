@@ -55,7 +55,10 @@ class Conflict(Exception):
 
 
 def _locked(case: Case, expected_version: int | None) -> Case:
-    fresh = Case.objects.select_for_update().get(pk=case.pk)
+    """The case re-read under its row lock. FOR NO KEY UPDATE: it keeps out every other write
+    of the case, but not the foreign-key checks of rows that reference it (a read mark, a note),
+    which run at COMMIT with the audit chain's lock held (privacy.audit: the lock order)."""
+    fresh = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     if expected_version is not None and fresh.version != expected_version:
         raise Conflict
     return fresh
@@ -148,7 +151,7 @@ def do_take_next(operator: User, reads: Collection[str] = ()) -> Case | None:
                     ),
                     reads,
                 )
-                .select_for_update(skip_locked=True)
+                .select_for_update(skip_locked=True, no_key=True)  # see _locked
                 .values_list("pk", flat=True)[:1]
             )
             case_id = next(iter(candidates), None)
@@ -231,7 +234,7 @@ def _lock_cases(*pks: uuid.UUID) -> dict[uuid.UUID, Case]:
     locks several cases follows, so that two of them never wait for each other."""
     locked: dict[uuid.UUID, Case] = {}
     for pk in sorted(set(pks)):
-        locked[pk] = Case.objects.select_for_update().get(pk=pk)
+        locked[pk] = Case.objects.select_for_update(no_key=True).get(pk=pk)  # see _locked
     return locked
 
 
@@ -409,7 +412,7 @@ def do_log_call(
         )
         call.summary_sealed = staff_fields.seal(case, f"{CALL_FIELD}:{call.pk}", details.summary)
         call.save(update_fields=["summary_sealed"])
-        fresh = Case.objects.select_for_update().get(pk=case.pk)
+        fresh = Case.objects.select_for_update(no_key=True).get(pk=case.pk)  # see _locked
         wrote = fresh.last_applicant_at
         if details.direction == "in" and (wrote is None or details.started_at > wrote):
             fresh.last_applicant_at = details.started_at
@@ -557,9 +560,11 @@ def do_record_outcome(handover: Handover, liaison: User, outcome: str) -> None:
     if outcome not in OUTCOME_STATUS:
         raise workflow.Refused(gettext("Choose received, did not come or postponed."))
     with transaction.atomic():
-        # The case first, then its handover: the order do_handover takes them in.
-        case = Case.objects.select_for_update().get(pk=handover.case_id)
-        fresh = Handover.objects.select_for_update().get(pk=handover.pk)
+        # The case first, then its handover: the order do_handover takes them in. Neither
+        # FOR UPDATE: a card shared meanwhile checks its reference to the handover at COMMIT,
+        # holding the audit chain's lock (see _locked).
+        case = Case.objects.select_for_update(no_key=True).get(pk=handover.case_id)
+        fresh = Handover.objects.select_for_update(no_key=True).get(pk=handover.pk)
         if not fresh.active or fresh.outcome:  # a new handover replaces this one
             raise workflow.Refused(gettext("The outcome of this handover is already recorded."))
         old = case.status

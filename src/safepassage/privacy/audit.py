@@ -14,7 +14,9 @@ from safepassage.privacy import crypto
 from safepassage.privacy.models import AuditEvent
 
 GENESIS = "0" * 64
-_LOCK_ID = 0x5AFE_A0D1  # PostgreSQL advisory lock serialising appends to the chain
+# PostgreSQL advisory lock serialising appends to the chain, held until the transaction ends:
+# record last, after every row lock (docs/architecture.md, "Lock order with the audit chain").
+_LOCK_ID = 0x5AFE_A0D1
 
 
 def _digest(prev_hash: str, event: AuditEvent) -> str:
