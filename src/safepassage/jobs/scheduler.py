@@ -6,8 +6,9 @@ scheduler inserts ``ScheduledRun(job, due_at)`` (unique) and, in the same transa
 the task: on the database backend the task row commits with the run row or not at all; on a
 backend outside the database (RQ) the task is enqueued once the run row committed. A second
 scheduler's insert waits for the first's transaction and inserts nothing (ON CONFLICT DO
-NOTHING), so it enqueues nothing. A scheduler that starts in the middle of a period enqueues that period's run at once
-if nobody did, so a restart never skips a due time and never repeats one.
+NOTHING), so it enqueues nothing. A scheduler that starts in the middle of a period enqueues
+that period's run at once if nobody did, so a restart never skips a due time and never repeats
+one.
 """
 
 from __future__ import annotations
