@@ -30,6 +30,7 @@ from safepassage.cases import casework, handover_cards, services
 from safepassage.cases.models import Caller, CallOutcome, Case, Channel, Direction, Status
 from safepassage.console.models import Role
 from safepassage.privacy import audit, keyring, member_keys
+from safepassage.privacy.models import AuditEvent
 from tests.conftest import STAFF_PASSWORD, make_staff
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
@@ -210,6 +211,27 @@ def test_a_reply_and_an_assignment_of_the_same_case_both_go_through() -> None:
     assert results == ["ok", "ok"]
     case.refresh_from_db()
     assert case.assigned_to_id == operator.pk and case.status == Status.IN_CONTACT
+
+
+def test_two_first_replies_one_taking_its_case_both_go_through() -> None:
+    """A first reply counts itself (a counter row shared by the day's first replies of one
+    channel and language): the reply that also takes its case must not audit the take before
+    counting, or it waits for the row while holding the audit lock."""
+    first, second = _submitted_case_with_a_message(), _submitted_case_with_a_message()
+    operator, other = _staff("lock_op"), _staff("lock_op2")
+
+    def take_and_reply() -> object:
+        return casework.do_reply(first, operator, "DEMO-REPLY taken", take=True, supervisor=False)
+
+    def reply() -> object:
+        return casework.do_reply(second, other, "DEMO-REPLY only", take=False, supervisor=False)
+
+    results = _in_order(take_and_reply, reply)
+    assert results == ["ok", "ok"]
+    first.refresh_from_db()
+    assert first.assigned_to_id == operator.pk and first.status == Status.IN_CONTACT
+    taken = AuditEvent.objects.filter(case_id=first.pk, action__in=["case.take", "case.reply"])
+    assert taken.count() == 2 and audit.verify().ok
 
 
 def _liaison(name: str) -> User:

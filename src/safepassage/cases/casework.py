@@ -191,28 +191,44 @@ def do_take(case: Case, actor: User, *, supervisor: bool) -> bool:
     claimed with a conditional UPDATE, so of two people pressing Take at once one gets it and
     the other is told; a case someone else holds only a supervisor takes over."""
     with transaction.atomic():
-        holder = Case.objects.filter(pk=case.pk).values_list("assigned_to", flat=True).first()
-        if holder == actor.pk:
-            return False
-        claim = Case.objects.filter(pk=case.pk)
-        if not supervisor:
-            claim = claim.filter(assigned_to__isnull=True)
-        if not claim.update(assigned_to=actor, version=F("version") + 1, updated_at=timezone.now()):
-            raise workflow.Refused(gettext("Someone else took this case meanwhile."))
-        fresh = Case.objects.get(pk=case.pk)
-        _event(fresh, actor, "take", fresh.status, f"from user {holder}" if holder else "")
-        audit.record(actor, "case.take", fresh.pk, f"from user {holder}" if holder else "")
-        return True
+        taken = _take(case, actor, supervisor=supervisor)
+        if taken is not None:
+            audit.record(actor, "case.take", case.pk, taken)
+        return taken is not None
+
+
+def _take(case: Case, actor: User, *, supervisor: bool) -> str | None:
+    """do_take's writes without its audit record, which the caller writes after the rest of
+    its transaction's row writes (the lock order, see _locked); the record's detail, or None
+    when the case was already the actor's."""
+    holder = Case.objects.filter(pk=case.pk).values_list("assigned_to", flat=True).first()
+    if holder == actor.pk:
+        return None
+    claim = Case.objects.filter(pk=case.pk)
+    if not supervisor:
+        claim = claim.filter(assigned_to__isnull=True)
+    if not claim.update(assigned_to=actor, version=F("version") + 1, updated_at=timezone.now()):
+        raise workflow.Refused(gettext("Someone else took this case meanwhile."))
+    fresh = Case.objects.get(pk=case.pk)
+    detail = f"from user {holder}" if holder else ""
+    _event(fresh, actor, "take", fresh.status, detail)
+    return detail
 
 
 def do_reply(case: Case, operator: User, text: str, *, take: bool, supervisor: bool) -> Message:
     """A reply from the case page. It assigns the case only when the staff member asked for it
-    (``take``, the reply form's "take this case"): replying never assigns silently."""
+    (``take``, the reply form's "take this case"): replying never assigns silently. The take is
+    audited after the reply's writes: a first reply counts itself in a row every first reply
+    of the day shares, which must not be waited for under the audit chain's lock."""
     with transaction.atomic():
+        taken = None
         if take:
-            do_take(case, operator, supervisor=supervisor)
+            taken = _take(case, operator, supervisor=supervisor)
             case.refresh_from_db()
-        return services.do_operator_reply(case, operator, text)
+        message = services.do_operator_reply(case, operator, text)
+        if taken is not None:
+            audit.record(operator, "case.take", case.pk, taken)
+        return message
 
 
 def head_count_of(case: Case) -> tuple[int | None, bool]:
