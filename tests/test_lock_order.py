@@ -19,16 +19,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 import psycopg
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from safepassage.cases import casework, handover_cards, services
 from safepassage.cases.models import Caller, CallOutcome, Case, Channel, Direction, Status
 from safepassage.console.models import Role
+from safepassage.conversations.models import Conversation
 from safepassage.privacy import audit, keyring, member_keys
 from safepassage.privacy.models import AuditEvent
 from tests.conftest import STAFF_PASSWORD, make_staff
@@ -53,21 +55,22 @@ def _other_connection() -> psycopg.Connection[tuple[object, ...]]:
     )
 
 
-def _waiting(watcher: psycopg.Connection[tuple[object, ...]]) -> int:
-    """How many sessions of this database wait for a lock (a row's, or the audit chain's)."""
-    row = watcher.execute(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    ).fetchone()
-    assert row is not None
-    return int(str(row[0]))
+def _waits(watcher: psycopg.Connection[tuple[object, ...]]) -> list[str]:
+    """What the sessions of this database wait for: "advisory" (the audit chain's lock), or a
+    row ("transactionid", "tuple": its holder's transaction)."""
+    rows = watcher.execute(
+        "SELECT l.locktype FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE NOT l.granted AND a.datname = current_database()"
+    ).fetchall()
+    return sorted(str(row[0]) for row in rows)
 
 
-def _until_waiting(watcher: psycopg.Connection[tuple[object, ...]], count: int) -> None:
+def _until_waiting(watcher: psycopg.Connection[tuple[object, ...]], count: int) -> list[str]:
+    """What ``count`` waiting sessions wait for; fewer after 10 s: what those that do."""
     deadline = time.monotonic() + 10
-    while _waiting(watcher) < count:
-        assert time.monotonic() < deadline, f"fewer than {count} writes waiting for a lock"
+    while len(waits := _waits(watcher)) < count and time.monotonic() < deadline:
         time.sleep(0.01)
+    return waits
 
 
 @contextmanager
@@ -80,10 +83,16 @@ def _audit_lock_held() -> Iterator[psycopg.Connection[tuple[object, ...]]]:
             holder.execute("SELECT pg_advisory_unlock(%s)", [audit._LOCK_ID])
 
 
-def _in_order(audits_first: Callable[[], object], locks_case: Callable[[], object]) -> list[str]:
+@dataclass
+class Outcome:
+    results: list[str]  # "ok" for each write that committed, else its exception
+    waits: list[str]  # what the two waited for once both were queued (see _waits)
+
+
+def _in_order(audits_first: Callable[[], object], locks_case: Callable[[], object]) -> Outcome:
     """Run ``audits_first`` and then ``locks_case`` on connections of their own, queued in that
-    order for the audit lock (or ``locks_case`` waiting behind the first for the case's row);
-    "ok" for each that committed, else its exception ("deadlock detected": PostgreSQL's)."""
+    order for the audit lock (or ``locks_case`` waiting behind the first for the case's row).
+    A deadlock is an OperationalError, "deadlock detected"."""
     results = ["unfinished", "unfinished"]
 
     def run(index: int, write: Callable[[], object]) -> None:
@@ -103,10 +112,10 @@ def _in_order(audits_first: Callable[[], object], locks_case: Callable[[], objec
         threads[0].start()
         _until_waiting(holder, 1)
         threads[1].start()
-        _until_waiting(holder, 2)
+        waits = _until_waiting(holder, 2)
     for thread in threads:
         thread.join(timeout=30)
-    return results
+    return Outcome(results, waits)
 
 
 def _submitted_case_with_a_message() -> Case:
@@ -181,17 +190,20 @@ LOCKERS: dict[str, Callable[[Case, User, User], object]] = {
 
 @pytest.mark.parametrize("locker", sorted(LOCKERS))
 def test_a_preview_and_an_action_locking_the_same_case_both_go_through(locker: str) -> None:
-    """The console benchmark's 503s: the queue's preview of a case holds the audit lock and at
-    COMMIT checks its read mark's reference to the case, while an action holds the case's row
-    and waits for the audit lock."""
+    """The console benchmark's 503s: the queue's preview of a case held the audit lock and at
+    COMMIT checked its read mark's reference to the case, while an action held the case's row
+    and waited for the audit lock. Now both wait for the audit lock only: the action's lock on
+    the case (FOR NO KEY UPDATE) lets the check of a reference through, and "take next" does
+    not pass over a case just because a preview of it is being written."""
     case = _submitted_case_with_a_message()
     supervisor = _staff("lock_boss", Role.SUPERVISOR)
     operator = _staff("lock_op")
     reader = _staff("lock_reader")
-    results = _in_order(
+    outcome = _in_order(
         _previews(reader, case), lambda: LOCKERS[locker](case, supervisor, operator)
     )
-    assert results == ["ok", "ok"]
+    assert outcome.waits == ["advisory", "advisory"]
+    assert outcome.results == ["ok", "ok"]
     assert audit.verify().ok
 
 
@@ -207,8 +219,7 @@ def test_a_reply_and_an_assignment_of_the_same_case_both_go_through() -> None:
             case, operator, "DEMO-REPLY we hear you", take=False, supervisor=False
         )
 
-    results = _in_order(reply, lambda: _assign(case, supervisor, operator))
-    assert results == ["ok", "ok"]
+    assert _in_order(reply, lambda: _assign(case, supervisor, operator)).results == ["ok", "ok"]
     case.refresh_from_db()
     assert case.assigned_to_id == operator.pk and case.status == Status.IN_CONTACT
 
@@ -226,12 +237,62 @@ def test_two_first_replies_one_taking_its_case_both_go_through() -> None:
     def reply() -> object:
         return casework.do_reply(second, other, "DEMO-REPLY only", take=False, supervisor=False)
 
-    results = _in_order(take_and_reply, reply)
-    assert results == ["ok", "ok"]
+    assert _in_order(take_and_reply, reply).results == ["ok", "ok"]
     first.refresh_from_db()
     assert first.assigned_to_id == operator.pk and first.status == Status.IN_CONTACT
     taken = AuditEvent.objects.filter(case_id=first.pk, action__in=["case.take", "case.reply"])
     assert taken.count() == 2 and audit.verify().ok
+
+
+def test_a_preview_waiting_for_the_applicants_row_does_not_hold_up_other_staff() -> None:
+    """While the applicant's reply holds his conversation and case (FOR UPDATE: it may erase
+    the case), a preview of that case waits to commit its read mark. It waits before taking
+    the audit lock, so another operator's action on another case goes through meanwhile (and
+    no third write can close a cycle through it)."""
+    case = _submitted_case_with_a_message()
+    Conversation.objects.create(case=case)
+    elsewhere = _submitted_case_with_a_message()
+    supervisor = _staff("lock_boss", Role.SUPERVISOR)
+    operator = _staff("lock_op")
+    reader = _staff("lock_reader")
+    preview = _previews(reader, case)
+    locked, release = threading.Event(), threading.Event()
+    results: dict[str, str] = {}
+
+    def applicant() -> None:
+        # The lock conversations.actions.do_reply takes, held while the reply is applied.
+        with transaction.atomic():
+            list(Conversation.objects.select_for_update().select_related("case").filter(case=case))
+            locked.set()
+            release.wait(30)
+
+    def run(name: str, write: Callable[[], object]) -> threading.Thread:
+        def target() -> None:
+            try:
+                write()
+                results[name] = "ok"
+            except Exception as exc:  # the test's finding
+                results[name] = type(exc).__name__
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread
+
+    with _other_connection() as watcher:
+        holding = run("applicant", applicant)
+        assert locked.wait(10)
+        previewing = run("preview", preview)
+        _until_waiting(watcher, 1)
+        assigning = run("assign", lambda: _assign(elsewhere, supervisor, operator))
+        assigning.join(timeout=5)
+        finished_meanwhile = not assigning.is_alive()
+        release.set()
+        for thread in (holding, previewing, assigning):
+            thread.join(timeout=30)
+    assert finished_meanwhile, "the assignment waited for the applicant's reply to end"
+    assert results == {"applicant": "ok", "preview": "ok", "assign": "ok"}
 
 
 def _liaison(name: str) -> User:
@@ -244,7 +305,7 @@ def _liaison(name: str) -> User:
 
 def test_a_card_shared_while_the_liaison_records_the_outcome_both_go_through() -> None:
     """A card shared for a liaison who logged in since the handover references the handover
-    (checked at COMMIT, under the audit lock) while another liaison records its outcome."""
+    while another liaison records its outcome, holding the handover's row."""
     boss = _staff("lock_boss", Role.SUPERVISOR)
     liaison = _liaison("lock_s1")
     case = services.do_create_case(Channel.WEBCHAT, "ru", None)
@@ -257,10 +318,11 @@ def test_a_card_shared_while_the_liaison_records_the_outcome_both_go_through() -
     newcomer = _liaison("lock_s1_new")
     assert handover_cards.waiting(handover) == [newcomer]
 
-    results = _in_order(
+    outcome = _in_order(
         lambda: handover_cards.do_reshare(handover, boss, ring),
         lambda: casework.do_record_outcome(handover, liaison, "received"),
     )
-    assert results == ["ok", "ok"]
+    assert outcome.waits == ["advisory", "advisory"]  # the handover's lock lets the card by
+    assert outcome.results == ["ok", "ok"]
     case.refresh_from_db()
     assert case.status == Status.SURRENDERED and not handover_cards.waiting(handover)

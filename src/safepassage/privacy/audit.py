@@ -66,7 +66,16 @@ def _append(
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
+                # The foreign keys of the rows this transaction wrote are checked now, before
+                # the lock, not at COMMIT under it (Django's are deferred): a check that waits
+                # for a row (a case the applicant's reply holds) then holds up no other audit
+                # record, and no cycle closes through the lock. Deferred again afterwards, as
+                # Django's own check_constraints() leaves them.
+                cursor.execute(
+                    "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED;"
+                    " SELECT pg_advisory_xact_lock(%s)",
+                    [_LOCK_ID],
+                )
         last = AuditEvent.objects.order_by("-id").only("hash").first()
         prev = last.hash if last else GENESIS
         actor_id = actor.pk if actor is not None and actor.is_authenticated else None
