@@ -57,7 +57,8 @@ class Conflict(Exception):
 def _locked(case: Case, expected_version: int | None) -> Case:
     """The case re-read under its row lock. FOR NO KEY UPDATE: it keeps out every other write
     of the case, but not the foreign-key checks of rows that reference it (a read mark, a note),
-    which run at COMMIT with the audit chain's lock held (privacy.audit: the lock order)."""
+    so a queue preview never waits for an action that waits for the audit chain's lock
+    (docs/architecture.md, "Lock order with the audit chain")."""
     fresh = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     if expected_version is not None and fresh.version != expected_version:
         raise Conflict
@@ -577,8 +578,8 @@ def do_record_outcome(handover: Handover, liaison: User, outcome: str) -> None:
         raise workflow.Refused(gettext("Choose received, did not come or postponed."))
     with transaction.atomic():
         # The case first, then its handover: the order do_handover takes them in. Neither
-        # FOR UPDATE: a card shared meanwhile checks its reference to the handover at COMMIT,
-        # holding the audit chain's lock (see _locked).
+        # FOR UPDATE (see _locked): a card shared meanwhile checks its reference to the
+        # handover without waiting for this.
         case = Case.objects.select_for_update(no_key=True).get(pk=handover.case_id)
         fresh = Handover.objects.select_for_update(no_key=True).get(pk=handover.pk)
         if not fresh.active or fresh.outcome:  # a new handover replaces this one
