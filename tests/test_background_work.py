@@ -111,6 +111,28 @@ def test_a_scheduler_started_mid_period_runs_that_period_once_and_prunes_old_run
 
 
 @pytest.mark.django_db
+def test_a_tick_whose_due_time_is_taken_sends_no_failing_statement() -> None:
+    """A scheduler ticks every second and finds most due times taken: PostgreSQL logs every
+    statement that fails (a duplicate key) as an ERROR, so none may fail."""
+    job = scheduler.Job("DEMO-minutely", tasks.ping, 60)
+    failed: list[str] = []
+
+    def watch(execute: Callable[..., object], sql: str, *args: object) -> object:
+        try:
+            return execute(sql, *args)
+        except Exception as exc:
+            failed.append(f"{type(exc).__name__}: {sql[:60]}")
+            raise
+
+    assert scheduler.tick([job], "a", now=START) == ["DEMO-minutely"]
+    with connection.execute_wrapper(watch):
+        for second in range(1, 5):
+            assert scheduler.tick([job], "b", now=START + timedelta(seconds=second)) == []
+    assert failed == []
+    assert ScheduledRun.objects.get().scheduler == "a"
+
+
+@pytest.mark.django_db
 def test_a_failing_task_is_recorded_by_its_class_only_and_the_worker_goes_on() -> None:
     result = tasks.ping.enqueue("first")
     tasks.ping.enqueue("second")

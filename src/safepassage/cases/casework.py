@@ -55,7 +55,11 @@ class Conflict(Exception):
 
 
 def _locked(case: Case, expected_version: int | None) -> Case:
-    fresh = Case.objects.select_for_update().get(pk=case.pk)
+    """The case re-read under its row lock. FOR NO KEY UPDATE: it keeps out every other write
+    of the case, but not the foreign-key checks of rows that reference it (a read mark, a note),
+    so a queue preview never waits for an action that waits for the audit chain's lock
+    (docs/architecture.md, "Lock order with the audit chain")."""
+    fresh = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     if expected_version is not None and fresh.version != expected_version:
         raise Conflict
     return fresh
@@ -148,7 +152,7 @@ def do_take_next(operator: User, reads: Collection[str] = ()) -> Case | None:
                     ),
                     reads,
                 )
-                .select_for_update(skip_locked=True)
+                .select_for_update(skip_locked=True, no_key=True)  # see _locked
                 .values_list("pk", flat=True)[:1]
             )
             case_id = next(iter(candidates), None)
@@ -188,28 +192,44 @@ def do_take(case: Case, actor: User, *, supervisor: bool) -> bool:
     claimed with a conditional UPDATE, so of two people pressing Take at once one gets it and
     the other is told; a case someone else holds only a supervisor takes over."""
     with transaction.atomic():
-        holder = Case.objects.filter(pk=case.pk).values_list("assigned_to", flat=True).first()
-        if holder == actor.pk:
-            return False
-        claim = Case.objects.filter(pk=case.pk)
-        if not supervisor:
-            claim = claim.filter(assigned_to__isnull=True)
-        if not claim.update(assigned_to=actor, version=F("version") + 1, updated_at=timezone.now()):
-            raise workflow.Refused(gettext("Someone else took this case meanwhile."))
-        fresh = Case.objects.get(pk=case.pk)
-        _event(fresh, actor, "take", fresh.status, f"from user {holder}" if holder else "")
-        audit.record(actor, "case.take", fresh.pk, f"from user {holder}" if holder else "")
-        return True
+        taken = _take(case, actor, supervisor=supervisor)
+        if taken is not None:
+            audit.record(actor, "case.take", case.pk, taken)
+        return taken is not None
+
+
+def _take(case: Case, actor: User, *, supervisor: bool) -> str | None:
+    """do_take's writes without its audit record, which the caller writes after the rest of
+    its transaction's row writes (the lock order, see _locked); the record's detail, or None
+    when the case was already the actor's."""
+    holder = Case.objects.filter(pk=case.pk).values_list("assigned_to", flat=True).first()
+    if holder == actor.pk:
+        return None
+    claim = Case.objects.filter(pk=case.pk)
+    if not supervisor:
+        claim = claim.filter(assigned_to__isnull=True)
+    if not claim.update(assigned_to=actor, version=F("version") + 1, updated_at=timezone.now()):
+        raise workflow.Refused(gettext("Someone else took this case meanwhile."))
+    fresh = Case.objects.get(pk=case.pk)
+    detail = f"from user {holder}" if holder else ""
+    _event(fresh, actor, "take", fresh.status, detail)
+    return detail
 
 
 def do_reply(case: Case, operator: User, text: str, *, take: bool, supervisor: bool) -> Message:
     """A reply from the case page. It assigns the case only when the staff member asked for it
-    (``take``, the reply form's "take this case"): replying never assigns silently."""
+    (``take``, the reply form's "take this case"): replying never assigns silently. The take is
+    audited after the reply's writes: a first reply counts itself in a row every first reply
+    of the day shares, which must not be waited for under the audit chain's lock."""
     with transaction.atomic():
+        taken = None
         if take:
-            do_take(case, operator, supervisor=supervisor)
+            taken = _take(case, operator, supervisor=supervisor)
             case.refresh_from_db()
-        return services.do_operator_reply(case, operator, text)
+        message = services.do_operator_reply(case, operator, text)
+        if taken is not None:
+            audit.record(operator, "case.take", case.pk, taken)
+        return message
 
 
 def head_count_of(case: Case) -> tuple[int | None, bool]:
@@ -231,7 +251,7 @@ def _lock_cases(*pks: uuid.UUID) -> dict[uuid.UUID, Case]:
     locks several cases follows, so that two of them never wait for each other."""
     locked: dict[uuid.UUID, Case] = {}
     for pk in sorted(set(pks)):
-        locked[pk] = Case.objects.select_for_update().get(pk=pk)
+        locked[pk] = Case.objects.select_for_update(no_key=True).get(pk=pk)  # see _locked
     return locked
 
 
@@ -409,7 +429,7 @@ def do_log_call(
         )
         call.summary_sealed = staff_fields.seal(case, f"{CALL_FIELD}:{call.pk}", details.summary)
         call.save(update_fields=["summary_sealed"])
-        fresh = Case.objects.select_for_update().get(pk=case.pk)
+        fresh = Case.objects.select_for_update(no_key=True).get(pk=case.pk)  # see _locked
         wrote = fresh.last_applicant_at
         if details.direction == "in" and (wrote is None or details.started_at > wrote):
             fresh.last_applicant_at = details.started_at
@@ -557,9 +577,11 @@ def do_record_outcome(handover: Handover, liaison: User, outcome: str) -> None:
     if outcome not in OUTCOME_STATUS:
         raise workflow.Refused(gettext("Choose received, did not come or postponed."))
     with transaction.atomic():
-        # The case first, then its handover: the order do_handover takes them in.
-        case = Case.objects.select_for_update().get(pk=handover.case_id)
-        fresh = Handover.objects.select_for_update().get(pk=handover.pk)
+        # The case first, then its handover: the order do_handover takes them in. Neither
+        # FOR UPDATE (see _locked): a card shared meanwhile checks its reference to the
+        # handover without waiting for this.
+        case = Case.objects.select_for_update(no_key=True).get(pk=handover.case_id)
+        fresh = Handover.objects.select_for_update(no_key=True).get(pk=handover.pk)
         if not fresh.active or fresh.outcome:  # a new handover replaces this one
             raise workflow.Refused(gettext("The outcome of this handover is already recorded."))
         old = case.status

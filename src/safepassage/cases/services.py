@@ -266,7 +266,6 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
         )
         message = do_add_message(case, Direction.OUTBOUND, text, channel, author=operator)
         delivery.enqueue(message, text)
-        audit.record(operator, "case.reply", case.id)
         if case.status == Status.NEW:
             _count_first_reply(case)
             case.status = Status.IN_CONTACT
@@ -289,6 +288,8 @@ def do_operator_reply(case: Case, operator: User, text: str) -> Message:
         case.save(
             update_fields=["status", "last_operator_at", "reply_due_at", "version", "updated_at"]
         )
+        # Last, after the case's row: never wait for a row while holding the audit chain's lock.
+        audit.record(operator, "case.reply", case.id)
         return message
 
 

@@ -14,7 +14,9 @@ from safepassage.privacy import crypto
 from safepassage.privacy.models import AuditEvent
 
 GENESIS = "0" * 64
-_LOCK_ID = 0x5AFE_A0D1  # PostgreSQL advisory lock serialising appends to the chain
+# PostgreSQL advisory lock serialising appends to the chain, held until the transaction ends:
+# record last, after every row lock (docs/architecture.md, "Lock order with the audit chain").
+_LOCK_ID = 0x5AFE_A0D1
 
 
 def _digest(prev_hash: str, event: AuditEvent) -> str:
@@ -64,7 +66,16 @@ def _append(
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
+                # The foreign keys of the rows this transaction wrote are checked now, before
+                # the lock, not at COMMIT under it (Django's are deferred): a check that waits
+                # for a row (a case the applicant's reply holds) then holds up no other audit
+                # record, and no cycle closes through the lock. Deferred again afterwards, as
+                # Django's own check_constraints() leaves them.
+                cursor.execute(
+                    "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED;"
+                    " SELECT pg_advisory_xact_lock(%s)",
+                    [_LOCK_ID],
+                )
         last = AuditEvent.objects.order_by("-id").only("hash").first()
         prev = last.hash if last else GENESIS
         actor_id = actor.pk if actor is not None and actor.is_authenticated else None
