@@ -1,10 +1,11 @@
 """Who else has a case page open, or is writing a reply on it: a few seconds' presence.
 
 Shared by every web process: in Redis when ``SAFEPASSAGE_REDIS_URL`` is set (one hash per case,
-expiring by itself), in the database otherwise (``console.CasePresence``, rows that expire and
-are deleted as new ones are written). A Redis that does not answer hands over to the database
-for a while, as the rate limiter does. What is kept: the case's id, the staff member's id and
-name, whether they are writing, and until when; never a message or anything they typed.
+expiring by itself), in the database otherwise (``console.CasePresence``: rows that expire, which
+reads skip at once and a case page deletes once every ``SWEEP_SECONDS``). A Redis that does not
+answer hands over to the database for a while, as the rate limiter does. What is kept: the
+case's id, the staff member's id and name, whether they are writing, and until when; never a
+message or anything they typed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import redis
 import structlog
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from safepassage.console.models import CasePresence
@@ -30,6 +30,9 @@ log = structlog.get_logger(__name__)
 TTL_SECONDS = 8
 REDIS_TIMEOUT_SECONDS = 0.25
 REDIS_RETRY_SECONDS = 30.0
+# How often a process deletes the expired rows of the database store: reads skip them anyway,
+# so a sweep at every case page (a statement and a transaction each) bought nothing.
+SWEEP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Present:
 
 _clients: dict[str, Any] = {}
 _down_until: dict[str, float] = {}
+_next_sweep = 0.0  # time.monotonic() after which this process sweeps again
 
 
 def _redis() -> Any | None:
@@ -64,11 +68,8 @@ def _key(case_id: uuid.UUID) -> str:
     return f"sp:presence:{case_id}"
 
 
-def do_report(case_id: uuid.UUID, user: User, *, writing: bool, sweep: bool = False) -> None:
-    """``user`` has the case open (and is writing a reply, if ``writing``) for the next seconds.
-
-    ``sweep`` (a case page being loaded, not its 2-second reports): the database store also
-    deletes every presence that ran out, so rows outlive their seconds only until then."""
+def do_report(case_id: uuid.UUID, user: User, *, writing: bool) -> None:
+    """``user`` has the case open (and is writing a reply, if ``writing``) for the next seconds."""
     until = time.time() + TTL_SECONDS
     client = _redis()
     if client is not None:
@@ -82,23 +83,33 @@ def do_report(case_id: uuid.UUID, user: User, *, writing: bool, sweep: bool = Fa
             return
         except redis.RedisError:
             _redis_failed()
-    _report_in_database(case_id, user, writing, sweep)
+    _report_in_database(case_id, user, writing)
 
 
-def _report_in_database(case_id: uuid.UUID, user: User, writing: bool, sweep: bool) -> None:
-    now = timezone.now()
-    if sweep:
-        CasePresence.objects.filter(until__lt=now).delete()
-    until = now + timedelta(seconds=TTL_SECONDS)
-    rows = CasePresence.objects.filter(case_id=case_id, user=user)
-    if not rows.update(writing=writing, until=until):
-        try:
-            with transaction.atomic():
-                CasePresence.objects.create(
-                    case_id=case_id, user=user, writing=writing, until=until
-                )
-        except IntegrityError:  # the same member's other tab, at the same moment
-            rows.update(writing=writing, until=until)
+def _report_in_database(case_id: uuid.UUID, user: User, writing: bool) -> None:
+    until = timezone.now() + timedelta(seconds=TTL_SECONDS)
+    # The 2-second reports find their row: one UPDATE, no transaction. The first report (or one
+    # from the same member's other tab at the same moment) writes it with one upsert.
+    if not CasePresence.objects.filter(case_id=case_id, user=user).update(
+        writing=writing, until=until
+    ):
+        CasePresence.objects.bulk_create(
+            [CasePresence(case_id=case_id, user=user, writing=writing, until=until)],
+            update_conflicts=True,
+            unique_fields=["case", "user"],
+            update_fields=["writing", "until"],
+        )
+
+
+def do_sweep() -> None:
+    """Delete the database store's presences that ran out, at most once every
+    ``SWEEP_SECONDS`` in this process (a case page being loaded calls it; its 2-second reports
+    do not). Nothing to do when Redis keeps them: its hashes expire by themselves."""
+    global _next_sweep
+    if _redis() is not None or time.monotonic() < _next_sweep:
+        return
+    _next_sweep = time.monotonic() + SWEEP_SECONDS
+    CasePresence.objects.filter(until__lt=timezone.now()).delete()
 
 
 def others(case_id: uuid.UUID, user: User) -> list[Present]:
