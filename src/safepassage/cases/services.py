@@ -338,6 +338,8 @@ def transcript(case: Case, ring: Keyring) -> list[TranscriptEntry]:
     """Every message of the case and of the cases merged into it, in one timeline, opened with
     a staff member's keyring. The caller audits the read."""
     holders = {case.pk: case, **{c.pk: c for c in case.merged_cases.all()}}
+    if len(holders) > 1:
+        staff_fields.open_case_keys(holders, ring)  # every case's key pair in one query
     entries = []
     messages = Message.objects.filter(case_id__in=holders).select_related("author")
     for m in messages.order_by("created_at", "id"):
