@@ -20,6 +20,7 @@ import redis
 import structlog
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import connection
 from django.utils import timezone
 
 from safepassage.console.models import CasePresence
@@ -88,11 +89,11 @@ def do_report(case_id: uuid.UUID, user: User, *, writing: bool) -> None:
 
 def _report_in_database(case_id: uuid.UUID, user: User, writing: bool) -> None:
     until = timezone.now() + timedelta(seconds=TTL_SECONDS)
-    # The 2-second reports find their row: one UPDATE, no transaction. The first report (or one
-    # from the same member's other tab at the same moment) writes it with one upsert.
-    if not CasePresence.objects.filter(case_id=case_id, user=user).update(
-        writing=writing, until=until
-    ):
+    # Within a transaction (the case page's writes), one upsert. Alone (the 2-second reports),
+    # an UPDATE finds the row in one statement, without the BEGIN and COMMIT an upsert brings;
+    # only when it finds none (or the member's other tab made it meanwhile) the upsert follows.
+    rows = CasePresence.objects.filter(case_id=case_id, user=user)
+    if connection.in_atomic_block or not rows.update(writing=writing, until=until):
         CasePresence.objects.bulk_create(
             [CasePresence(case_id=case_id, user=user, writing=writing, until=until)],
             update_conflicts=True,

@@ -7,7 +7,7 @@ import uuid
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Exists, OuterRef, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -42,8 +42,17 @@ from safepassage.replies import services as replies
 PAGE_RELATED = ("assigned_to", "contact__campaign")
 
 
-def visible_case(request: HttpRequest, case_id: uuid.UUID, related: tuple[str, ...] = ()) -> Case:
-    case = access.visible_cases(request.user).select_related(*related).filter(pk=case_id).first()
+def _merged_into_it() -> Exists:
+    return Exists(Case.objects.filter(merged_into=OuterRef("pk")))
+
+
+def visible_case(request: HttpRequest, case_id: uuid.UUID, *, page: bool = False) -> Case:
+    """``page``: for the case page, with what its template reads through the case, and whether
+    any case is merged into it (almost never: then the page does not ask for them)."""
+    cases = access.visible_cases(request.user)
+    if page:
+        cases = cases.select_related(*PAGE_RELATED).annotate(has_merged=_merged_into_it())
+    case = cases.filter(pk=case_id).first()
     if case is None:
         # Same answer whether the case does not exist or is someone else's.
         raise Http404("no such case")
@@ -62,7 +71,7 @@ def _with_delivery(
     """Each message with, for a reply, how far it got (queued, delivered, failed and why); a
     vetted reply also in the operator's language (presenters.VettedEntry)."""
     entries = presenters.with_vetted(case, entries, ring)
-    states = delivery.states(case)
+    states = delivery.states(case, {e.channel for e in entries if e.direction == "out"})
     shown = {e.message_id for e in entries if e.shown and e.case_id == case.pk}
     return [
         (
@@ -95,6 +104,13 @@ def presence_text(others: list[presence.Present]) -> str:
         )
         parts.append(text % {"names": ", ".join(viewing)})
     return " ".join(parts)
+
+
+def _prefetch_merged(case: Case) -> None:
+    """The transcript, its vetted replies and the page all list the cases merged into this one:
+    read once, or not at all when the case's read said there are none."""
+    merged = Case.objects.all() if getattr(case, "has_merged", True) else Case.objects.none()
+    prefetch_related_objects([case], Prefetch("merged_cases", queryset=merged))
 
 
 def _newest(entries: list[cases.TranscriptEntry]) -> int:
@@ -131,8 +147,7 @@ def _callbacks(case: Case, ring: Keyring) -> list[tuple[object, str]]:
 def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
     user = _staff_user(request)
     ring = keyring_of(request)
-    # The transcript, its vetted replies and the page all list the merged cases: one read.
-    prefetch_related_objects([case], "merged_cases")
+    _prefetch_merged(case)
     transcript = cases.transcript(case, ring)
     presence.do_sweep()
     _record_view(case, user, _newest(transcript), present=True)
@@ -260,7 +275,7 @@ def _back(case: Case, anchor: str = "") -> HttpResponse:
 
 @staff_view("case.read")
 def case_detail(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
-    return _page(request, visible_case(request, case_id, PAGE_RELATED))
+    return _page(request, visible_case(request, case_id, page=True))
 
 
 @require_POST
@@ -323,7 +338,7 @@ def live(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     merged = (
         access.visible_cases(user)
         .filter(pk=case_id)
-        .annotate(merged=Exists(Case.objects.filter(merged_into=OuterRef("pk"))))
+        .annotate(merged=_merged_into_it())
         .values_list("merged", flat=True)
         .first()
     )
@@ -342,7 +357,7 @@ def conversation(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     case = visible_case(request, case_id)
     user = _staff_user(request)
     ring = keyring_of(request)
-    prefetch_related_objects([case], "merged_cases")
+    _prefetch_merged(case)
     transcript = cases.transcript(case, ring)
     _record_view(case, user, _newest(transcript), detail="conversation")
     context = {
