@@ -126,10 +126,10 @@ def others(case_id: uuid.UUID, user: User) -> list[Present]:
     rows = (
         CasePresence.objects.filter(case_id=case_id, until__gte=timezone.now())
         .exclude(user=user)
-        .select_related("user")
         .order_by("user__username")
+        .values_list("user__username", "writing")  # asked every 2 s: no rows made into objects
     )
-    return [Present(r.user.get_username(), r.writing) for r in rows]
+    return [Present(name, writing) for name, writing in rows]
 
 
 def _from_redis(raw: dict[bytes, bytes], user: User) -> list[Present]:
