@@ -138,8 +138,8 @@ def test_the_case_page_reads_the_case_and_its_messages_once_whatever_their_numbe
     """The case page of a case with another merged into it: the case row and the merged cases
     are read once each (a case with none merged: only its row), the messages once (the reply
     channel, the read mark and the live poll's start are read off them), and more messages,
-    replies and notes add no statement. Its writes (presence, read mark, audit) are one
-    transaction, and no sweep of the presence table runs at every page."""
+    replies and notes add no statement. Its writes (presence, read mark, audit) are two
+    transactions, and no sweep of the presence table runs at every page."""
     from django.contrib.auth.models import User
 
     from safepassage.cases import casework
@@ -165,7 +165,7 @@ def test_the_case_page_reads_the_case_and_its_messages_once_whatever_their_numbe
     assert len([s for s in first if 'FROM "cases_message"' in s]) == 1, first
     assert not [s for s in first if s.startswith('DELETE FROM "console_casepresence"')]
     opened = [s for s in first if s.startswith(("SAVEPOINT", "BEGIN"))]
-    assert len(opened) <= 2, first  # the writes' transaction, and the audit chain's within it
+    assert len(opened) <= 2, first  # presence and read mark, then the audit chain's
     # PostgreSQL adds the audit chain's advisory lock. It was 39 on PostgreSQL.
     assert len(first) <= 24 + (connection.vendor == "postgresql"), first
     latest = cases.newest_message_id(case.pk)
