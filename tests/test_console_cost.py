@@ -127,3 +127,53 @@ def test_only_the_top_of_the_queue_is_previewed(staff: Callable[..., Client]) ->
     _, html = _statements(operator, "/console/queue/")
     assert html.count("DEMO-PREVIEW row") == PREVIEWED_ROWS
     assert AuditEvent.objects.filter(action="case.preview").count() == PREVIEWED_ROWS
+
+
+CASE_ROW = 'SELECT "cases_case"."id", "cases_case"."contact_id"'  # a whole case row, not an id
+
+
+def test_the_case_page_reads_the_case_and_its_messages_once_whatever_their_number(
+    staff: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case page of a case with another merged into it: the case row and the merged cases
+    are read once each (a case with none merged: only its row), the messages once (the reply
+    channel, the read mark and the live poll's start are read off them), and more messages,
+    replies and notes add no statement. Its writes (presence, read mark, audit) are two
+    transactions, and no sweep of the presence table runs at every page."""
+    from django.contrib.auth.models import User
+
+    from safepassage.cases import casework
+    from safepassage.console import presence
+
+    monkeypatch.setattr(presence, "_next_sweep", float("inf"))  # the minute's sweep is done
+    operator = staff(Role.OPERATOR)
+    member = User.objects.get(username="operator0")
+    case, other = _waiting_cases(2)
+    Case.objects.filter(pk=other.pk).update(merged_into=case)
+    url = f"/console/cases/{case.pk}/"
+    first, html = _statements(operator, url)
+    assert "DEMO-PREVIEW row 0" in html and "DEMO-PREVIEW row 1" in html
+    for n in range(3):
+        cases.do_add_message(case, Direction.INBOUND, f"DEMO-MORE {n}", Channel.WEBCHAT)
+        cases.do_operator_reply(case, member, f"DEMO-REPLY {n}")
+        casework.do_add_note(case, member, f"DEMO-NOTE {n}")
+    again, html = _statements(operator, url)
+    assert html.count("DEMO-MORE") == 3 and html.count("DEMO-REPLY") == 3
+    assert html.count("DEMO-NOTE") == 3
+    assert len(again) <= len(first), "a statement per message, reply or note crept in"
+    assert len([s for s in first if s.startswith(CASE_ROW)]) == 2, first  # case, merged cases
+    assert len([s for s in first if 'FROM "cases_message"' in s]) == 1, first
+    assert not [s for s in first if s.startswith('DELETE FROM "console_casepresence"')]
+    opened = [s for s in first if s.startswith(("SAVEPOINT", "BEGIN"))]
+    assert len(opened) <= 2, first  # presence and read mark, then the audit chain's
+    # PostgreSQL adds the audit chain's advisory lock. It was 39 on PostgreSQL.
+    assert len(first) <= 24 + (connection.vendor == "postgresql"), first
+    latest = cases.newest_message_id(case.pk)
+    assert f'data-last="{latest}"' in html  # what the page shows is what the poll compares
+    (own,) = _waiting_cases(1)
+    page, _ = _statements(operator, f"/console/cases/{own.pk}/")
+    assert len([s for s in page if 'FROM "cases_case"' in s]) == 1, page  # none merged into it
+    live, body = _statements(operator, f"/console/cases/{own.pk}/live/")
+    assert f'"last": {cases.newest_message_id(own.pk)}' in body
+    assert not [s for s in live if s.startswith(CASE_ROW)], live  # the poll opens no case row
+    assert len(live) <= 7, live

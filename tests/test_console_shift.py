@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -23,7 +24,7 @@ from django.utils import timezone
 from safepassage.cases import casework, triage, workflow
 from safepassage.cases import services as cases
 from safepassage.cases.models import Callback, CallLog, Case, CaseEvent, Channel, Direction
-from safepassage.console import views_queue
+from safepassage.console import presence, views_queue
 from safepassage.console.models import CasePresence, Role
 from safepassage.privacy.models import AuditEvent, StaffKey
 from tests.conftest import ChatDriver, make_staff, staff_login
@@ -272,7 +273,7 @@ def test_a_new_applicant_message_changes_the_live_marker_and_the_conversation_sh
 
 
 def test_another_staff_member_viewing_or_writing_is_shown_and_goes_away(
-    staff: Callable[..., Client],
+    staff: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     operator, supervisor = staff(Role.OPERATOR), staff(Role.SUPERVISOR)
     case = _case()
@@ -285,7 +286,28 @@ def test_another_staff_member_viewing_or_writing_is_shown_and_goes_away(
     assert "operator0 also has this case open." in page  # shown without JavaScript too
     CasePresence.objects.update(until=timezone.now() - timedelta(seconds=1))  # time ran out
     assert _live(operator, case)["presence"] == ""
+    monkeypatch.setattr(presence, "_next_sweep", 0.0)  # this process's sweep is due
     operator.get(f"/console/cases/{case.pk}/")  # a page load sweeps what ran out
+    assert list(CasePresence.objects.values_list("user__username", flat=True)) == ["operator0"]
+
+
+def test_presences_that_ran_out_are_swept_once_a_minute_and_never_shown_meanwhile(
+    staff: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep of the presence table at every case page cost a transaction each: it runs once
+    every SWEEP_SECONDS per process, and until then a presence that ran out is only skipped."""
+    operator, supervisor = staff(Role.OPERATOR), staff(Role.SUPERVISOR)
+    case = _case()
+    monkeypatch.setattr(presence, "_next_sweep", 0.0)
+    supervisor.get(f"/console/cases/{case.pk}/")  # sweeps (nothing yet); the next one in a minute
+    CasePresence.objects.update(until=timezone.now() - timedelta(seconds=1))  # supervisor left
+    page = operator.get(f"/console/cases/{case.pk}/").content.decode()
+    assert "supervisor1" not in page  # skipped at once
+    assert _live(operator, case)["presence"] == ""
+    names = set(CasePresence.objects.values_list("user__username", flat=True))
+    assert names == {"operator0", "supervisor1"}  # but not deleted within the minute
+    monkeypatch.setattr(presence, "_next_sweep", time.monotonic() - 1)  # the minute is over
+    operator.get(f"/console/cases/{case.pk}/")
     assert list(CasePresence.objects.values_list("user__username", flat=True)) == ["operator0"]
 
 

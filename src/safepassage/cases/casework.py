@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, models, transaction
+from django.db import models, transaction
 from django.db.models import Count, F, Max, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -602,22 +602,24 @@ def do_record_outcome(handover: Handover, liaison: User, outcome: str) -> None:
         audit.record(liaison, "handover.outcome", case.pk, outcome)
 
 
-def do_mark_read(case: Case, reader: User) -> int:
+def do_mark_read(case: Case, reader: User, newest: int | None = None) -> int:
     """Note that ``reader`` has been shown the case's messages up to its newest; returns that
-    message's id (0: none). Marks only move forward."""
-    newest = int(
-        Message.objects.filter(
-            case_id__in=[case.pk, *case.merged_cases.values_list("pk", flat=True)]
-        ).aggregate(newest=Max("id"))["newest"]
-        or 0
-    )
+    message's id (0: none). ``newest``: that id as the caller already knows it (the case page,
+    from the transcript it showed). Marks only move forward."""
+    if newest is None:
+        newest = int(
+            Message.objects.filter(
+                case_id__in=[case.pk, *case.merged_cases.values_list("pk", flat=True)]
+            ).aggregate(newest=Max("id"))["newest"]
+            or 0
+        )
     marks = ReadMark.objects.filter(case=case, user=reader)
     if not marks.update(last_message_id=Greatest(F("last_message_id"), newest)):
-        try:
-            with transaction.atomic():
-                ReadMark.objects.create(case=case, user=reader, last_message_id=newest)
-        except IntegrityError:  # created meanwhile by the same reader's other tab
-            marks.update(last_message_id=Greatest(F("last_message_id"), newest))
+        # One statement, no savepoint: a mark the reader's other tab made at the same moment
+        # was made by a page shown at the same moment, and stands.
+        ReadMark.objects.bulk_create(
+            [ReadMark(case=case, user=reader, last_message_id=newest)], ignore_conflicts=True
+        )
     return newest
 
 

@@ -7,7 +7,7 @@ transaction; a worker sends it later (docs/architecture.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -40,12 +40,14 @@ def register(channel: str, deliverer: Deliverer, states: StateReader | None = No
         _state_readers[channel] = states
 
 
-def states(case: Case) -> dict[int, DeliveryState]:
+def states(case: Case, channels: Collection[str] | None = None) -> dict[int, DeliveryState]:
     """The delivery state of each operator reply of ``case`` sent through a push channel, keyed
-    by Message id."""
+    by Message id. ``channels``: those its replies went out on, when the caller knows them (a
+    channel no reply used is not asked)."""
     found: dict[int, DeliveryState] = {}
-    for reader in _state_readers.values():
-        found.update(reader(case))
+    for channel, reader in _state_readers.items():
+        if channels is None or channel in channels:
+            found.update(reader(case))
     return found
 
 

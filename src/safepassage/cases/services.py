@@ -55,6 +55,10 @@ class TranscriptEntry:
     author: str | None
     channel: str
     message_id: int | None = None
+    # Which case it was written in (the case page's or one merged into it), and whether the
+    # applicant was shown it: the page reads these off the transcript instead of asking again.
+    case_id: uuid.UUID | None = None
+    shown: bool = False
 
 
 @dataclass(frozen=True)
@@ -317,14 +321,16 @@ def record_waiting_peaks() -> dict[str, int]:
     return waiting
 
 
-def newest_message_id(case: Case) -> int:
+def newest_message_id(case_id: uuid.UUID, *, merged: bool = True) -> int:
     """The id of the newest message of the case and the cases merged into it (0: none): one
     small query, which an open case page asks every few seconds to learn whether anything
-    arrived."""
-    # Two small index look-ups. One query joining the cases (case = it OR merged into it) let
+    arrived. ``merged=False``: the caller knows that no case is merged into it."""
+    # Small index look-ups. One query joining the cases (case = it OR merged into it) let
     # PostgreSQL walk the whole message table backwards from the newest id: seconds at a
     # million messages for an older case.
-    holders = [case.pk, *Case.objects.filter(merged_into=case).values_list("pk", flat=True)]
+    holders = [case_id]
+    if merged:
+        holders += Case.objects.filter(merged_into_id=case_id).values_list("pk", flat=True)
     newest = Message.objects.filter(case_id__in=holders).aggregate(newest=Max("id"))["newest"]
     return int(newest or 0)
 
@@ -333,6 +339,8 @@ def transcript(case: Case, ring: Keyring) -> list[TranscriptEntry]:
     """Every message of the case and of the cases merged into it, in one timeline, opened with
     a staff member's keyring. The caller audits the read."""
     holders = {case.pk: case, **{c.pk: c for c in case.merged_cases.all()}}
+    if len(holders) > 1:
+        staff_fields.open_case_keys(holders, ring)  # every case's key pair in one query
     entries = []
     messages = Message.objects.filter(case_id__in=holders).select_related("author")
     for m in messages.order_by("created_at", "id"):
@@ -344,6 +352,8 @@ def transcript(case: Case, ring: Keyring) -> list[TranscriptEntry]:
                 author=m.author.get_username() if m.author else None,
                 channel=m.channel,
                 message_id=m.pk,
+                case_id=m.case_id,
+                shown=m.shown_at is not None,
             )
         )
     return entries

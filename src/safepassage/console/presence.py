@@ -1,10 +1,11 @@
 """Who else has a case page open, or is writing a reply on it: a few seconds' presence.
 
 Shared by every web process: in Redis when ``SAFEPASSAGE_REDIS_URL`` is set (one hash per case,
-expiring by itself), in the database otherwise (``console.CasePresence``, rows that expire and
-are deleted as new ones are written). A Redis that does not answer hands over to the database
-for a while, as the rate limiter does. What is kept: the case's id, the staff member's id and
-name, whether they are writing, and until when; never a message or anything they typed.
+expiring by itself), in the database otherwise (``console.CasePresence``: rows that expire, which
+reads skip at once and a case page deletes once every ``SWEEP_SECONDS``). A Redis that does not
+answer hands over to the database for a while, as the rate limiter does. What is kept: the
+case's id, the staff member's id and name, whether they are writing, and until when; never a
+message or anything they typed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import redis
 import structlog
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils import timezone
 
 from safepassage.console.models import CasePresence
@@ -30,6 +31,9 @@ log = structlog.get_logger(__name__)
 TTL_SECONDS = 8
 REDIS_TIMEOUT_SECONDS = 0.25
 REDIS_RETRY_SECONDS = 30.0
+# How often a process deletes the expired rows of the database store: reads skip them anyway,
+# so a sweep at every case page (a statement and a transaction each) bought nothing.
+SWEEP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class Present:
 
 _clients: dict[str, Any] = {}
 _down_until: dict[str, float] = {}
+_next_sweep = 0.0  # time.monotonic() after which this process sweeps again
 
 
 def _redis() -> Any | None:
@@ -64,11 +69,8 @@ def _key(case_id: uuid.UUID) -> str:
     return f"sp:presence:{case_id}"
 
 
-def do_report(case_id: uuid.UUID, user: User, *, writing: bool, sweep: bool = False) -> None:
-    """``user`` has the case open (and is writing a reply, if ``writing``) for the next seconds.
-
-    ``sweep`` (a case page being loaded, not its 2-second reports): the database store also
-    deletes every presence that ran out, so rows outlive their seconds only until then."""
+def do_report(case_id: uuid.UUID, user: User, *, writing: bool) -> None:
+    """``user`` has the case open (and is writing a reply, if ``writing``) for the next seconds."""
     until = time.time() + TTL_SECONDS
     client = _redis()
     if client is not None:
@@ -82,23 +84,33 @@ def do_report(case_id: uuid.UUID, user: User, *, writing: bool, sweep: bool = Fa
             return
         except redis.RedisError:
             _redis_failed()
-    _report_in_database(case_id, user, writing, sweep)
+    _report_in_database(case_id, user, writing)
 
 
-def _report_in_database(case_id: uuid.UUID, user: User, writing: bool, sweep: bool) -> None:
-    now = timezone.now()
-    if sweep:
-        CasePresence.objects.filter(until__lt=now).delete()
-    until = now + timedelta(seconds=TTL_SECONDS)
+def _report_in_database(case_id: uuid.UUID, user: User, writing: bool) -> None:
+    until = timezone.now() + timedelta(seconds=TTL_SECONDS)
+    # Within a transaction (the case page's writes), one upsert. Alone (the 2-second reports),
+    # an UPDATE finds the row in one statement, without the BEGIN and COMMIT an upsert brings;
+    # only when it finds none (or the member's other tab made it meanwhile) the upsert follows.
     rows = CasePresence.objects.filter(case_id=case_id, user=user)
-    if not rows.update(writing=writing, until=until):
-        try:
-            with transaction.atomic():
-                CasePresence.objects.create(
-                    case_id=case_id, user=user, writing=writing, until=until
-                )
-        except IntegrityError:  # the same member's other tab, at the same moment
-            rows.update(writing=writing, until=until)
+    if connection.in_atomic_block or not rows.update(writing=writing, until=until):
+        CasePresence.objects.bulk_create(
+            [CasePresence(case_id=case_id, user=user, writing=writing, until=until)],
+            update_conflicts=True,
+            unique_fields=["case", "user"],
+            update_fields=["writing", "until"],
+        )
+
+
+def do_sweep() -> None:
+    """Delete the database store's presences that ran out, at most once every
+    ``SWEEP_SECONDS`` in this process (a case page being loaded calls it; its 2-second reports
+    do not). Nothing to do when Redis keeps them: its hashes expire by themselves."""
+    global _next_sweep
+    if _redis() is not None or time.monotonic() < _next_sweep:
+        return
+    _next_sweep = time.monotonic() + SWEEP_SECONDS
+    CasePresence.objects.filter(until__lt=timezone.now()).delete()
 
 
 def others(case_id: uuid.UUID, user: User) -> list[Present]:
@@ -114,10 +126,10 @@ def others(case_id: uuid.UUID, user: User) -> list[Present]:
     rows = (
         CasePresence.objects.filter(case_id=case_id, until__gte=timezone.now())
         .exclude(user=user)
-        .select_related("user")
         .order_by("user__username")
+        .values_list("user__username", "writing")  # asked every 2 s: no rows made into objects
     )
-    return [Present(r.user.get_username(), r.writing) for r in rows]
+    return [Present(name, writing) for name, writing in rows]
 
 
 def _from_redis(raw: dict[bytes, bytes], user: User) -> list[Present]:

@@ -6,6 +6,8 @@ import uuid
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -35,9 +37,22 @@ from safepassage.privacy.models import AuditEvent
 from safepassage.privacy.session import keyring_of
 from safepassage.replies import services as replies
 
+# What the case page's template reads through the case: joined into its one read of the case.
+# (Not what is rarely set, as the case it was merged into: a join costs more than its read.)
+PAGE_RELATED = ("assigned_to", "contact__campaign")
 
-def visible_case(request: HttpRequest, case_id: uuid.UUID) -> Case:
-    case = access.visible_cases(request.user).filter(pk=case_id).first()
+
+def _merged_into_it() -> Exists:
+    return Exists(Case.objects.filter(merged_into=OuterRef("pk")))
+
+
+def visible_case(request: HttpRequest, case_id: uuid.UUID, *, page: bool = False) -> Case:
+    """``page``: for the case page, with what its template reads through the case, and whether
+    any case is merged into it (almost never: then the page does not ask for them)."""
+    cases = access.visible_cases(request.user)
+    if page:
+        cases = cases.select_related(*PAGE_RELATED).annotate(has_merged=_merged_into_it())
+    case = cases.filter(pk=case_id).first()
     if case is None:
         # Same answer whether the case does not exist or is someone else's.
         raise Http404("no such case")
@@ -56,8 +71,8 @@ def _with_delivery(
     """Each message with, for a reply, how far it got (queued, delivered, failed and why); a
     vetted reply also in the operator's language (presenters.VettedEntry)."""
     entries = presenters.with_vetted(case, entries, ring)
-    states = delivery.states(case)
-    shown = set(case.messages.filter(shown_at__isnull=False).values_list("id", flat=True))
+    states = delivery.states(case, {e.channel for e in entries if e.direction == "out"})
+    shown = {e.message_id for e in entries if e.shown and e.case_id == case.pk}
     return [
         (
             entry,
@@ -91,6 +106,39 @@ def presence_text(others: list[presence.Present]) -> str:
     return " ".join(parts)
 
 
+def _prefetch_merged(case: Case) -> None:
+    """The transcript, its vetted replies and the page all list the cases merged into this one:
+    read once, or not at all when the case's read said there are none."""
+    merged = Case.objects.all() if getattr(case, "has_merged", True) else Case.objects.none()
+    prefetch_related_objects([case], Prefetch("merged_cases", queryset=merged))
+
+
+def _newest(entries: list[cases.TranscriptEntry]) -> int:
+    """The id of the newest message shown (0: none): the read mark, and the live poll's start."""
+    return max((e.message_id or 0 for e in entries), default=0)
+
+
+def _last_channel(case: Case, entries: list[cases.TranscriptEntry]) -> str:
+    """Where the applicant last wrote in this case itself (not in one merged into it)."""
+    inbound = [e.channel for e in entries if e.direction == "in" and e.case_id == case.pk]
+    return inbound[-1] if inbound else case.channel
+
+
+def _record_view(
+    case: Case, user: User, newest: int, *, detail: str = "", present: bool = False
+) -> None:
+    """A view's writes: the presence (``present``) and the read mark in one transaction, then
+    the audit record in its own. Not all in one: PostgreSQL checks the new rows' references to
+    the case at COMMIT, so that transaction would wait for the case row while holding the audit
+    chain's lock, which a write holding the case row waits for (a deadlock). Two transactions
+    cost the same statements as a savepoint in one."""
+    with transaction.atomic():
+        if present:
+            presence.do_report(case.pk, user, writing=False)
+        casework.do_mark_read(case, user, newest)
+    audit.record(user, "case.view", case.pk, detail)
+
+
 def _callbacks(case: Case, ring: Keyring) -> list[tuple[object, str]]:
     return [
         (cb, casework.reach_of(cb, ring))
@@ -100,21 +148,17 @@ def _callbacks(case: Case, ring: Keyring) -> list[tuple[object, str]]:
 
 def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
     user = _staff_user(request)
-    audit.record(user, "case.view", case.pk)
     ring = keyring_of(request)
-    presence.do_report(case.pk, user, writing=False, sweep=True)
+    _prefetch_merged(case)
+    transcript = cases.transcript(case, ring)
+    presence.do_sweep()
+    _record_view(case, user, _newest(transcript), present=True)
     head_count, head_count_applied = casework.head_count_of(case)
     answers = cases.answers_for_staff(case, ring)
     row = presenters.row(case)
     supervisor = access.is_supervisor(user)
     handover = case.handovers.filter(active=True).first()
-    last_channel = (
-        case.messages.filter(direction="in")
-        .order_by("-created_at", "-id")
-        .values_list("channel", flat=True)
-        .first()
-        or case.channel
-    )
+    last_channel = _last_channel(case, transcript)
     return {
         "case": case,
         "row": row,
@@ -125,8 +169,8 @@ def case_context(request: HttpRequest, case: Case) -> dict[str, object]:
         "reference": cases.reference_of(case, ring),
         "answers": presenters.answer_lines(answers, case.language),
         "wishes": presenters.wish_badges(answers),
-        "transcript": _with_delivery(case, cases.transcript(case, ring), ring),
-        "last_message": casework.do_mark_read(case, user),
+        "transcript": _with_delivery(case, transcript, ring),
+        "last_message": _newest(transcript),
         "presence_text": presence_text(presence.others(case.pk, user)),
         "can_take": case.assigned_to_id != user.pk and (case.assigned_to_id is None or supervisor),
         "unassigned": case.assigned_to_id is None,
@@ -233,7 +277,7 @@ def _back(case: Case, anchor: str = "") -> HttpResponse:
 
 @staff_view("case.read")
 def case_detail(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
-    return _page(request, visible_case(request, case_id))
+    return _page(request, visible_case(request, case_id, page=True))
 
 
 @require_POST
@@ -291,11 +335,20 @@ def live(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     """What console.js asks every 2 s on an open case page: the newest message's id (when it
     changes, the script fetches the conversation) and who else has the case open. Reports this
     member's own presence (``?writing=1`` while they type a reply). No personal data."""
-    case = visible_case(request, case_id)
     user = _staff_user(request)
-    presence.do_report(case.pk, user, writing=request.GET.get("writing") == "1")
-    newest = cases.newest_message_id(case)
-    return JsonResponse({"last": newest, "presence": presence_text(presence.others(case.pk, user))})
+    # The case's id and whether a case is merged into it, no more: the poll opens nothing.
+    merged = (
+        access.visible_cases(user)
+        .filter(pk=case_id)
+        .annotate(merged=_merged_into_it())
+        .values_list("merged", flat=True)
+        .first()
+    )
+    if merged is None:
+        raise Http404("no such case")
+    presence.do_report(case_id, user, writing=request.GET.get("writing") == "1")
+    newest = cases.newest_message_id(case_id, merged=merged)
+    return JsonResponse({"last": newest, "presence": presence_text(presence.others(case_id, user))})
 
 
 @require_GET
@@ -305,12 +358,14 @@ def conversation(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     case's messages, audited like the case page."""
     case = visible_case(request, case_id)
     user = _staff_user(request)
-    audit.record(user, "case.view", case.pk, "conversation")
     ring = keyring_of(request)
+    _prefetch_merged(case)
+    transcript = cases.transcript(case, ring)
+    _record_view(case, user, _newest(transcript), detail="conversation")
     context = {
         "case": case,
-        "transcript": _with_delivery(case, cases.transcript(case, ring), ring),
-        "last_message": casework.do_mark_read(case, user),
+        "transcript": _with_delivery(case, transcript, ring),
+        "last_message": _newest(transcript),
         "machine_translation": translation.enabled()
         and case.language != presenters.operator_language(),
     }

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -226,7 +227,12 @@ def offers(case: Case, operator_language: str) -> list[Offer]:
     and whether it may be sent (reviewed in the applicant's language)."""
     lang = applicant_language(case)
     result = []
-    for reply in VettedReply.objects.filter(active=True).prefetch_related("texts"):
+    # Only the two languages shown: the other texts cost the page as much again to load.
+    texts_shown = VettedText.objects.filter(language__in=[lang, operator_language])
+    replies = VettedReply.objects.filter(active=True).prefetch_related(
+        Prefetch("texts", queryset=texts_shown)
+    )
+    for reply in replies:
         texts = {t.language: t for t in reply.texts.all()}
         theirs = texts.get(lang)
         mine = texts.get(operator_language)
