@@ -430,6 +430,7 @@ class FakeTelegram(ApplicantSide):
                     bot.in_flight_chats.discard(chat)
                 if ok:
                     bot.acked.append(int(update["update_id"]))
+                    bot.acked_at[int(update["update_id"])] = time.time()
                 else:  # redeliver, in order, after a pause
                     bot.pending_push.appendleft(update)
                 self.lock.notify_all()
