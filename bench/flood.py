@@ -326,6 +326,7 @@ def main() -> int:
         watch = RowWatch(url, pseudonyms)
         if not args.no_breakdown:
             watch.thread.start()
+        flood_began = time.time()
         hostile = subprocess.Popen(
             [
                 sys.executable,
@@ -352,6 +353,7 @@ def main() -> int:
         out, _ = hostile.communicate(timeout=args.seconds + 600)
         flood = json.loads(out)
         flood_ended = time.monotonic()
+        flood_over = time.time()
         deferred_at_end = _deferred(url)
         for thread in threads:
             thread.join(timeout=300)
@@ -438,6 +440,12 @@ def main() -> int:
         f" {deferred_left} left {drained_after:.1f} s after it"
     )
     print(f"429 answers                  {bot.rate_limited}")
+    with fake.lock:
+        during = [c.method for c in bot.calls if flood_began <= c.at <= flood_over]
+    print(
+        f"Bot API calls in the flood   {len(during) / (flood_over - flood_began):.1f}/s"
+        f" ({during.count('sendMessage') / (flood_over - flood_began):.1f}/s sendMessage)"
+    )
     if not args.no_breakdown:
         with fake.lock:
             acked_at = dict(bot.acked_at)
