@@ -104,3 +104,21 @@ def test_other_requests_go_to_django(lane: None) -> None:
     health = post("/healthz", method="GET")
     assert health.status_code == 200
     assert stored() == 0
+
+
+def test_a_press_is_answered_in_the_200_not_by_a_queued_call(lane: None) -> None:
+    """Telegram makes the call a webhook's 200 carries: the button's spinner stops with the
+    acknowledgement, and the answer takes none of the bot's 30 calls a second from the replies
+    (a flood's genuine applicants waited for theirs)."""
+    update = sample("callback_query")
+    response = post(body=update_body(update), headers=GOOD)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert json.loads(response.content) == {
+        "method": "answerCallbackQuery",
+        "callback_query_id": update["callback_query"]["id"],
+    }
+    assert not OutboxMessage.objects.filter(method="answerCallbackQuery").exists()
+    assert OutboxMessage.objects.filter(method="sendMessage").count() == 1  # the first question
+    again = post(body=update_body(update), headers=GOOD)  # a redelivery answers nothing twice
+    assert again.status_code == 200 and again.content == b""

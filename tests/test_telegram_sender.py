@@ -20,8 +20,9 @@ from safepassage.cases.models import Case
 from safepassage.channels.models import OutboxMessage, TelegramChat
 from safepassage.channels.telegram import outbox as outbox_module
 from safepassage.channels.telegram.outbox import CHAT_CAP, outbox_states, seal_chat_id
-from safepassage.channels.telegram.sender import BATCH, Sender, plan_claims
+from safepassage.channels.telegram.sender import BATCH, CHAT_GAP, Sender, plan_claims
 from safepassage.conversations import catalog
+from safepassage.privacy.fields import channel_pseudonym
 from safepassage.testing.fake_telegram import FakeTelegram
 from tests.telegram_support import TOKEN, Applicant, post_update
 
@@ -80,6 +81,31 @@ def test_burst_to_many_chats_gets_no_429(fake: FakeTelegram, client: Client) -> 
     sender.close()
     assert bot.rate_limited == 0
     assert len(fake.calls(bot.token, "sendMessage")) == 40
+
+
+def test_a_chats_gap_starts_when_its_message_was_answered_not_when_the_batch_was_written(
+    fake: FakeTelegram, client: Client
+) -> None:
+    """The one-second gap between two messages to a chat counts from Telegram's answer: a
+    reply to the first chat of a batch may follow a second after it, not a second after the
+    batch's last call (up to a third of a second later, every time during a flood)."""
+    for i in range(BATCH):
+        fake.send_text(TOKEN, FakeTelegram.applicant(5145000000 + i, "en"), "/start")
+    bot = fake.bots[TOKEN]
+    for update in list(bot.updates):
+        assert post_update(client, update) == 200
+    bot.updates.clear()
+    sender = Sender("main")
+    sender.next_slot = time.monotonic() + 1.0  # a busy sender: its calls go 1/30 s apart
+    assert sender.run_once() == BATCH
+    sender.close()
+    calls = sorted(fake.calls(TOKEN, "sendMessage"), key=lambda call: call.at)
+    assert len(calls) == BATCH and calls[-1].at - calls[0].at > 0.2
+    first = TelegramChat.objects.get(
+        pseudonym=channel_pseudonym("telegram", str(calls[0].params["chat_id"]))
+    )
+    assert first.next_send_at is not None
+    assert first.next_send_at.timestamp() - calls[0].at < CHAT_GAP.total_seconds() + 0.1
 
 
 def test_replay_keys_are_forgotten_after_48_hours(fake: FakeTelegram, client: Client) -> None:

@@ -411,6 +411,7 @@ class FakeTelegram(ApplicantSide):
                 url, secret = bot.webhook_url, bot.webhook_secret
                 bot.push_attempts += 1
             ok = False
+            reply = b""
             try:
                 request = urllib.request.Request(  # noqa: S310 (127.0.0.1 only)
                     url,
@@ -423,18 +424,41 @@ class FakeTelegram(ApplicantSide):
                 )
                 with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                     ok = response.status == 200
+                    reply = response.read()
             except Exception:
                 ok = False
+            if ok and reply:
+                self._webhook_reply(bot, reply)
             with self.lock:
                 if chat is not None:
                     bot.in_flight_chats.discard(chat)
                 if ok:
                     bot.acked.append(int(update["update_id"]))
+                    bot.acked_at[int(update["update_id"])] = time.time()
                 else:  # redeliver, in order, after a pause
                     bot.pending_push.appendleft(update)
                 self.lock.notify_all()
             if not ok:
                 self._stop.wait(0.2)
+
+    def _webhook_reply(self, bot: BotState, body: bytes) -> None:
+        """The Bot API call a webhook's 200 may carry, made as Telegram makes it: recorded like
+        any call, its result (or error) told to nobody."""
+        try:
+            params = json.loads(body)
+            method = str(params.pop("method"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return  # Telegram ignores a body it cannot read
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return
+        status = 200
+        try:
+            handler(bot, params)
+        except ApiError as error:
+            status = error.code
+        with self.lock:
+            bot.calls.append(Call(method, params, time.time(), status))
 
 
 def main() -> None:

@@ -62,6 +62,7 @@ class BotState:
     pending_push: deque[dict[str, Any]] = field(default_factory=deque)
     in_flight_chats: set[int] = field(default_factory=set)
     acked: list[int] = field(default_factory=list)
+    acked_at: dict[int, float] = field(default_factory=dict)  # update id → when answered 200
     push_attempts: int = 0
     messages: dict[int, dict[int, dict[str, Any]]] = field(default_factory=dict)  # chat → id → msg
     next_message_id: dict[int, int] = field(default_factory=dict)

@@ -44,14 +44,17 @@ def wrap(django_app: ASGIApp) -> ASGIApp:
         if scope["type"] == "http" and scope["method"] == "POST":
             match = PATH.fullmatch(scope["path"])
             if match:
-                await send_status(send, await answer(match.group(1), scope, receive))
+                status, body = await answer(match.group(1), scope, receive)
+                await send_status(send, status, body)
                 return
         await django_app(scope, receive, send)
 
     return app
 
 
-async def answer(slug: str, scope: Scope, receive: Receive) -> int:
+async def answer(slug: str, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    """The status, and with a 200 the Bot API call it carries (a callback query's answer,
+    batch.Pending.answer) or nothing."""
     headers = dict(scope["headers"])
     refusal = webhook.check_request(
         slug,
@@ -59,20 +62,22 @@ async def answer(slug: str, scope: Scope, receive: Receive) -> int:
         headers.get(b"content-length", b"").decode("latin-1") or None,
     )
     if refusal is not None:
-        return refusal.status
+        return refusal.status, b""
     body = await read_body(receive, webhook.MAX_BODY + 1)
     if body is None:
-        return 400  # the client went away
+        return 400, b""  # the client went away
     update = webhook.parse_body(slug, body)
     if isinstance(update, webhook.Refusal):
-        return update.status
+        return update.status, b""
+    item = batch.applier().enqueue(slug, update, in_reply=True)
     try:
         async with asyncio.timeout(COMMIT_WAIT_SECONDS):
-            await asyncio.wrap_future(batch.applier().submit(slug, update))
+            await asyncio.wrap_future(item.done)
     except (Error, TimeoutError) as exc:
         log.error("telegram.webhook_unavailable", error=type(exc).__name__)
-        return 503  # not known to be committed, not acknowledged: Telegram delivers it again
-    return 200
+        # Not known to be committed, not acknowledged: Telegram delivers it again.
+        return 503, b""
+    return 200, webhook.reply_body(item.answer)
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
@@ -90,6 +95,13 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-async def send_status(send: Send, status: int) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": HEADERS})
-    await send({"type": "http.response.body", "body": b""})
+async def send_status(send: Send, status: int, body: bytes = b"") -> None:
+    headers = HEADERS
+    if body:
+        headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+            *HEADERS[1:],
+        ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -47,6 +47,10 @@ class Pending:
     slug: str
     update: Update
     done: Future[bool] = field(default_factory=Future)
+    # Asked through a webhook: the answer to its callback query may ride on the 200
+    # (outbox.answers_in_reply); ``answer`` holds it once the update committed.
+    in_reply: bool = False
+    answer: dict[str, Any] | None = None
 
 
 class _Rollback(Exception):
@@ -113,14 +117,32 @@ def _in_one_transaction(items: list[Pending], busy: bool) -> list[bool]:
         # Under overload a parked sender's updates are stored to be applied later.
         todo = deferral.split(todo, busy)
         try:
-            with outbox.deferred(), dialogue.batch(todo), fastsave.deferred():
+            with (
+                outbox.answers_in_reply(_queries(items)) as answers,
+                outbox.deferred(),
+                dialogue.batch(todo),
+                fastsave.deferred(),
+            ):
                 for slug, update in todo:
                     dialogue.handle(slug, update)
         except Error:
             raise
         except Exception as exc:
             raise _Rollback from exc
+    for item, new in zip(items, fresh, strict=True):  # committed: the answers may go
+        query = item.update.callback_query
+        if new and item.in_reply and query is not None:
+            item.answer = answers.pop(query.id, None)
     return fresh
+
+
+def _queries(items: list[Pending]) -> set[str]:
+    """The callback queries whose answers the webhook's 200 may carry."""
+    return {
+        item.update.callback_query.id
+        for item in items
+        if item.in_reply and item.update.callback_query is not None
+    }
 
 
 def _remember_after_lookup(keys: list[tuple[str, int]]) -> list[bool]:
@@ -211,9 +233,13 @@ class Applier:
             thread.start()
 
     def submit(self, slug: str, update: Update) -> Future[bool]:
-        item = Pending(slug, update)
+        return self.enqueue(slug, update).done
+
+    def enqueue(self, slug: str, update: Update, *, in_reply: bool = False) -> Pending:
+        """``in_reply``: the caller answers a webhook and may carry ``Pending.answer``."""
+        item = Pending(slug, update, in_reply=in_reply)
         self._queue.put(item)
-        return item.done
+        return item
 
     def stop(self) -> None:
         """Finish what was submitted, close the threads' connections, end the threads."""
@@ -289,10 +315,14 @@ def stop_applier() -> None:
             _batches = None
 
 
-def do_apply_from_webhook(slug: str, update: Update) -> bool:
+def do_apply_from_webhook(slug: str, update: Update) -> dict[str, Any] | None:
     """Apply on a long-lived applier thread, together with the updates that arrived at the same
-    moment (:mod:`batch`). The request still waits for the commit before answering.
+    moment (:mod:`batch`). The request still waits for the commit before answering, and
+    returns the Bot API call its 200 may carry (``Pending.answer``).
     ``TELEGRAM_INTAKE_THREADS=0`` applies on the caller's thread instead (tests)."""
     if _threads() == 0:
-        return counted(slug, intake.do_apply(slug, update))
-    return applier().submit(slug, update).result()
+        counted(slug, intake.do_apply(slug, update))
+        return None
+    item = applier().enqueue(slug, update, in_reply=True)
+    item.done.result()
+    return item.answer

@@ -303,10 +303,33 @@ def do_send_text(
     )
 
 
+@contextmanager
+def answers_in_reply(query_ids: set[str]) -> Iterator[dict[str, dict[str, Any]]]:
+    """Within this block the answer to one of these callback queries is not queued: it is
+    collected (query id → the call) for the webhook's 200 to carry, as Telegram lets a webhook
+    answer make one Bot API request ("Making requests when getting updates"). The button's
+    spinner stops with the update's acknowledgement, and no call of the bot's 30 a second is
+    spent on it: during a flood every press took one from the replies (docs/performance.md,
+    "Scale-out and floods"). The caller hands the answers out only once the transaction
+    committed; anything else (polling, a deferred update applied later) queues its answer."""
+    collected: dict[str, dict[str, Any]] = {}
+    _local.in_reply = (query_ids, collected)
+    try:
+        yield collected
+    finally:
+        _local.in_reply = None
+
+
 def do_answer_callback(chat: TelegramChat, callback_query_id: str, text: str = "") -> None:
     payload: dict[str, Any] = {"callback_query_id": callback_query_id}
     if text:
         payload["text"] = text[:200]
+    in_reply: tuple[set[str], dict[str, dict[str, Any]]] | None = getattr(_local, "in_reply", None)
+    if in_reply is not None:
+        query_ids, collected = in_reply
+        if callback_query_id in query_ids and callback_query_id not in collected:
+            collected[callback_query_id] = {"method": ANSWER_CALLBACK, **payload}
+            return
     _queue(chat, ANSWER_CALLBACK, payload)
 
 

@@ -10,7 +10,7 @@ claim took over is dropped instead of overwriting that claim's outcome.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -47,8 +47,12 @@ def stale(slug: str, row: OutboxMessage) -> None:
     log.warning("telegram.outbox_result_dropped", bot=slug, method=row.method)
 
 
-def done(slug: str, row: OutboxMessage, result: Any) -> bool:
-    """Sent: wipe the payload, start the chat's gap, remember our message for erasure."""
+def done(slug: str, row: OutboxMessage, result: Any, answered_at: datetime | None = None) -> bool:
+    """Sent: wipe the payload, start the chat's gap, remember our message for erasure.
+    ``answered_at``: when the Bot API's answer came. Telegram counted the message before that,
+    so the chat's gap may start there rather than when the batch is written, up to a batch
+    later: a reply to an applicant who answers within a second or so is not held back for
+    the rest of that batch (docs/performance.md, "Scale-out and floods")."""
     now = timezone.now()
     with transaction.atomic():
         updated = mine(row).update(
@@ -63,7 +67,8 @@ def done(slug: str, row: OutboxMessage, result: Any) -> bool:
             stale(slug, row)
             return False
         if row.method in PER_CHAT_LIMITED:
-            TelegramChat.objects.filter(pk=row.chat_id).update(next_send_at=now + CHAT_GAP)
+            gap_from = min(answered_at, now) if answered_at is not None else now
+            TelegramChat.objects.filter(pk=row.chat_id).update(next_send_at=gap_from + CHAT_GAP)
         if row.erasable and isinstance(result, Message):
             outbox.do_remember_trace(row.chat, result.message_id)
         if row.message_id is not None:

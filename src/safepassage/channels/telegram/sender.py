@@ -118,6 +118,8 @@ class Sender:
     last_orphan_sweep: float = 0.0
     # Results of calls made but not yet written: (claimed row, what the Bot API answered).
     unrecorded: list[tuple[OutboxMessage, Any]] = field(default_factory=list)
+    # When each of them was answered (row id → time), where the chat's gap starts (record.done).
+    answered: dict[int, datetime] = field(default_factory=dict)
     record_failures: int = 0
     # Every sender of this bot, on any machine, together (Redis or PostgreSQL; None: SQLite,
     # this sender alone).
@@ -190,9 +192,11 @@ class Sender:
             if row.lease_until is not None and timezone.now() > row.lease_until - CALL_BUDGET:
                 return LATE
             return_type = Message if row.method == outbox.SEND else None
-            return await self._client().do_api_request(
+            result = await self._client().do_api_request(
                 row.method, api_kwargs=payload, return_type=return_type
             )
+            self.answered[row.pk] = timezone.now()
+            return result
         finally:
             done.set_result(time.monotonic())
             if self.shared is not None and token is not None:
@@ -278,6 +282,7 @@ class Sender:
             # A bug in one row's record must not cost its neighbours: one at a time.
             self._record_one_by_one()
         self.unrecorded = []
+        self.answered.clear()
         self.record_failures = 0
         return True
 
@@ -322,7 +327,7 @@ class Sender:
             record.requeue(
                 self.slug, row, backoff(row.attempts + 1), type(result).__name__, count=True
             )
-        elif record.done(self.slug, row, result):
+        elif record.done(self.slug, row, result, self.answered.get(row.pk)):
             self.sent += 1
             return True
         return False

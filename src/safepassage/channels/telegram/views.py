@@ -25,5 +25,7 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
     update = checks.parse_body(slug, request.read(checks.MAX_BODY + 1))
     if isinstance(update, checks.Refusal):
         return HttpResponse(status=update.status)
-    batch.do_apply_from_webhook(slug, update)
+    body = checks.reply_body(batch.do_apply_from_webhook(slug, update))
+    if body:  # a callback query's answer, made by Telegram when it reads this 200
+        return HttpResponse(body, status=200, content_type="application/json")
     return HttpResponse(status=200)

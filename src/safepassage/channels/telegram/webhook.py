@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from telegram import Update
@@ -54,3 +55,9 @@ def parse_body(slug: str, body: bytes) -> Update | Refusal:
         return intake.parse(slug, json.loads(body))
     except (ValueError, UnicodeDecodeError, RecursionError):
         return refuse(400, "not an update", slug)
+
+
+def reply_body(call: dict[str, Any] | None) -> bytes:
+    """A 200's body: the one Bot API call Telegram makes for us when it reads the answer
+    (a callback query's answer: outbox.answers_in_reply), or nothing."""
+    return json.dumps(call, ensure_ascii=False).encode() if call else b""
