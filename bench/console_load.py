@@ -13,9 +13,10 @@ to its original's id, so it would not open); the queue and its filters read all 
 Then `safepassage serve` runs on that database (its default web processes) and 20 operators
 (two of them supervisors) log in over HTTP with password and TOTP, each in its own thread with
 its own session, start within the first --stagger seconds (2 by default) and work for
---seconds: the queue open and its rows polled every 10 s, as console.js does; in between, with a pause of --think seconds on average, the queue page, a
-filtered queue, a case opened from the queue, a reply to it (one time in three) or "take next"
-(followed to the case it took). While a case page is open its live updates flow as console.js
+--seconds: the queue open and its rows polled every 10 s, as console.js does; in between,
+with a pause of --think seconds on average, the queue page, a filtered queue, a case opened
+from the queue, a reply to it (one time in three) or "take next" (followed to the case it
+took). While a case page is open its live updates flow as console.js
 asks them: the live endpoint every 2 s (``writing=1`` while a reply is being typed), and the
 conversation whenever the newest message changed. Cases already past their deadline are marked
 as raised first (the escalation task's backlog in a running deployment).
