@@ -3,17 +3,20 @@ update exactly once."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from django.test import Client
 
+from safepassage import config
 from safepassage.cases.models import Case
 from safepassage.channels.models import OutboxMessage, TelegramChat, TelegramUpdate
+from safepassage.channels.telegram import batch
 from safepassage.privacy import staff_fields
 from safepassage.privacy.keyring import Keyring
 from safepassage.testing.fake_telegram import FakeTelegram
-from tests.telegram_support import Applicant, post_update, sample
+from tests.telegram_support import SECRET, Applicant, post_update, sample
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +153,30 @@ def test_update_ids_are_counted_per_bot(fake: FakeTelegram, client: Client) -> N
     assert post_update(client, second, slug="spare") == 200
     assert TelegramUpdate.objects.count() == 2
     assert Case.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)  # the applier commits on its own connection
+def test_a_press_through_the_django_view_is_answered_in_its_200(
+    fake: FakeTelegram, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The view (WSGI, other deployments) carries the answer as the ASGI lane does, as JSON,
+    and a redelivery answers nothing twice."""
+    threaded = dataclasses.replace(config.get(), telegram_intake_threads=1)
+    monkeypatch.setattr(config, "get", lambda: threaded)
+    update = sample("callback_query")
+    headers = {"HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN": SECRET}
+    try:
+        response = client.post(
+            "/tg/main/webhook", json.dumps(update), "application/json", **headers
+        )
+        again = client.post("/tg/main/webhook", json.dumps(update), "application/json", **headers)
+    finally:
+        batch.stop_applier()  # its connection closes before the test database goes
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert json.loads(response.content) == {
+        "method": "answerCallbackQuery",
+        "callback_query_id": update["callback_query"]["id"],
+    }
+    assert not OutboxMessage.objects.filter(method="answerCallbackQuery").exists()
+    assert again.status_code == 200 and again.content == b""

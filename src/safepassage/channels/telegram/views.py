@@ -4,7 +4,7 @@ before Django; this view serves other deployments (WSGI, Django's test client)."
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -25,7 +25,7 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
     update = checks.parse_body(slug, request.read(checks.MAX_BODY + 1))
     if isinstance(update, checks.Refusal):
         return HttpResponse(status=update.status)
-    body = checks.reply_body(batch.do_apply_from_webhook(slug, update))
-    if body:  # a callback query's answer, made by Telegram when it reads this 200
-        return HttpResponse(body, status=200, content_type="application/json")
+    call = batch.do_apply_from_webhook(slug, update)
+    if call:  # a callback query's answer, made by Telegram when it reads this 200
+        return JsonResponse(call, json_dumps_params={"ensure_ascii": False})
     return HttpResponse(status=200)
