@@ -15,28 +15,18 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from safepassage.cases import services as cases
-from safepassage.cases import triage
 from safepassage.cases.models import Case, Channel, Direction
 from safepassage.console.models import Role
 from safepassage.privacy import audit
 from safepassage.privacy.models import AuditEvent
+from tests.case_support import waiting_case
 
 pytestmark = pytest.mark.django_db
 
 
 def _waiting_cases(count: int) -> list[Case]:
     """Submitted cases, each with an applicant message sealed to its own key pair (unread)."""
-    made = []
-    for n in range(count):
-        case = cases.do_create_case(Channel.WEBCHAT, "ru", None)
-        case.triage = {"readiness": "days", "company": "alone"}
-        case.urgency = triage.urgency(case.triage, False)
-        case.save()
-        cases.do_submit(case)
-        case.refresh_from_db()
-        cases.do_add_message(case, Direction.INBOUND, f"DEMO-PREVIEW row {n}", Channel.WEBCHAT)
-        made.append(case)
-    return made
+    return [waiting_case(f"DEMO-PREVIEW row {n}") for n in range(count)]
 
 
 def _statements(client: Client, url: str) -> tuple[list[str], str]:

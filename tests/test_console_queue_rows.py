@@ -10,31 +10,17 @@ import pytest
 from django.test import Client
 from django.utils import timezone, translation
 
-from safepassage.cases import services as cases
-from safepassage.cases import triage
-from safepassage.cases.models import Case, Channel, Direction
 from safepassage.console.models import Role, StaffProfile
+from tests.case_support import waiting_case
 
 pytestmark = pytest.mark.django_db
-
-
-def _waiting(text: str) -> Case:
-    case = cases.do_create_case(Channel.WEBCHAT, "ru", None)
-    case.triage = {"readiness": "days", "company": "alone"}
-    case.urgency = triage.urgency(case.triage, False)
-    case.save()
-    cases.do_submit(case)
-    case.refresh_from_db()
-    cases.do_add_message(case, Direction.INBOUND, text, Channel.WEBCHAT)
-    case.refresh_from_db()
-    return case
 
 
 def test_a_row_escapes_what_the_applicant_wrote_and_links_the_case(
     staff: Callable[..., Client],
 ) -> None:
     operator = staff(Role.OPERATOR)
-    case = _waiting('DEMO <script>alert("x")</script> & more')
+    case = waiting_case('DEMO <script>alert("x")</script> & more')
     html = operator.get("/console/queue/rows/").content.decode()
     assert "<script>" not in html
     assert "DEMO &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more" in html
@@ -46,14 +32,14 @@ def test_signals_reader_and_deadline_show_in_the_members_language(
     staff: Callable[..., Client],
 ) -> None:
     operator = staff(Role.OPERATOR)
-    suspected = _waiting("DEMO one")
+    suspected = waiting_case("DEMO one")
     suspected.fake_score = 2
     suspected.fake_signals = ["campaign_burst"]
     suspected.needs_reader = "ko"
     suspected.reply_due_at = timezone.now() - timedelta(minutes=5)
     suspected.escalated_due_at = suspected.reply_due_at
     suspected.save()
-    marked = _waiting("DEMO two")
+    marked = waiting_case("DEMO two")
     marked.fake_mark = "fake"
     marked.save()
 

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -295,6 +296,51 @@ class Browser:
         return status, headers
 
 
+@dataclass
+class Burst:
+    """What 30 newcomers answering at once did, beside a visitor in progress who took two
+    steps meanwhile."""
+
+    steps: list[int]  # the visitor in progress: his two steps' statuses
+    answers: list[tuple[int, dict[str, str]]]  # each newcomer's status and headers
+    deferred: list[Browser]  # the newcomers shown the deferral page (their answer kept)
+    seconds: float  # from the burst's start until every answer came back
+
+
+def _burst(url: str) -> Burst:
+    genuine = Browser(url)
+    genuine.request("GET")
+    assert genuine.post({"choice": "self"})[0] == 302  # in progress before the burst
+    crowd = [Browser(url) for _ in range(30)]
+    for visitor in crowd:
+        visitor.request("GET")
+    start = threading.Barrier(len(crowd) + 1)
+    answers: list[tuple[int, dict[str, str]]] = []
+
+    def answer(visitor: Browser) -> None:
+        start.wait()
+        answers.append(visitor.post({"choice": "relative"}))
+
+    threads = [threading.Thread(target=answer, args=(v,)) for v in crowd]
+    for thread in threads:
+        thread.start()
+    began = time.monotonic()
+    start.wait()
+    steps = [genuine.post({"choice": choice})[0] for choice in ("front", "days")]
+    for thread in threads:
+        thread.join(timeout=120)
+    deferred = [v for v in crowd if f'name="{admission.KEPT_FIELD}"' in v.page]
+    return Burst(steps, answers, deferred, time.monotonic() - began)
+
+
+def _continue_each(deferred: list[Browser]) -> None:
+    """Each deferred newcomer presses "continue": his kept answer is taken."""
+    for visitor in deferred:
+        kept = _field(visitor.page, admission.KEPT_FIELD)
+        assert visitor.post({admission.KEPT_FIELD: kept})[0] == 302
+        assert t("ru", "apply.whereabouts.prompt.relative") in visitor.page
+
+
 @pytest.mark.slow  # starts `safepassage serve` (conftest.SLOW_MODULES)
 def test_a_real_server_defers_a_burst_of_first_answers_and_takes_them_on_continue(
     tmp_path: Path,
@@ -305,40 +351,17 @@ def test_a_real_server_defers_a_burst_of_first_answers_and_takes_them_on_continu
         "SAFEPASSAGE_WEB_PROCESSES": "1",
     }
     with running_platform(tmp_path, extra_env=env) as platform:
-        genuine = Browser(platform.url)
-        genuine.request("GET")
-        assert genuine.post({"choice": "self"})[0] == 302  # in progress before the burst
-        crowd = [Browser(platform.url) for _ in range(30)]
-        for visitor in crowd:
-            visitor.request("GET")
-        start = threading.Barrier(len(crowd) + 1)
-        answers: list[tuple[int, dict[str, str]]] = []
-
-        def answer(visitor: Browser) -> None:
-            start.wait()
-            answers.append(visitor.post({"choice": "relative"}))
-
-        threads = [threading.Thread(target=answer, args=(v,)) for v in crowd]
-        for thread in threads:
-            thread.start()
-        start.wait()
-        steps = [genuine.post({"choice": choice})[0] for choice in ("front", "days")]
-        for thread in threads:
-            thread.join(timeout=120)
-        assert steps == [302, 302]  # his conversation was never deferred
-        statuses = sorted(status for status, _ in answers)
+        burst = _burst(platform.url)
+        assert burst.steps == [302, 302]  # his conversation was never deferred
+        statuses = sorted(status for status, _ in burst.answers)
         assert len(statuses) == 30 and set(statuses) <= {302, 503} and 503 in statuses, statuses
-        deferred = [v for v in crowd if f'name="{admission.KEPT_FIELD}"' in v.page]
-        assert len(deferred) == statuses.count(503)
-        headers = next(h for s, h in answers if s == 503)
+        assert len(burst.deferred) == statuses.count(503)
+        headers = next(h for s, h in burst.answers if s == 503)
         assert headers["retry-after"] == str(admission.RETRY_AFTER_SECONDS)
         assert "default-src 'none'" in headers["content-security-policy"]
-        assert t("ru", "chat.busy") in deferred[0].page and "sp" not in deferred[0].cookies
-        # The burst is over: "continue" takes each kept answer.
-        for visitor in deferred:
-            kept = _field(visitor.page, admission.KEPT_FIELD)
-            assert visitor.post({admission.KEPT_FIELD: kept})[0] == 302
-            assert t("ru", "apply.whereabouts.prompt.relative") in visitor.page
+        page = burst.deferred[0]
+        assert t("ru", "chat.busy") in page.page and "sp" not in page.cookies
+        _continue_each(burst.deferred)  # the burst is over: "continue" takes each kept answer
 
 
 @pytest.mark.slow  # starts `safepassage serve` (conftest.SLOW_MODULES)
@@ -349,38 +372,15 @@ def test_a_real_server_rations_new_cases_under_pressure_below_its_limit(tmp_path
         "SAFEPASSAGE_WEB_PROCESSES": "1",
     }
     with running_platform(tmp_path, extra_env=env) as platform:
-        genuine = Browser(platform.url)
-        genuine.request("GET")
-        assert genuine.post({"choice": "self"})[0] == 302  # in progress before the burst
-        crowd = [Browser(platform.url) for _ in range(30)]
-        for visitor in crowd:
-            visitor.request("GET")
-        start = threading.Barrier(len(crowd) + 1)
-        answers: list[int] = []
-
-        def answer(visitor: Browser) -> None:
-            start.wait()
-            answers.append(visitor.post({"choice": "relative"})[0])
-
-        threads = [threading.Thread(target=answer, args=(v,)) for v in crowd]
-        for thread in threads:
-            thread.start()
-        began = time.monotonic()
-        start.wait()
-        steps = [genuine.post({"choice": choice})[0] for choice in ("front", "days")]
-        for thread in threads:
-            thread.join(timeout=120)
-        took = time.monotonic() - began
-        assert steps == [302, 302]  # his conversation was never deferred
+        burst = _burst(platform.url)
+        assert burst.steps == [302, 302]  # his conversation was never deferred
+        answers = [status for status, _ in burst.answers]
         assert len(answers) == 30 and set(answers) <= {302, 503}, answers
         # The two the bucket held (each spent once, by the lane, not again by the view), and
         # what refilled it while the burst lasted.
-        assert 2 <= answers.count(302) <= 2 + took + 1, (answers.count(302), took)
-        deferred = [v for v in crowd if f'name="{admission.KEPT_FIELD}"' in v.page]
-        assert len(deferred) == answers.count(503) > 0
+        taken = answers.count(302)
+        assert 2 <= taken <= 2 + burst.seconds + 1, (taken, burst.seconds)
+        assert len(burst.deferred) == answers.count(503) > 0
         # Calm again (no request for a moment): "continue" takes every kept answer.
         time.sleep(admission.PRESSURE_HOLD_SECONDS)
-        for visitor in deferred:
-            kept = _field(visitor.page, admission.KEPT_FIELD)
-            assert visitor.post({admission.KEPT_FIELD: kept})[0] == 302
-            assert t("ru", "apply.whereabouts.prompt.relative") in visitor.page
+        _continue_each(burst.deferred)
