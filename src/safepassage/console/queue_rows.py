@@ -41,7 +41,7 @@ def _case_href_prefix() -> tuple[str, str]:
 def _fake(row: Row, marked_fake: str, hint: str) -> SafeString:
     case = row.case
     if case.fake_mark == "fake":
-        return format_html(' <span class="badge fake">{}</span>', marked_fake)
+        return _badge("badge fake", marked_fake)
     if not case.fake_score or case.fake_mark == "genuine":
         return _NOTHING
     badge = format_html(
@@ -66,56 +66,49 @@ def _due(row: Row, raised: str) -> SafeString:
     )
 
 
+def _badge(css_class: str, text: str) -> SafeString:
+    return format_html(' <span class="{}">{}</span>', css_class, text)
+
+
+def _row(row: Row, href: str, words: dict[str, str]) -> SafeString:
+    return format_html(
+        _ROW,
+        overdue_class=_OVERDUE if row.overdue else "",
+        href=href,
+        short_id=row.short_id,
+        unread=_badge("unread", _("%(n)s new") % {"n": row.unread}) if row.unread else "",
+        preview=(
+            format_html('<br><small class="preview">{}</small>', row.preview) if row.preview else ""
+        ),
+        urgency=row.urgency,
+        urgency_label=row.urgency_label,
+        fake=_fake(row, words["marked_fake"], words["hint"]),
+        due=_due(row, words["raised"]),
+        status=row.status_label,
+        language=row.language,
+        needs_reader=(
+            _badge(
+                "needs-reader", _("needs a reader of %(language)s") % {"language": row.needs_reader}
+            )
+            if row.needs_reader
+            else ""
+        ),
+        channel=row.channel_name,
+        assignee=row.assignee,
+        last=row.last_applicant_at,
+    )
+
+
 def render(rows: Sequence[Row]) -> SafeString:
     """The rows of the queue's table body, in the staff member's language."""
     if not rows:
         return format_html('<tr><td colspan="8">{}</td></tr>', _("No cases yet."))
     before, after = _case_href_prefix()
-    marked_fake = _("marked fake")
-    hint = _("Signals of a fake or provocation application: lower in the queue")
-    raised = _("raised to supervisors")
+    words = {  # translated once per page, not once per row
+        "marked_fake": _("marked fake"),
+        "hint": _("Signals of a fake or provocation application: lower in the queue"),
+        "raised": _("raised to supervisors"),
+    }
     return format_html_join(
-        "",
-        "{}",
-        (
-            (
-                format_html(
-                    _ROW,
-                    overdue_class=_OVERDUE if row.overdue else "",
-                    href=f"{before}{row.case.pk}{after}",
-                    short_id=row.short_id,
-                    unread=(
-                        format_html(
-                            ' <span class="unread">{}</span>',
-                            _("%(n)s new") % {"n": row.unread},
-                        )
-                        if row.unread
-                        else ""
-                    ),
-                    preview=(
-                        format_html('<br><small class="preview">{}</small>', row.preview)
-                        if row.preview
-                        else ""
-                    ),
-                    urgency=row.urgency,
-                    urgency_label=row.urgency_label,
-                    fake=_fake(row, marked_fake, hint),
-                    due=_due(row, raised),
-                    status=row.status_label,
-                    language=row.language,
-                    needs_reader=(
-                        format_html(
-                            ' <span class="needs-reader">{}</span>',
-                            _("needs a reader of %(language)s") % {"language": row.needs_reader},
-                        )
-                        if row.needs_reader
-                        else ""
-                    ),
-                    channel=row.channel_name,
-                    assignee=row.assignee,
-                    last=row.last_applicant_at,
-                ),
-            )
-            for row in rows
-        ),
+        "", "{}", ((_row(row, f"{before}{row.case.pk}{after}", words),) for row in rows)
     )
